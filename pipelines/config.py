@@ -1,0 +1,311 @@
+"""`sources.yml`: couriers (connection, credential, entities list, load operations), validated.
+
+Config flows one way: the file and the environment are read here, once, into frozen dataclasses;
+nothing downstream reads `os.environ` or YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from pipelines.errors import ConfigError
+from pipelines.patterns import FilePattern, PatternError
+from pipelines.settings import WAREHOUSE_ENV, WAREHOUSE_FILE
+from pipelines.yamlfile import LineDict, Section, load_yaml, parse_yaml
+
+SOURCES_FILE = "sources.yml"
+SECRETS_FILE = ".dlt/secrets.toml"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_API_URL = "https://api.optimizely.com"
+
+CREDENTIAL_TYPES = ("iam-credential", "iam-role-to-role", "optimizely-token", "default")
+_BASE_KEYS = ("access_key_id", "secret_access_key", "session_token")
+CREDENTIAL_KEYS = {
+    "iam-credential": _BASE_KEYS,
+    "iam-role-to-role": ("role_arn", "external_id", *_BASE_KEYS),
+    "optimizely-token": ("token", "api_url"),
+    "default": ("profile",),
+}
+REQUIRED_CREDENTIAL_KEYS = {
+    "iam-credential": ("access_key_id", "secret_access_key"),
+    "iam-role-to-role": ("role_arn", "external_id"),
+    "optimizely-token": ("token",),
+    "default": (),
+}
+# Fields whose value may only come from the environment or .dlt/secrets.toml.
+SECRET_KEYS = ("secret_access_key", "session_token", "token")
+CONTENT_TYPES = ("application/x-parquet",)
+COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "credential", "entities",
+                "load_operations")
+ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
+               "object/optional")
+LAND_AS_KEYS = ("file/tag", "file/content-type")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """How a courier authenticates to S3. Secret fields never appear in repr."""
+
+    type: str = "default"
+    access_key_id: Optional[str] = None
+    secret_access_key: Optional[str] = field(default=None, repr=False)
+    session_token: Optional[str] = field(default=None, repr=False)
+    role_arn: Optional[str] = None
+    external_id: Optional[str] = field(default=None, repr=False)
+    token: Optional[str] = field(default=None, repr=False)
+    api_url: str = DEFAULT_API_URL
+    profile: Optional[str] = None
+
+    def secrets(self) -> list[str]:
+        """Every secret value this credential holds, for scrubbing output."""
+        return [v for v in (self.secret_access_key, self.session_token, self.token, self.external_id) if v]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One entry of a courier's entities list: which files to pull and how to land them."""
+
+    tag: str
+    pattern: FilePattern
+    ready_marker: Optional[FilePattern] = None
+    content_type: str = "application/x-parquet"
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Courier:
+    """One configured S3 source (or local mirror of one)."""
+
+    name: str
+    entities: tuple[Entity, ...]
+    bucket: Optional[str] = None
+    local_path: Optional[Path] = None
+    prefix: str = ""
+    region: str = DEFAULT_REGION
+    endpoint_url: Optional[str] = None
+    credential: Credential = Credential()
+    load_operations: Any = field(default_factory=dict)
+
+    @property
+    def dataset(self) -> str:
+        """The raw dataset (DuckDB schema) this courier lands into."""
+        return f"raw_{self.name}"
+
+    def entity(self, tag: str) -> Entity:
+        return next(e for e in self.entities if e.tag == tag)
+
+    @property
+    def location(self) -> str:
+        """Where the courier reads from, for messages."""
+        if self.local_path is not None:
+            return str(self.local_path)
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project directory: sources.yml, feeds/, models/ and the warehouse."""
+
+    root: Path
+    couriers: dict[str, Courier]
+    warehouse: Path  # the DuckDB file dlt lands into and dbt builds in
+    raw: Any = None
+
+    def courier(self, name: str) -> Courier:
+        if name not in self.couriers:
+            known = ", ".join(sorted(self.couriers)) or "none"
+            raise ConfigError(self.root / SOURCES_FILE, f"couriers.{name}",
+                              f"no such courier; configured couriers: {known}")
+        return self.couriers[name]
+
+    def secrets(self) -> list[str]:
+        return [s for c in self.couriers.values() for s in c.credential.secrets()]
+
+
+def load_project(root: Path, env: Optional[Mapping[str, str]] = None) -> Project:
+    """Read and validate `root/sources.yml` (and `root/.dlt/secrets.toml` when present).
+
+    Args:
+        root: the project directory.
+        env: environment for `${VAR}` references; defaults to `os.environ`.
+
+    Raises:
+        ConfigError: naming the file, line and key path of the first problem.
+    """
+    env = os.environ if env is None else env
+    path = root / SOURCES_FILE
+    doc = load_yaml(path)
+    secrets = _load_secrets(root / SECRETS_FILE)
+    return parse_sources(doc, path, root, env, secrets)
+
+
+def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
+                  secrets: Optional[Mapping[str, Any]] = None) -> Project:
+    """Validate a parsed sources.yml document."""
+    top = Section(doc if doc is not None else LineDict(), path)
+    top.check_keys(("couriers", "courier_groups"))
+    couriers_section = top.section("couriers")
+    if not couriers_section.data:
+        raise top.error("couriers", "expected at least one courier")
+    couriers = {}
+    for name in couriers_section.data:
+        if not isinstance(name, str) or not NAME.match(name):
+            raise couriers_section.error(str(name), "courier names use letters, digits and _ and start "
+                                                    "with a letter (the name becomes a pipeline and schema)")
+        section = couriers_section.section(name)
+        couriers[name] = _parse_courier(name, section, root, env, (secrets or {}).get("couriers", {}).get(name, {}))
+    return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), raw=doc)
+
+
+def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
+                   secrets: Mapping[str, Any]) -> Courier:
+    s.check_keys(COURIER_KEYS)
+    bucket = _expand(s, "bucket", env)
+    local_path = _expand(s, "local_path", env)
+    credential_section = s.section("credential", required=False)
+    # The token flow's response names the bucket, so such a courier may leave it out.
+    token_flow = credential_section is not None and credential_section.raw("type") == "optimizely-token"
+    if bucket and local_path or not (bucket or local_path or token_flow):
+        raise s.error("", "set exactly one of `bucket` (S3) or `local_path` (a local mirror of the bucket)")
+    endpoint_url = _expand(s, "endpoint_url", env)
+    if endpoint_url and not re.match(r"^https?://", endpoint_url):
+        raise s.error("endpoint_url", f"expected an http:// or https:// URL, got {endpoint_url!r}")
+    credential = _parse_credential(credential_section, s, env, secrets.get("credential", {}))
+    if local_path and credential_section is not None:
+        raise s.error("credential", "a `local_path` courier reads local files and takes no credential")
+    return Courier(
+        name=name,
+        bucket=bucket,
+        local_path=(root / local_path).resolve() if local_path else None,
+        prefix=(_expand(s, "prefix", env) or "").strip("/"),
+        region=_expand(s, "region", env) or DEFAULT_REGION,
+        endpoint_url=endpoint_url,
+        credential=credential,
+        entities=_parse_entities(s),
+        load_operations=_parse_load_operations(s),
+    )
+
+
+def _parse_credential(s: Optional[Section], parent: Section, env: Mapping[str, str],
+                      secrets: Mapping[str, Any]) -> Credential:
+    if s is None:
+        return Credential()
+    kind = s.choice("type", CREDENTIAL_TYPES)
+    allowed = CREDENTIAL_KEYS[kind]
+    s.check_keys(("type", *allowed))
+    values: dict[str, Any] = {}
+    for key in allowed:
+        if key in SECRET_KEYS and s.has(key) and not _is_env_ref(s.raw(key)):
+            raise s.error(key, "a literal secret is refused in sources.yml; write `${VAR}` and set VAR in "
+                               "the environment, or put it in .dlt/secrets.toml under "
+                               f"[{parent.path}.credential]")
+        value = _expand(s, key, env)
+        if value is None and key in SECRET_KEYS and secrets.get(key):
+            value = str(secrets[key])
+        if value is not None:
+            values[key] = value
+    for key in REQUIRED_CREDENTIAL_KEYS[kind]:
+        if key not in values:
+            where = " (or .dlt/secrets.toml)" if key in SECRET_KEYS else ""
+            reference = _env_name(s.raw(key))
+            why = f"environment variable {reference} is not set" if reference else f"is required for type {kind}"
+            raise s.error(key, why + where)
+    return Credential(type=kind, **values)
+
+
+def _parse_entities(s: Section) -> tuple[Entity, ...]:
+    items = s.items("entities")
+    if not items:
+        raise s.error("entities", "expected at least one entity")
+    entities: list[Entity] = []
+    for index, item in enumerate(items):
+        e = Section(item, s.file, f"{s.key('entities')}[{index}]", getattr(items, "lines", [0])[index])
+        e.check_keys(ENTITY_KEYS)
+        e.choice("object/type", ("file",), default="file")
+        land = e.section("object/land-as")
+        land.check_keys(LAND_AS_KEYS)
+        tag = land.string("file/tag")
+        if not NAME.match(tag):
+            raise land.error("file/tag", f"file tags use letters, digits and _ and start with a letter; got {tag!r}")
+        if any(other.tag == tag for other in entities):
+            raise land.error("file/tag", f"tag {tag!r} is landed by another entity of this courier")
+        content_type = land.choice("file/content-type", CONTENT_TYPES, default=CONTENT_TYPES[0])
+        pattern = _pattern(e, "object/file-pattern")
+        if pattern.date_tokens != {"yyyy", "MM", "dd"}:
+            raise e.error("object/file-pattern", "a pattern needs the date tokens yyyy, MM and dd (outside "
+                                                 "quotes) so runs can select days")
+        marker = _pattern(e, "object/ready-marker") if e.has("object/ready-marker") else None
+        if marker is not None and marker.has_wildcards:
+            raise e.error("object/ready-marker", "a ready marker names one object: no `*` wildcards")
+        entities.append(Entity(tag=tag, pattern=pattern, ready_marker=marker, content_type=content_type,
+                               optional=e.boolean("object/optional", False)))
+    return tuple(entities)
+
+
+def _parse_load_operations(s: Section) -> Any:
+    """Load operations as given (YAML or a JSON string); their validation lives with the run logic."""
+    value = s.raw("load_operations", {})
+    if isinstance(value, str):
+        try:
+            return json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise s.error("load_operations", f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    return {} if value is None else value
+
+
+def _pattern(s: Section, key: str) -> FilePattern:
+    text = s.string(key)
+    try:
+        return FilePattern.parse(text)
+    except PatternError as exc:
+        raise s.error(key, f"{exc} in {text!r}") from None
+
+
+def _is_env_ref(value: Any) -> bool:
+    return isinstance(value, str) and _ENV_REF.fullmatch(value.strip()) is not None
+
+
+def _env_name(value: Any) -> Optional[str]:
+    match = _ENV_REF.fullmatch(value.strip()) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+def _expand(s: Section, key: str, env: Mapping[str, str]) -> Optional[str]:
+    """A string value with `${VAR}` replaced; an unset variable makes the whole value absent."""
+    if s.raw(key) is None:
+        return None
+    value = s.string(key)
+    missing = [m.group(1) for m in _ENV_REF.finditer(value) if not env.get(m.group(1))]
+    if missing:
+        if _is_env_ref(value):
+            return None
+        raise s.error(key, f"environment variable {missing[0]} is not set")
+    return _ENV_REF.sub(lambda m: env[m.group(1)], value).strip()
+
+
+def warehouse_path(root: Path, env: Mapping[str, str]) -> Path:
+    """`COURIER_DUCKDB` (relative to the project) or `<project>/warehouse.duckdb`; profiles.yml agrees."""
+    return (root / env.get(WAREHOUSE_ENV, WAREHOUSE_FILE)).resolve()
+
+
+def _load_secrets(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise ConfigError(path, "", f"cannot read secrets file: {exc}") from None
+
+
+def parse_sources_text(text: str, root: Path, env: Optional[Mapping[str, str]] = None) -> Project:
+    """Validate sources.yml text (used by tests and `courier validate` on unsaved text)."""
+    path = root / SOURCES_FILE
+    return parse_sources(parse_yaml(text, path), path, root, os.environ if env is None else env)

@@ -1,0 +1,153 @@
+"""Which files a run lands: run dates, ready markers, and listing bounded by each day's prefix.
+
+A one-day run lists only under the literal prefix of each pattern for that day (for example
+`type=decisions/date=2026-11-27/experiment=`) and asks for the ready marker by name; `--all`
+lists the date level only, never the files of every day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pipelines.config import Courier, Entity
+from pipelines.errors import CourierError, NotReadyError
+from pipelines.patterns import FilePattern, is_data_file, segment_literal_head, segment_regex
+from pipelines.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class RunDates:
+    """The dates a run asks for: one day, a range (end exclusive) or every date present."""
+
+    start: Optional[dt.date] = None
+    end: Optional[dt.date] = None  # exclusive
+
+    @classmethod
+    def one(cls, day: dt.date) -> "RunDates":
+        return cls(day, day + dt.timedelta(days=1))
+
+    @classmethod
+    def between(cls, start: dt.date, end: dt.date) -> "RunDates":
+        if end <= start:
+            raise CourierError(f"--to {end} must be after --from {start} (the end date is exclusive)")
+        return cls(start, end)
+
+    @classmethod
+    def everything(cls) -> "RunDates":
+        return cls()
+
+    @property
+    def is_all(self) -> bool:
+        return self.start is None
+
+    def days(self) -> list[dt.date]:
+        if self.start is None or self.end is None:
+            return []
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days)]
+
+    def describe(self) -> str:
+        if self.is_all:
+            return "all dates"
+        days = self.days()
+        return str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
+
+
+def parse_date(text: str, option: str) -> dt.date:
+    """Parse YYYY-MM-DD, naming the option on failure."""
+    try:
+        return dt.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise CourierError(f"{option}: expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One part file to land."""
+
+    tag: str
+    key: str
+    size: int
+    etag: str
+    date: dt.date
+    partition: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Plan:
+    """What a run will land, per file tag, in load order (date, then key)."""
+
+    dates: list[dt.date]
+    files: dict[str, list[DataFile]]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for files in self.files.values() for f in files)
+
+
+def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing: bool = False) -> Plan:
+    """List the files of each entity for the requested dates, checking ready markers.
+
+    Raises:
+        NotReadyError: when a required entity has a missing or unready day (unless `skip_missing`),
+            naming the ready marker object that was not found.
+    """
+    files: dict[str, list[DataFile]] = {}
+    skipped: list[str] = []
+    missing: list[str] = []
+    all_days: set[dt.date] = set()
+    for entity in courier.entities:
+        days = discover_dates(store, entity.pattern) if dates.is_all else dates.days()
+        all_days.update(days)
+        files[entity.tag] = []
+        for day in days:
+            found, reason = _files_for_day(store, entity, day)
+            if reason is None:
+                files[entity.tag] += found
+            elif entity.optional or skip_missing:
+                why = "optional entity" if entity.optional else "--skip-missing"
+                skipped.append(f"{entity.tag} {day}: {reason} (skipped: {why})")
+            else:
+                missing.append(f"{entity.tag} {day}: {reason}")
+    if missing:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise NotReadyError("source data not ready: " + "; ".join(missing[:3]) + more +
+                            ". Run later, pass --skip-missing, or set `object/optional: true` on the entity")
+    return Plan(sorted(all_days), files, skipped)
+
+
+def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[list[DataFile], Optional[str]]:
+    """The day's data files, and why the day is not ready (None when it is)."""
+    if entity.ready_marker is not None:
+        marker = entity.ready_marker.render(day)
+        if not store.exists(marker):
+            return [], f"ready marker {store.url(marker)} not found"
+    pattern = entity.pattern
+    regex = pattern.key_regex(day)
+    found = [
+        DataFile(entity.tag, info.key, info.size, info.etag, day, pattern.hive_values(info.key))
+        for info in store.list_objects(pattern.literal_prefix(day))
+        if regex.fullmatch(info.key) and is_data_file(info.key.rsplit("/", 1)[-1], info.size)
+    ]
+    if entity.ready_marker is None and not found:
+        return [], f"no files match {store.url(pattern.render(day))}"
+    return sorted(found, key=lambda f: f.key), None
+
+
+def discover_dates(store: ObjectStore, pattern: FilePattern) -> list[dt.date]:
+    """Every date present for a pattern, found by listing the date levels only."""
+    prefixes = [""]
+    for segment in pattern.date_segments():
+        if all(token.kind == "text" for token in segment):
+            prefixes = [p + segment[0].value + "/" for p in prefixes] if segment else prefixes
+            continue
+        regex, head = segment_regex(segment), segment_literal_head(segment)
+        prefixes = [
+            name if name.endswith("/") else name + "/"
+            for prefix in prefixes
+            for name in store.list_dirs(prefix + head)
+            if regex.fullmatch(name[len(prefix):].rstrip("/"))
+        ]
+    return sorted({day for p in prefixes if (day := pattern.date_of(p)) is not None})

@@ -1,0 +1,54 @@
+"""Errors a user can cause. Each one renders as a single line that names what to fix.
+
+The CLI catches `CourierError` and prints `Error: <message>` with a non-zero exit; anything else
+is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+class CourierError(Exception):
+    """Base class of every error a user can cause (config, credentials, data, missing files)."""
+
+
+class ConfigError(CourierError):
+    """A config file (sources.yml, a feed) is wrong: names the file, line and key path."""
+
+    def __init__(self, file: Path | str, key: str, message: str, line: Optional[int] = None):
+        self.file = str(file)
+        self.key = key
+        self.line = line
+        self.detail = message
+        where = f"{self.file}:{line}" if line else self.file
+        super().__init__(f"{where}: `{key}`: {message}" if key else f"{where}: {message}")
+
+
+class CredentialError(CourierError):
+    """Credentials could not be obtained (token API, STS, profile)."""
+
+
+class StorageError(CourierError):
+    """S3 or the local mirror refused or failed a request: names bucket/object and identity."""
+
+
+class NotReadyError(CourierError):
+    """A required day is missing or has no ready marker."""
+
+
+class DataError(CourierError):
+    """A landed file cannot be read."""
+
+
+def find_courier_error(exc: BaseException) -> Optional[CourierError]:
+    """Return the first CourierError in an exception's cause chain (dlt wraps resource errors)."""
+    seen: set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CourierError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

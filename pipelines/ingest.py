@@ -1,0 +1,91 @@
+"""Landing: run one courier's dlt pipeline for a set of dates into `raw_<courier>.<tag>`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from pipelines.settings import quiet_telemetry
+
+quiet_telemetry()
+
+import dlt  # noqa: E402 - telemetry must be off before dlt is imported
+from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
+
+from pipelines.config import Courier, Project  # noqa: E402
+from pipelines.discovery import Plan, RunDates, plan_run  # noqa: E402
+from pipelines.errors import find_courier_error  # noqa: E402
+from pipelines.settings import DOWNLOAD_DIR, PIPELINES_DIR  # noqa: E402
+from pipelines.source import FileCallback, TagStats, courier_source  # noqa: E402
+from pipelines.storage import open_store  # noqa: E402
+
+# Arrow tables get the load id at extract time, without rewriting any file.
+dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+# dlt warns on every run that DuckDB keeps time zone over millisecond precision; errors still show.
+dlt.config["runtime.log_level"] = "ERROR"
+
+
+@dataclass
+class LandingResult:
+    """What a landing run did."""
+
+    courier: str
+    location: str
+    dates: RunDates
+    days: list[dt.date]
+    tags: dict[str, TagStats]
+    skipped: list[str] = field(default_factory=list)
+    load_id: Optional[str] = None
+    planned_bytes: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tags.values())
+
+
+def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
+    """The courier's dlt pipeline: named after it, landing into the project's DuckDB warehouse."""
+    return dlt.pipeline(
+        pipeline_name=courier.name,
+        destination=dlt.destinations.duckdb(str(project.warehouse)),
+        dataset_name=courier.dataset,
+        pipelines_dir=str(project.root / PIPELINES_DIR),
+    )
+
+
+def land(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False,
+         on_plan: Optional[Callable[[Plan], None]] = None, on_file: Optional[FileCallback] = None) -> LandingResult:
+    """Pull a courier's files for `dates` into its raw tables.
+
+    Args:
+        project: the loaded project.
+        courier_name: which courier to run.
+        dates: one day, a range, or every date present.
+        skip_missing: skip days that are missing or not ready instead of failing.
+        on_plan: called with the Plan once listing is done (progress reporting).
+        on_file: called after each landed file with its row count.
+
+    Raises:
+        CourierError: config, credential, readiness, storage or data problems, with one clear message.
+    """
+    courier = project.courier(courier_name)
+    download_dir = project.root / DOWNLOAD_DIR
+    download_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(courier, download_dir)
+    plan: Plan = plan_run(courier, store, dates, skip_missing)
+    if on_plan is not None:
+        on_plan(plan)
+    stats = {tag: TagStats() for tag in plan.files}
+    pipeline = make_pipeline(project, courier)
+    try:
+        info = pipeline.run(courier_source(courier, store, plan, stats, on_file))
+    except PipelineStepFailed as exc:
+        error = find_courier_error(exc)
+        if error is None:
+            raise
+        raise error from None
+    load_id = info.loads_ids[-1] if info.loads_ids else None
+    return LandingResult(courier.name, store.location, dates, plan.dates, stats, plan.skipped, load_id,
+                         plan.total_bytes)
