@@ -11,9 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from pipelines.settings import quiet_telemetry
+from pipelines.settings import configure_runtime
 
-quiet_telemetry()
+configure_runtime()
 
 import duckdb  # noqa: E402
 

@@ -100,6 +100,8 @@ def generate(spec: E3Spec, out: Path) -> list[Path]:
         ready = index < spec.days - spec.unready_days
         for kind, names, column in (("decisions", _experiment_ids(spec), "experiment"),
                                     ("events", list(spec.events), "event")):
+            if not names:
+                continue
             shares = _split(spec.rows, len(names))
             for name, rows in zip(names, shares):
                 directory = out / f"type={kind}" / f"date={day}" / f"{column}={quote(name, safe='')}"

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from pipelines.settings import quiet_telemetry
+from pipelines.settings import configure_runtime
 
-quiet_telemetry()
+configure_runtime()
 
 import dlt  # noqa: E402 - telemetry must be off before dlt is imported
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
@@ -23,8 +23,6 @@ from pipelines.storage import open_store  # noqa: E402
 
 # Arrow tables get the load id at extract time, without rewriting any file.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
-# dlt warns on every run that DuckDB keeps time zone over millisecond precision; errors still show.
-dlt.config["runtime.log_level"] = "ERROR"
 
 
 @dataclass

@@ -18,8 +18,13 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 WAREHOUSE_ENV = "COURIER_DUCKDB"
 
 
-def quiet_telemetry() -> None:
-    """Turn dlt and dbt telemetry off before either is imported: nothing may wait on the network."""
+def configure_runtime() -> None:
+    """Set dlt/dbt defaults before either is imported (the environment still wins).
+
+    Telemetry is off so nothing waits on the network. dlt logs at ERROR: otherwise every run warns
+    that DuckDB keeps the time zone over millisecond precision, which is what we want.
+    """
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -68,6 +68,7 @@ class S3Store:
                                                 config=Config(**S3_CLIENT_CONFIG))
         self.region = courier.region
         self.temp_dir = temp_dir
+        self._bucket_checked = False
         self.location = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
     def url(self, key: str) -> str:
@@ -95,7 +96,18 @@ class S3Store:
                 self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
                 return True
         except _NotFound:
+            self._check_bucket()  # a HEAD answers a bare 404 for a missing bucket too
             return False
+
+    def _check_bucket(self) -> None:
+        if self._bucket_checked:
+            return
+        try:
+            with self._errors(""):
+                self.client.head_bucket(Bucket=self.bucket)
+        except _NotFound:
+            raise self._translate(ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket"), "", True) from None
+        self._bucket_checked = True
 
     def fetch(self, key: str) -> Path:
         handle, name = tempfile.mkstemp(prefix="courier-", suffix=".parquet", dir=self.temp_dir)

@@ -1,0 +1,134 @@
+"""Shared fixtures: a real S3 API server on loopback, buckets seeded with generated E3 data, projects."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from pipelines.settings import configure_runtime
+
+configure_runtime()
+
+from click.testing import CliRunner, Result  # noqa: E402
+
+from pipelines.cli import cli  # noqa: E402
+from pipelines.e3 import E3Spec, generate, upload  # noqa: E402
+from pipelines.s3server import TEST_KEYS, LocalS3  # noqa: E402
+
+PREFIX = "v1/account_id=12345"
+DECISIONS_PATTERN = "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
+DECISIONS_MARKER = "'type=decisions/date='yyyy-MM-dd'/_SUCCESS'"
+EVENTS_PATTERN = "'type=events/date='yyyy-MM-dd'/event=*/'"
+EVENTS_MARKER = "'type=events/date='yyyy-MM-dd'/_SUCCESS'"
+
+
+@pytest.fixture(autouse=True)
+def isolated_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the machine's AWS config; base credentials are moto's throwaway keys."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name in ("COURIER_DUCKDB", "S3_ENDPOINT_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEYS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_KEYS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def s3() -> LocalS3:
+    with LocalS3() as server:
+        yield server
+
+
+@dataclass
+class Bucket:
+    name: str
+    kms_key: str
+    s3: LocalS3
+
+    @property
+    def client(self) -> Any:
+        return self.s3.client("s3")
+
+    def seed(self, spec: E3Spec, tmp: Path, prefix: str = PREFIX) -> Path:
+        """Generate `spec` under `tmp` and upload it (SSE-KMS); return the local tree."""
+        tree = tmp / f"e3-{uuid.uuid4().hex[:8]}"
+        generate(spec, tree)
+        upload(tree, self.client, self.name, prefix, self.kms_key)
+        return tree
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+@pytest.fixture
+def bucket(s3: LocalS3) -> Bucket:
+    name = f"e3-{uuid.uuid4().hex[:12]}"
+    return Bucket(name, s3.create_bucket(name), s3)
+
+
+def sources_yaml(bucket: str = "", endpoint: str = "", credential: str = "", prefix: str = PREFIX,
+                 decisions_extra: str = "", events_extra: str = "", local_path: str = "",
+                 load_operations: str = "{}", name: str = "optimizely") -> str:
+    """A sources.yml with the standard two E3 entities."""
+    where = f"local_path: {local_path}" if local_path else f"bucket: {bucket}\n    endpoint_url: {endpoint}"
+    credential = credential or "credential: {type: iam-credential, access_key_id: AKIDEXAMPLELOCAL, " \
+                               "secret_access_key: '${TEST_SECRET_KEY}'}"
+    credential_line = "" if local_path else f"    {credential}\n"
+    return f"""couriers:
+  {name}:
+    {where}
+    prefix: {prefix}
+    region: us-east-1
+{credential_line}    entities:
+      - object/type: file
+        object/file-pattern: "{DECISIONS_PATTERN}"
+        object/ready-marker: "{DECISIONS_MARKER}"
+        object/land-as: {{file/tag: decisions, file/content-type: application/x-parquet}}{decisions_extra}
+      - object/type: file
+        object/file-pattern: "{EVENTS_PATTERN}"
+        object/ready-marker: "{EVENTS_MARKER}"
+        object/land-as: {{file/tag: conversions, file/content-type: application/x-parquet}}{events_extra}
+    load_operations: {load_operations}
+"""
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    monkeypatch.setenv("TEST_SECRET_KEY", TEST_KEYS["aws_secret_access_key"])
+
+    def make(sources: str) -> Path:
+        root = tmp_path / "project"
+        root.mkdir(exist_ok=True)
+        (root / "sources.yml").write_text(sources)
+        return root
+
+    return make
+
+
+def run_cli(project: Path, *args: str) -> Result:
+    """Invoke `courier -C <project> ...` in-process, as a user would from the shell."""
+    return CliRunner().invoke(cli, ["-C", str(project), *args], catch_exceptions=True)
+
+
+def query(project: Path, sql: str) -> list[tuple]:
+    import duckdb
+
+    with duckdb.connect(str(project / "warehouse.duckdb"), read_only=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def landed(output: str, tag: str) -> tuple[int, int, int]:
+    """(files, rows, already landed) from the per-tag table `courier run` prints."""
+    for line in output.splitlines():
+        parts = line.split()
+        if parts[:1] == [tag] and len(parts) == 4:
+            return tuple(int(p.replace(",", "")) for p in parts[1:])  # type: ignore[return-value]
+    raise AssertionError(f"no line for tag {tag!r} in:\n{output}")

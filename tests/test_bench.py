@@ -1,0 +1,17 @@
+"""Smoke runs of the benchmarks at a tiny size, so they cannot rot (timings are not asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_ingest_benchmark_lands_every_row_in_both_cases_and_prints_ratios():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "ingest.py"), "--rows", "2000", "--repeat", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "Landing 2,000 E3 decision rows from local Parquet (median of 1):"
+    assert [line.split()[0] for line in lines[2:]] == ["duckdb", "courier"]
+    assert lines[2].endswith("1.00x")

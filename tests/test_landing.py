@@ -1,0 +1,274 @@
+"""End to end: generated E3 data in a real S3 API server on loopback -> dlt -> DuckDB raw tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from moto.sts.models import sts_backends
+
+from pipelines.e3 import E3Spec
+from tests.conftest import PREFIX, landed, query, run_cli, sources_yaml
+from tests.s3proxy import RecordingProxy
+
+START = dt.date(2026, 11, 25)
+SPEC = E3Spec(start=START, days=3, experiments=2, events=("purchase", "add:cart"), rows=300)
+
+
+def _counts(project: Path) -> dict[str, int]:
+    return {tag: query(project, f"select count(*) from raw_optimizely.{tag}")[0][0]
+            for tag in ("decisions", "conversions")}
+
+
+def test_lands_kms_encrypted_export_into_raw_tables_with_landing_columns(bucket, make_project, tmp_path):
+    tree = bucket.seed(SPEC, tmp_path)
+    some_part = next(k for k in bucket.keys() if k.endswith(".parquet"))
+    assert bucket.client.head_object(Bucket=bucket.name, Key=some_part)["ServerSideEncryption"] == "aws:kms"
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+
+    result = run_cli(project, "run", "optimizely", "--date", "2026-11-26")
+
+    assert result.exit_code == 0, result.output
+    assert _counts(project) == {"decisions": 300, "conversions": 300}
+    assert landed(result.output, "decisions") == (2, 300, 0)
+    local = sorted((tree / "type=events/date=2026-11-26").rglob("*.parquet"))
+    expected = {p.relative_to(tree).as_posix(): pq.read_metadata(p).num_rows for p in local}
+    per_file = dict(query(project, "select _file, count(*) from raw_optimizely.conversions group by 1"))
+    assert per_file == expected
+    rows = query(project, """select min(_file_row), max(_file_row), min(_file_date), max(_file_date),
+                                    count(distinct _dlt_load_id), count(distinct event)
+                             from raw_optimizely.conversions""")
+    assert rows == [(0, 149, dt.date(2026, 11, 26), dt.date(2026, 11, 26), 1, 2)]
+    assert query(project, "select distinct event from raw_optimizely.conversions order by 1") == [
+        ("add:cart",), ("purchase",)]
+    columns = [r[0] for r in query(project, "describe raw_optimizely.decisions")]
+    assert columns[:17] == [f.name for f in pq.read_schema(next((tree / "type=decisions").rglob("*.parquet")))]
+    assert set(columns[17:]) == {"experiment", "_file", "_file_date", "_file_row", "_dlt_load_id"}
+
+
+def test_rerun_of_the_same_dates_lands_nothing_new(bucket, make_project, tmp_path):
+    bucket.seed(SPEC, tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    assert run_cli(project, "run", "optimizely", "--from", "2026-11-25", "--to", "2026-11-27").exit_code == 0
+
+    again = run_cli(project, "run", "optimizely", "--from", "2026-11-25", "--to", "2026-11-27")
+
+    assert again.exit_code == 0, again.output
+    assert landed(again.output, "decisions") == (0, 0, 4)
+    assert _counts(project) == {"decisions": 600, "conversions": 600}
+
+
+def test_landed_state_survives_losing_the_local_pipeline_directory(bucket, make_project, tmp_path):
+    bucket.seed(SPEC, tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    assert run_cli(project, "run", "optimizely", "--date", "2026-11-25").exit_code == 0
+    shutil.rmtree(project / ".courier" / "pipelines")
+
+    again = run_cli(project, "run", "optimizely", "--date", "2026-11-25")
+
+    assert again.exit_code == 0, again.output
+    assert _counts(project) == {"decisions": 300, "conversions": 300}
+
+
+def test_rewritten_file_with_a_new_etag_is_landed_again(bucket, make_project, tmp_path):
+    tree = bucket.seed(SPEC, tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    assert run_cli(project, "run", "optimizely", "--date", "2026-11-25").exit_code == 0
+    part = sorted((tree / "type=decisions/date=2026-11-25").rglob("*.parquet"))[0]
+    rewritten = pq.read_table(part).slice(0, 10)
+    pq.write_table(rewritten, part)
+    key = f"{PREFIX}/{part.relative_to(tree).as_posix()}"
+    bucket.client.put_object(Bucket=bucket.name, Key=key, Body=part.read_bytes(),
+                             ServerSideEncryption="aws:kms", SSEKMSKeyId=bucket.kms_key)
+
+    again = run_cli(project, "run", "optimizely", "--date", "2026-11-25")
+
+    assert again.exit_code == 0, again.output
+    assert landed(again.output, "decisions") == (1, 10, 1)
+    relative = part.relative_to(tree).as_posix()
+    assert query(project, f"select count(distinct _dlt_load_id), count(*) from raw_optimizely.decisions "
+                          f"where _file = '{relative}'") == [(2, 150 + 10)]
+
+
+def test_day_without_ready_marker_fails_naming_the_marker_and_lands_nothing(bucket, make_project, tmp_path):
+    bucket.seed(E3Spec(start=START, days=2, experiments=1, events=("purchase",), rows=20, unready_days=1), tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+
+    result = run_cli(project, "run", "optimizely", "--from", "2026-11-25", "--to", "2026-11-27")
+
+    assert result.exit_code == 1
+    marker = f"s3://{bucket.name}/{PREFIX}/type=decisions/date=2026-11-26/_SUCCESS"
+    assert f"ready marker {marker} not found" in result.output
+    assert "Traceback" not in result.output
+    assert not (project / "warehouse.duckdb").exists()
+
+
+def test_skip_missing_lands_ready_days_and_warns_about_the_rest(bucket, make_project, tmp_path):
+    bucket.seed(E3Spec(start=START, days=2, experiments=1, events=("purchase",), rows=20, unready_days=1), tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+
+    result = run_cli(project, "run", "optimizely", "--all", "--skip-missing")
+
+    assert result.exit_code == 0, result.output
+    assert "warning: decisions 2026-11-26: ready marker" in result.output
+    assert query(project, "select distinct _file_date from raw_optimizely.decisions") == [(dt.date(2026, 11, 25),)]
+
+
+def test_optional_entity_with_a_missing_day_is_skipped_with_a_warning(bucket, make_project, tmp_path):
+    bucket.seed(E3Spec(start=START, days=1, experiments=1, events=("purchase",), rows=20), tmp_path)
+    bucket.client.delete_object(Bucket=bucket.name, Key=f"{PREFIX}/type=events/date=2026-11-25/_SUCCESS")
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url,
+                                        events_extra="\n        object/optional: true"))
+
+    result = run_cli(project, "run", "optimizely", "--date", "2026-11-25")
+
+    assert result.exit_code == 0, result.output
+    assert "warning: conversions 2026-11-25: ready marker" in result.output
+    assert "(skipped: optional entity)" in result.output
+    assert query(project, "select count(*) from raw_optimizely.decisions") == [(20,)]
+
+
+def test_one_day_run_lists_only_inside_that_days_prefixes(bucket, make_project, tmp_path):
+    bucket.seed(SPEC, tmp_path)
+    with RecordingProxy(bucket.s3.url) as proxy:
+        project = make_project(sources_yaml(bucket=bucket.name, endpoint=proxy.url))
+        assert run_cli(project, "run", "optimizely", "--date", "2026-11-26").exit_code == 0
+
+    listed = sorted(r.prefix for r in proxy.listings())
+    assert listed == [f"{PREFIX}/type=decisions/date=2026-11-26/experiment=",
+                      f"{PREFIX}/type=events/date=2026-11-26/event="]
+    fetched = {r.path for r in proxy.requests if r.method in ("GET", "HEAD") and "list-type" not in r.query}
+    assert fetched and all("/date=2026-11-26/" in path for path in fetched)
+
+
+def test_all_finds_dates_by_listing_the_date_level_only(bucket, make_project, tmp_path):
+    bucket.seed(SPEC, tmp_path)
+    with RecordingProxy(bucket.s3.url) as proxy:
+        project = make_project(sources_yaml(bucket=bucket.name, endpoint=proxy.url))
+        result = run_cli(project, "run", "optimizely", "--all")
+
+    assert result.exit_code == 0, result.output
+    date_level = [r for r in proxy.listings() if "delimiter" in r.query]
+    assert sorted(r.prefix for r in date_level) == [f"{PREFIX}/type=decisions/date=", f"{PREFIX}/type=events/date="]
+    assert query(project, "select count(distinct _file_date) from raw_optimizely.decisions") == [(3,)]
+
+
+def test_local_mirror_lands_the_same_rows_as_the_bucket(bucket, make_project, tmp_path):
+    tree = bucket.seed(SPEC, tmp_path)
+    mirror = tmp_path / "mirror" / PREFIX
+    shutil.copytree(tree, mirror)
+    project = make_project(sources_yaml(local_path=str(tmp_path / "mirror")))
+
+    result = run_cli(project, "run", "optimizely", "--all")
+    again = run_cli(project, "run", "optimizely", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert _counts(project) == {"decisions": 900, "conversions": 900}
+    assert landed(again.output, "decisions") == (0, 0, 6)
+
+
+def test_role_to_role_signs_requests_with_the_assumed_role_and_external_id(bucket, make_project, tmp_path,
+                                                                           monkeypatch):
+    bucket.seed(E3Spec(start=START, days=1, experiments=1, events=("purchase",), rows=10), tmp_path)
+    monkeypatch.setenv("OPTIMIZELY_EXTERNAL_ID", "ext-7731")
+    role = "arn:aws:iam::123456789012:role/optimizely-export"
+    credential = f"credential: {{type: iam-role-to-role, role_arn: '{role}', external_id: '${{OPTIMIZELY_EXTERNAL_ID}}'}}"
+    with RecordingProxy(bucket.s3.url) as proxy:
+        project = make_project(sources_yaml(bucket=bucket.name, endpoint=proxy.url, credential=credential))
+        result = run_cli(project, "run", "optimizely", "--date", "2026-11-25")
+
+    assert result.exit_code == 0, result.output
+    s3_keys = {r.access_key_id for r in proxy.requests if r.path.startswith(f"/{bucket.name}")}
+    assumed = {a.access_key_id: a for a in sts_backends["123456789012"]["aws"].assumed_roles}
+    assert s3_keys and s3_keys <= set(assumed)
+    assert {(assumed[k].role_arn, assumed[k].external_id) for k in s3_keys} == {(role, "ext-7731")}
+
+
+class TokenApi:
+    """Optimizely's export credentials API on loopback, handing out credentials that expire at once."""
+
+    def __init__(self, s3_path: str, lifetime_seconds: float = 1.0):
+        self.calls: list[str] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                api.calls.append(f"{self.path} {self.headers.get('Authorization')}")
+                body = json.dumps({"credentials": {
+                    "accessKeyId": f"ASIATOKEN{len(api.calls):04d}", "secretAccessKey": "token-secret",
+                    "sessionToken": "token-session", "expiration": int((time.time() + lifetime_seconds) * 1000)},
+                    "s3Path": s3_path}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def test_token_flow_takes_bucket_from_s3_path_and_refreshes_expiring_credentials(bucket, make_project, tmp_path,
+                                                                                 monkeypatch):
+    bucket.seed(SPEC, tmp_path)
+    api = TokenApi(f"s3://{bucket.name}/{PREFIX}")
+    monkeypatch.setenv("OPTIMIZELY_TOKEN", "pat-123")
+    sources = sources_yaml(bucket="unused", endpoint="", credential="").replace(
+        "    bucket: unused\n    endpoint_url: \n", "").replace("    prefix: v1/account_id=12345\n", "")
+    with RecordingProxy(bucket.s3.url) as proxy:
+        sources = sources.replace(
+            "    credential: {type: iam-credential, access_key_id: AKIDEXAMPLELOCAL, secret_access_key: '${TEST_SECRET_KEY}'}",
+            f"    endpoint_url: {proxy.url}\n    credential: {{type: optimizely-token, token: '${{OPTIMIZELY_TOKEN}}', "
+            f"api_url: '{api.url}'}}")
+        project = make_project(sources)
+        result = run_cli(project, "run", "optimizely", "--all")
+    api.close()
+
+    assert result.exit_code == 0, result.output
+    assert _counts(project) == {"decisions": 900, "conversions": 900}
+    assert all(call == "/v2/export/credentials?duration=1h Bearer pat-123" for call in api.calls)
+    used = [r.access_key_id for r in proxy.requests]
+    assert len(api.calls) > 1 and len(set(used)) > 1  # credentials were refreshed during the run
+    assert all(key.startswith("ASIATOKEN") for key in used)
+
+
+def test_missing_bucket_is_one_clear_error(s3, make_project):
+    project = make_project(sources_yaml(bucket="no-such-bucket-here", endpoint=s3.url))
+    result = run_cli(project, "run", "optimizely", "--date", "2026-11-25")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: bucket no-such-bucket-here does not exist (region us-east-1, as access "
+                                    "key AKIDEXAMPLELOCAL)")
+
+
+def test_dlt_pipeline_run_is_the_same_command(bucket, make_project, tmp_path):
+    bucket.seed(SPEC, tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    dlt = Path(sys.executable).parent / "dlt"
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+
+    result = subprocess.run([str(dlt), "pipeline", "optimizely", "run", "--date", "2026-11-27"], cwd=project,
+                            env=env, capture_output=True, text=True, timeout=300)
+    missing = subprocess.run([str(dlt), "pipeline", "optimizely", "run", "--date", "2026-11-29"], cwd=project,
+                             env=env, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    assert landed(result.stdout, "decisions") == (2, 300, 0)
+    assert _counts(project) == {"decisions": 300, "conversions": 300}
+    assert missing.returncode == 1
+    assert "Error: source data not ready" in missing.stderr
