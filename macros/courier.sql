@@ -1,0 +1,131 @@
+{#-
+  Macros the generated feed models are written in. Each dispatches, so an engine without DuckDB's
+  SQL can override it (`spark__courier_lookup`, ...); the default is DuckDB SQL.
+  Nested E3 fields land as JSON text in the raw tables.
+-#}
+
+{#- Schemas are used as written (`domain`, `staging`), not prefixed with the target schema. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+  {{ custom_schema_name | trim if custom_schema_name else target.schema }}
+{%- endmacro %}
+
+
+{#- A value by key: the `value` of the attribute named `key` in a list of {name, value} structs
+    (E3 `attributes`), or the entry `key` of a map (E3 `tags`). -#}
+{% macro courier_lookup(column, key) -%}
+  {{ return(adapter.dispatch('courier_lookup')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__courier_lookup(column, key) -%}
+  case when json_type({{ column }}) = 'ARRAY'
+       then json_extract_string(list_filter(cast({{ column }} as json[]),
+                lambda a: json_extract_string(a, '$.name') = {{ courier_string(key) }})[1], '$.value')
+       else json_extract_string({{ column }}, {{ courier_string('$."' ~ key ~ '"') }})
+  end
+{%- endmacro %}
+
+
+{#- One field of a struct (or of the current element of an unnested list). -#}
+{% macro courier_field(column, field) -%}
+  {{ return(adapter.dispatch('courier_field')(column, field)) }}
+{%- endmacro %}
+
+{% macro default__courier_field(column, field) -%}
+  json_extract_string({{ column }}, {{ courier_string('$."' ~ field ~ '"') }})
+{%- endmacro %}
+
+
+{#- Joins one row per element of a list column; the element is `_element`. Rows with an empty or
+    null list produce no rows. -#}
+{% macro courier_unnest(column) -%}
+  {{ return(adapter.dispatch('courier_unnest')(column)) }}
+{%- endmacro %}
+
+{% macro default__courier_unnest(column) -%}
+  cross join unnest(cast({{ column }} as json[])) as _unnested(_element)
+{%- endmacro %}
+
+
+{#- A SQL string literal. -#}
+{% macro courier_string(text) -%}
+  '{{ text | replace("'", "''") }}'
+{%- endmacro %}
+
+
+{#- Cast that yields null instead of failing; failures are reported as rejected rows. -#}
+{% macro courier_try_cast(expression, data_type) -%}
+  {{ return(adapter.dispatch('courier_try_cast')(expression, data_type)) }}
+{%- endmacro %}
+
+{% macro default__courier_try_cast(expression, data_type) -%}
+  try_cast({{ expression }} as {{ data_type }})
+{%- endmacro %}
+
+
+{#- A value as text, for keys and messages. -#}
+{% macro courier_text(expression) -%}
+  cast({{ expression }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+
+{#- `_pk`: key columns as text, escaped and joined with '|', so composite keys never collide. -#}
+{% macro courier_pk(columns) -%}
+  {%- if columns | length == 1 -%}
+    {{ courier_text(columns[0]) }}
+  {%- else -%}
+    concat_ws('|'
+    {%- for column in columns -%}
+      , replace(replace({{ courier_text(column) }}, '\\', '\\\\'), '|', '\\|')
+    {%- endfor -%})
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- `_uuid_pk`: a deterministic UUID (from the MD5 of `_pk`). -#}
+{% macro courier_uuid(expression) -%}
+  {{ return(adapter.dispatch('courier_uuid')(expression)) }}
+{%- endmacro %}
+
+{% macro default__courier_uuid(expression) -%}
+  cast(md5({{ expression }}) as uuid)
+{%- endmacro %}
+
+
+{#- `_updated` of a row: when its load happened (dlt load ids are epoch seconds). -#}
+{% macro courier_load_time(load_id) -%}
+  {{ return(adapter.dispatch('courier_load_time')(load_id)) }}
+{%- endmacro %}
+
+{% macro default__courier_load_time(load_id) -%}
+  to_timestamp(cast({{ load_id }} as double))
+{%- endmacro %}
+
+
+{#- Which raw loads a build reads: the loads a courier run names (`courier_load_ids`), else on an
+    incremental build the loads after the newest one already in the table, else all of them. -#}
+{% macro courier_window() -%}
+  {%- set load_ids = var('courier_load_ids', none) -%}
+  {%- if load_ids is not none -%}
+    _load_id in ({% for id in load_ids %}{{ courier_string(id) }}{{ ", " if not loop.last }}{% endfor %})
+  {%- elif is_incremental() -%}
+    _load_id > (select coalesce(max(_load_id), '') from {{ this }})
+  {%- else -%}
+    1 = 1
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- Fails the model, before it changes anything, when too many of the window's rows are rejected. -#}
+{% macro courier_check_error_threshold(staging, threshold, domain_table, feed_file) -%}
+  {%- if execute -%}
+    {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where " ~ courier_window()) -%}
+    {%- set total, rejected = counts.rows[0][0], counts.rows[0][1] -%}
+    {%- if total > 0 and rejected / total > threshold -%}
+      {{ exceptions.raise_compiler_error(
+           "feed " ~ domain_table ~ " (" ~ feed_file ~ "): " ~ rejected ~ " of " ~ total ~ " rows rejected ("
+           ~ "%.2f" | format(100 * rejected / total) ~ "%), over the error threshold of "
+           ~ "%.2f" | format(100 * threshold) ~ "%; the domain table is unchanged. The reasons are in "
+           ~ domain_table ~ "__rejected") }}
+    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,134 @@
+-- generated from feeds/optimizely/conversions.yml; do not edit
+{{ config(alias='Optimizely:Conversions', unique_key='_pk') }}
+{%- set q = adapter.quote -%}
+-- depends_on: {{ ref('optimizely__conversions__rejected') }}
+{{ courier_check_error_threshold(ref('stg_optimizely__conversions'), 0.01, 'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
+-- Optimizely:Conversions: one row per uuid; the newest load wins.
+
+with incoming as (
+    select
+        {{ q('uuid') }},
+        {{ q('converted_at') }},
+        {{ q('processed_at') }},
+        {{ q('visitor_id') }},
+        {{ q('session_id') }},
+        {{ q('account_id') }},
+        {{ q('entity_id') }},
+        {{ q('event_type') }},
+        {{ q('event_name') }},
+        {{ q('revenue_cents') }},
+        {{ q('value') }},
+        {{ q('quantity') }},
+        {{ q('experiments') }},
+        {{ q('attributes') }},
+        {{ q('tags') }},
+        {{ q('sku') }},
+        {{ q('category') }},
+        {{ q('plan') }},
+        {{ q('user_ip') }},
+        {{ q('user_agent') }},
+        {{ q('referer') }},
+        {{ q('revision') }},
+        {{ q('client_engine') }},
+        {{ q('client_version') }},
+        _pk,
+        _uuid_pk,
+        _updated,
+        _load_id,
+        _file,
+        _file_date,
+        _file_row
+    from {{ ref('stg_optimizely__conversions') }}
+    where _reject_reason is null and {{ courier_window() }}
+),
+
+{% if is_incremental() %}
+current_rows as (
+    select
+        {{ q('uuid') }},
+        {{ q('converted_at') }},
+        {{ q('processed_at') }},
+        {{ q('visitor_id') }},
+        {{ q('session_id') }},
+        {{ q('account_id') }},
+        {{ q('entity_id') }},
+        {{ q('event_type') }},
+        {{ q('event_name') }},
+        {{ q('revenue_cents') }},
+        {{ q('value') }},
+        {{ q('quantity') }},
+        {{ q('experiments') }},
+        {{ q('attributes') }},
+        {{ q('tags') }},
+        {{ q('sku') }},
+        {{ q('category') }},
+        {{ q('plan') }},
+        {{ q('user_ip') }},
+        {{ q('user_agent') }},
+        {{ q('referer') }},
+        {{ q('revision') }},
+        {{ q('client_engine') }},
+        {{ q('client_version') }},
+        _pk,
+        _uuid_pk,
+        _updated,
+        _load_id,
+        _file,
+        _file_date,
+        _file_row
+    from {{ this }}
+    where _pk in (select _pk from incoming)
+),
+
+candidates as (
+    select *, 1 as _is_new from incoming
+    union all
+    select *, 0 as _is_new from current_rows
+),
+{% else %}
+candidates as (
+    select *, 1 as _is_new from incoming
+),
+{% endif %}
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by _pk order by _updated desc, _file_date desc, _file desc, _file_row desc, _is_new desc) as _rank
+    from candidates
+)
+
+select
+        {{ q('uuid') }},
+        {{ q('converted_at') }},
+        {{ q('processed_at') }},
+        {{ q('visitor_id') }},
+        {{ q('session_id') }},
+        {{ q('account_id') }},
+        {{ q('entity_id') }},
+        {{ q('event_type') }},
+        {{ q('event_name') }},
+        {{ q('revenue_cents') }},
+        {{ q('value') }},
+        {{ q('quantity') }},
+        {{ q('experiments') }},
+        {{ q('attributes') }},
+        {{ q('tags') }},
+        {{ q('sku') }},
+        {{ q('category') }},
+        {{ q('plan') }},
+        {{ q('user_ip') }},
+        {{ q('user_agent') }},
+        {{ q('referer') }},
+        {{ q('revision') }},
+        {{ q('client_engine') }},
+        {{ q('client_version') }},
+        _pk,
+        _uuid_pk,
+        _updated,
+        _load_id,
+        _file,
+        _file_date,
+        _file_row
+from ranked
+where _rank = 1 and _is_new = 1
