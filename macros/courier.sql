@@ -75,7 +75,7 @@
   {%- else -%}
     concat_ws('|'
     {%- for column in columns -%}
-      , replace(replace({{ courier_text(column) }}, '\\', '\\\\'), '|', '\\|')
+      , replace(replace({{ courier_text(column) }}, '\', '\\'), '|', '\|')
     {%- endfor -%})
   {%- endif -%}
 {%- endmacro %}

@@ -188,6 +188,7 @@ def _winner_order(feed: Feed) -> str:
 def domain_sql(feed: Feed) -> str:
     staging = f"ref('stg_{feed.model_name}')"
     columns = ",\n        ".join(_domain_columns(feed))
+    outer_columns = ",\n    ".join(_domain_columns(feed))
     return f"""{SQL_HEADER.format(source=feed.path)}
 {{{{ config(alias='{feed.domain_table}', unique_key='_pk') }}}}
 {{%- set q = adapter.quote -%}}
@@ -230,26 +231,26 @@ ranked as (
 )
 
 select
-        {columns}
+    {outer_columns}
 from ranked
 where _rank = 1 and _is_new = 1
 """
 
 
 def rejected_sql(feed: Feed) -> str:
-    values = ",\n".join(f"        {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
+    values = ",\n".join(f"    {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
     return f"""{SQL_HEADER.format(source=feed.path)}
 {{{{ config(alias='{feed.domain_table}__rejected', unique_key='_load_id') }}}}
 {{%- set q = adapter.quote -%}}
 -- {feed.domain_table}: rows that failed a cast or missed a required value, with the raw values as text.
 
 select
-        _reject_reason,
+    _reject_reason,
 {values},
-        _load_id,
-        _file,
-        _file_date,
-        _file_row
+    _load_id,
+    _file,
+    _file_date,
+    _file_row
 from {{{{ ref('stg_{feed.model_name}') }}}}
 where _reject_reason is not null and {{{{ courier_window() }}}}
 """
@@ -279,7 +280,7 @@ def model_yaml(feed: Feed) -> str:
         {"name": f"stg_{feed.model_name}",
          "description": f"{feed.domain_table} staging: raw_{feed.courier}.{feed.file} rows extracted, cast and "
                         "checked; `_reject_reason` says why a row is rejected.",
-         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}}},
+         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}, "tags": ["feed", feed.id]}},
         {"name": feed.model_name,
          "description": (feed.description or f"{feed.domain_table}.") + f" One row per {keys}; upserted from "
                         f"raw_{feed.courier}.{feed.file}, {winner} wins.",

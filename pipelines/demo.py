@@ -1,8 +1,9 @@
-"""`make demo`: local S3 + generated E3 data -> the shipped courier -> raw tables.
+"""`make demo`: local S3 + generated E3 data -> the shipped courier -> raw and domain tables.
 
 Starts an S3 API server on loopback, stores three days of generated Enriched Events Export in it
 (KMS-encrypted, the last day still without `_SUCCESS`), points the shipped `sources.yml` at it
-through `S3_ENDPOINT_URL`, runs the courier and prints what landed.
+through `S3_ENDPOINT_URL`, runs the courier, builds the shipped feeds' domain tables with dbt and
+prints what landed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ configure_runtime()
 
 import duckdb  # noqa: E402
 
+from pipelines.build import run_dbt  # noqa: E402
 from pipelines.cli import cli  # noqa: E402
 from pipelines.config import load_project  # noqa: E402
 from pipelines.e3 import E3Spec, generate, upload  # noqa: E402
@@ -39,6 +41,9 @@ def main() -> None:
         cli.main(args=["-C", str(PROJECT), "run", "optimizely", "--all", "--skip-missing"],
                  standalone_mode=False)
         _print_raw_counts(project.warehouse, courier.dataset)
+    print("\n$ dbt build")
+    run_dbt(project, "build")
+    _print_domain_counts(project.warehouse)
 
 
 def _project_env(s3: LocalS3):  # noqa: ANN202
@@ -61,6 +66,20 @@ def _print_raw_counts(warehouse: Path, dataset: str) -> None:
                 f'select count(*), count(distinct _file), count(distinct _file_date) from {dataset}."{table}"'
             ).fetchone()
             print(f"  {dataset}.{table:<12} {count:>8,} rows from {files} files over {days} days")
+
+
+def _print_domain_counts(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        tables = db.execute("""
+            select table_name from information_schema.tables
+            where table_schema = 'domain' and table_name not like '%\\_\\_rejected' escape '\\'
+            order by table_name""").fetchall()
+        print(f"Domain tables in {warehouse.name}:")
+        for (table,) in tables:
+            count, keys = db.execute(f'select count(*), count(distinct _pk) from domain."{table}"').fetchall()[0]
+            rejected = db.execute(f'select count(*) from domain."{table}__rejected"').fetchall()[0][0]
+            name = f'domain."{table}"'
+            print(f"  {name:<32} {count:>8,} rows, {keys:,} distinct keys, {rejected} rejected")
 
 
 if __name__ == "__main__":

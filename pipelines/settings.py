@@ -14,6 +14,9 @@ PREFETCH_FILES = 8
 STATE_DIR = ".courier"
 PIPELINES_DIR = ".courier/pipelines"
 DOWNLOAD_DIR = ".courier/tmp"
+DBT_LOG_DIR = ".courier/logs"
+DBT_TARGET_DIR = "target"
+SAMPLES_DIR = ".courier/samples"
 WAREHOUSE_FILE = "warehouse.duckdb"
 WAREHOUSE_ENV = "COURIER_DUCKDB"
 

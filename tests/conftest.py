@@ -132,3 +132,47 @@ def landed(output: str, tag: str) -> tuple[int, int, int]:
         if parts[:1] == [tag] and len(parts) == 4:
             return tuple(int(p.replace(",", "")) for p in parts[1:])  # type: ignore[return-value]
     raise AssertionError(f"no line for tag {tag!r} in:\n{output}")
+
+
+DBT_FILES = ("dbt_project.yml", "profiles.yml", "macros")
+ROOT = Path(__file__).resolve().parent.parent
+
+SHOP_SOURCES = """couriers:
+  shop:
+    local_path: mirror
+    entities:
+      - object/file-pattern: "'orders/date='yyyy-MM-dd'/'"
+        object/land-as: {file/tag: orders}
+"""
+
+
+@pytest.fixture
+def dbt_project(tmp_path: Path) -> Path:
+    """A project with the repository's dbt files, a local-mirror courier `shop` (tag `orders`), no feeds."""
+    import shutil
+
+    root = tmp_path / "dbt_project"
+    root.mkdir()
+    for name in DBT_FILES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+    (root / "mirror").mkdir()
+    (root / "sources.yml").write_text(SHOP_SOURCES)
+    return root
+
+
+def write_part(root: Path, day: str, name: str, rows: list[dict], schema: Any = None) -> Path:
+    """Write one Parquet part file of the `shop` courier's `orders` tag for `day`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = root / "mirror" / "orders" / f"date={day}" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def write_feed(root: Path, text: str, name: str = "orders.yml") -> None:
+    path = root / "feeds" / "shop" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

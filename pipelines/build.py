@@ -1,0 +1,77 @@
+"""Building domain tables: dbt invoked programmatically on the project, selected by feed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from pipelines.config import Project
+from pipelines.errors import CourierError
+from pipelines.settings import DBT_LOG_DIR, DBT_TARGET_DIR, WAREHOUSE_ENV
+
+
+class BuildError(CourierError):
+    """dbt could not build a domain table (threshold exceeded, SQL error, failed test)."""
+
+
+@dataclass
+class BuildResult:
+    """What a dbt invocation did: each node's status, and dbt's own output."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    output: str = ""
+
+
+def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
+            extra: Sequence[str] = ()) -> BuildResult:
+    """Run one dbt command (`build`, `run`, `test`, `docs generate`, ...) in the project.
+
+    dbt runs in a child process: dbt-duckdb keeps its database open for the life of the process,
+    and DuckDB allows one writer per file, so the courier's own process must not hold it.
+
+    Raises:
+        BuildError: naming the first failing model or test and dbt's message.
+    """
+    root = project.root
+    args = [*command.split(), "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
+            "--log-path", str(root / DBT_LOG_DIR), "--target-path", str(root / DBT_TARGET_DIR)]
+    if select:
+        args += ["--select", *select]
+    if variables:
+        args += ["--vars", json.dumps(variables)]
+    env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse)}
+    results_file = root / DBT_TARGET_DIR / "run_results.json"
+    results_file.unlink(missing_ok=True)
+    process = subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args, *extra],
+                             cwd=root, env=env, capture_output=True, text=True)
+    result = BuildResult(output=process.stdout + process.stderr)
+    failures = []
+    if results_file.exists():
+        for node in json.loads(results_file.read_text()).get("results", []):
+            name = node["unique_id"].split(".")[-1]
+            result.statuses[name] = node["status"]
+            if node["status"] in ("error", "fail"):
+                failures.append(f"{name}: {_first_line(node.get('message') or node['status'])}")
+    if process.returncode != 0 or failures:
+        detail = failures[0] if failures else _first_line(result.output or "see .courier/logs/dbt.log")
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise BuildError(f"dbt {command} failed: {detail}{more}")
+    return result
+
+
+def _first_line(message: str) -> str:
+    """dbt messages carry a header line ('Runtime Error in model ...'); keep the informative line."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Runtime Error in", "Compilation Error in",
+                                                               "Database Error in"))]
+    return (useful or lines or [message])[0]
+
+
+def feed_selector(feed_ids: Sequence[str]) -> list[str]:
+    """dbt selection of the models and tests of these feeds (each is tagged with its feed id)."""
+    return [f"tag:{feed_id}" for feed_id in feed_ids]
+

@@ -1,0 +1,120 @@
+from pathlib import Path
+
+import pytest
+
+from pipelines.feeds import FeedErrors, load_feeds, read_feeds
+from tests.conftest import run_cli
+
+BASE = """id: df-aaaaaa
+source: Shop
+name: Orders
+courier: shop
+file: orders
+primary_key: [order_id]
+columns:
+  - {name: order_id, type: String, required: true}
+"""
+
+
+def write(root: Path, text: str, name: str = "orders.yml") -> None:
+    path = root / "feeds" / "shop" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# (feed text, expected message, line, key)
+INVALID = [
+    (BASE.replace("id: df-aaaaaa\n", ""), "is required", 1, "id"),
+    (BASE.replace("df-aaaaaa", "orders-1"), "expected a feed id like df-7k2m9q", 1, "id"),
+    (BASE + "colour: blue\n", "unknown key; valid keys are: id, source, name", 9, "colour"),
+    (BASE.replace("name: Orders", "name: Or'ders; drop"), "letters, digits and _", 3, "name"),
+    (BASE + "  - {name: total, type: Money}\n", "expected one of Boolean, Date, Datetime, Decimal, Float, Integer, "
+                                                 "String", 9, "columns[1].type"),
+    (BASE + "  - {name: total, type: Decimal, scale: 40}\n", "expected a number from 0 to 37", 9, "columns[1].scale"),
+    (BASE + "  - {name: total, type: Float, scale: 2}\n", "only Decimal columns take a scale", 9, "columns[1].scale"),
+    (BASE + "  - {name: total, type: String, rename_to: total-amount}\n", "letters, digits and _ only", 9,
+     "columns[1].rename_to"),
+    (BASE + "  - {name: total amount, type: String}\n", "letters, digits and _ only", 9, "columns[1].name"),
+    (BASE + "  - {name: plan, type: String, from: \"attributes[pl'an]\"}\n", "expected a raw column, `column[key]` or "
+                                                                         "`column.field`", 9, "columns[1].from"),
+    (BASE.replace("[order_id]", "[order_no]"), "`order_no` is not a column of this feed", 6, "primary_key"),
+    (BASE + "last_updated: created_on\n", "`created_on` is not a column of this feed", 9, "last_updated"),
+    (BASE.replace("primary_key", "last_updated: order_id\nprimary_key"), "the last-updated field must be Datetime or "
+                                                                         "Integer", 6, "last_updated"),
+    (BASE + "  - {name: mail, type: String, semantic: emial}\n", "unknown semantic tag `emial`: did you mean "
+                                                                 "`email`?", 9, "columns[1].semantic"),
+    (BASE + "  - {name: mail, type: String, semantic: loyalty-tier}\n", "a custom tag starting with `custom-`", 9,
+     "columns[1].semantic"),
+    (BASE + "  - {name: a, type: String, semantic: given-name}\n  - {name: b, type: String, semantic: given-name}\n",
+     "`given-name` may tag one column per feed", 10, "semantic"),
+    (BASE + "  - {name: born, type: Datetime, semantic: birthdate}\n", "`birthdate` requires type Date", 9,
+     "semantic"),
+    (BASE + "  - {name: tel, type: Integer, semantic: phone}\n", "`phone` requires type String", 9, "semantic"),
+    (BASE + "  - {name: sku, type: String, semantic: pk}\n", "tagged pk but is not in primary_key", 9, "semantic"),
+    (BASE + "  - {name: order_id, type: Integer}\n", "column `order_id` appears twice", 9, "columns[1].name"),
+    (BASE + "error_threshold: 5\n", "expected a number from 0.0 to 1.0", 9, "error_threshold"),
+]
+
+
+@pytest.mark.parametrize("text, message, line, key", INVALID)
+def test_feed_problems_name_the_file_line_and_key(tmp_path, text, message, line, key):
+    write(tmp_path, text)
+    feeds, problems = read_feeds(tmp_path)
+    assert feeds == []
+    assert problems, "expected a problem"
+    first = problems[0]
+    assert (first.file, first.line, first.key) == ("feeds/shop/orders.yml", line, key)
+    assert message in str(first)
+
+
+@pytest.mark.parametrize("tag", ["email", "given-name", "fk-customer-id", "bk-store", "txn-item/order-id",
+                                 "pc/product-name", "db/unique", "custom-loyalty-tier", "loy-event/points"])
+def test_documented_and_custom_tags_are_accepted(tmp_path, tag):
+    write(tmp_path, BASE + f"  - {{name: x, type: String, semantic: {tag}}}\n")
+    feeds, problems = read_feeds(tmp_path)
+    assert problems == [] and feeds[0].columns[1].semantics == (tag,)
+
+
+def test_duplicate_feed_ids_across_files_are_reported(tmp_path):
+    write(tmp_path, BASE)
+    write(tmp_path, BASE.replace("name: Orders", "name: Returns"), "returns.yml")
+    _, problems = read_feeds(tmp_path)
+    assert [str(p) for p in problems] == [
+        "feeds/shop/returns.yml:1: `id`: feed id `df-aaaaaa` is also used by feeds/shop/orders.yml"]
+
+
+def test_valid_feed_parses_into_columns_sources_and_defaults(tmp_path):
+    write(tmp_path, BASE + "  - {name: timestamp, type: Datetime, rename_to: placed_at}\n"
+                           "  - {name: plan, type: String, from: \"attributes[plan]\"}\n"
+                           "  - {name: total, type: Decimal, scale: 2}\n")
+    (feed,) = load_feeds(tmp_path)
+    assert feed.domain_table == "Shop:Orders" and feed.model_name == "shop__orders"
+    assert (feed.last_updated, feed.stitch, feed.error_threshold) == ("generated", False, 0.01)
+    assert [(c.name, str(c.source), c.type) for c in feed.columns] == [
+        ("order_id", "order_id", "String"), ("placed_at", "timestamp", "Datetime"),
+        ("plan", "attributes[plan]", "String"), ("total", "total", "Decimal")]
+    assert feed.column("total").scale == 2
+
+
+def test_validate_reports_every_problem_at_once_with_lines(make_project):
+    project = make_project("couriers: {}\n")
+    write(project, BASE.replace("df-aaaaaa", "bad") + "  - {name: x, type: Text}\n")
+    write(project, BASE.replace("name: Orders", "name: Returns").replace("[order_id]", "[nope]"), "returns.yml")
+
+    result = run_cli(project, "feeds", "validate")
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "feeds/shop/orders.yml:1: `id`: expected a feed id like df-7k2m9q (courier feeds init generates one); "
+        "got 'bad'",
+        "feeds/shop/orders.yml:9: `columns[1].type`: expected one of Boolean, Date, Datetime, Decimal, Float, "
+        "Integer, String; got 'Text'",
+        "feeds/shop/returns.yml:6: `primary_key`: `nope` is not a column of this feed (columns: order_id)",
+    ]
+
+
+def test_commands_needing_valid_feeds_stop_at_the_first_problem_with_a_count(tmp_path):
+    write(tmp_path, BASE.replace("df-aaaaaa", "bad") + "  - {name: x, type: Text}\n")
+    with pytest.raises(FeedErrors, match=r"orders.yml:1: `id`: .* \(and 1 more problem\(s\): run `courier feeds "
+                                         r"validate`\)"):
+        load_feeds(tmp_path)
