@@ -101,12 +101,20 @@
 {%- endmacro %}
 
 
-{#- Which raw loads a build reads: the loads a courier run names (`courier_load_ids`), else on an
-    incremental build the loads after the newest one already in the table, else all of them. -#}
-{% macro courier_window() -%}
-  {%- set load_ids = var('courier_load_ids', none) -%}
-  {%- if load_ids is not none -%}
-    _load_id in ({% for id in load_ids %}{{ courier_string(id) }}{{ ", " if not loop.last }}{% endfor %})
+{#- Which raw rows a build reads. A courier run names its files per feed (`courier_files`): the
+    newest landing of each of those files. Otherwise an incremental build reads the loads after the
+    newest one already in the table, and a full build reads everything. -#}
+{% macro courier_window(staging, feed_id) -%}
+  {%- set files = var('courier_files', {}) -%}
+  {%- if feed_id in files -%}
+    {%- if files[feed_id] | length == 0 -%}
+    1 = 0
+    {%- else -%}
+    (_file, _load_id) in (
+        select _file, max(_load_id) from {{ staging }}
+        where _file in ({% for f in files[feed_id] %}{{ courier_string(f) }}{{ ", " if not loop.last }}{% endfor %})
+        group by _file)
+    {%- endif -%}
   {%- elif is_incremental() -%}
     _load_id > (select coalesce(max(_load_id), '') from {{ this }})
   {%- else -%}
@@ -115,10 +123,20 @@
 {%- endmacro %}
 
 
+{#- Pre-hook of a domain model: a courier run whose load operations truncate this feed empties the
+    table first, in the same transaction as the load, so a failed load leaves it as it was. -#}
+{% macro courier_truncate(feed_id) -%}
+  {%- if is_incremental() and feed_id in var('courier_truncate', []) -%}
+    delete from {{ this }}
+  {%- endif -%}
+{%- endmacro %}
+
+
 {#- Fails the model, before it changes anything, when too many of the window's rows are rejected. -#}
-{% macro courier_check_error_threshold(staging, threshold, domain_table, feed_file) -%}
+{% macro courier_check_error_threshold(staging, feed_id, threshold, domain_table, feed_file) -%}
   {%- if execute -%}
-    {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where " ~ courier_window()) -%}
+    {%- set window = courier_window(staging, feed_id) -%}
+    {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where " ~ window) -%}
     {%- set total, rejected = counts.rows[0][0], counts.rows[0][1] -%}
     {%- if total > 0 and rejected / total > threshold -%}
       {{ exceptions.raise_compiler_error(

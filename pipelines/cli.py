@@ -5,6 +5,7 @@ Errors a user can cause print one line (`Error: ...`) and exit 1; `--debug` show
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ class CourierGroup(click.Group):
         except CourierError as exc:
             if _debug(ctx):
                 raise
+            if exc.verbatim:
+                click.echo(str(exc), err=True)
+                raise click.exceptions.Exit(1) from None
             raise click.ClickException(str(exc)) from None
 
 
@@ -90,35 +94,62 @@ def date_options(command):  # noqa: ANN001, ANN201 - a click decorator
 @click.argument("courier")
 @date_options
 @click.option("--skip-missing", is_flag=True, help="Skip days that are missing or have no ready marker.")
+@click.option("--ingest-only", is_flag=True, help="Land raw data and stop: no load operations.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (status lines go to stderr).")
 @click.pass_context
 def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[str], end: Optional[str],
-        everything: bool, skip_missing: bool) -> None:
-    """Pull a courier's files for the given dates into raw tables.
+        everything: bool, skip_missing: bool, ingest_only: bool, as_json: bool) -> None:
+    """Pull a courier's files for the given dates and apply its load operations.
 
-    Lands each file tag into raw_<courier>.<tag> in the warehouse. Files already landed with the
-    same ETag are skipped, so re-running a day loads nothing new.
+    Lands each file tag into raw_<courier>.<tag> (files already landed with the same ETag are
+    skipped), then builds the domain tables its load operations name from exactly this run's
+    files. With `load_operations: {}` it only lands files and keeps samples for `feeds init`.
+    Every run is recorded in the warehouse (see `courier history`).
 
     \b
     Examples:
       courier run optimizely --date 2026-11-27
-      courier run optimizely --from 2026-11-01 --to 2026-11-08
-      courier run optimizely --all --skip-missing
+      courier run optimizely --from 2026-11-01 --to 2026-11-08 --skip-missing
+      courier run optimizely --all --ingest-only --json
     """
-    from pipelines.ingest import land
+    from pipelines.progress import Reporter
+    from pipelines.runs import RunOptions, run_courier
 
     dates = _run_dates(date, start, end, everything)
-    result = land(_project(ctx), courier, dates, skip_missing=skip_missing)
-    click.echo(format_landing(result))
+    project = _project(ctx)
+    reporter = Reporter(stream=sys.stderr if as_json else sys.stdout)
+    options = RunOptions(skip_missing=skip_missing, ingest_only=ingest_only)
+    try:
+        report = run_courier(project, courier, dates, options, reporter)
+    except CourierError:
+        if as_json:
+            from pipelines.history import list_runs
+
+            click.echo(json.dumps(list_runs(project.warehouse, courier, limit=1)[0], indent=2))
+        raise
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(format_run(report))
+    reporter.completed(report.record.duration_seconds)
 
 
-def format_landing(result) -> str:  # noqa: ANN001
-    """Per-tag files and rows landed, as a small table."""
-    lines = [f"Courier {result.courier} ({result.location}), {result.dates.describe()}:"]
-    width = max([len("tag")] + [len(tag) for tag in result.tags])
+def format_run(report) -> str:  # noqa: ANN001
+    """Per-tag files and rows landed, then per-feed rows upserted and rejected."""
+    landing = report.landing
+    lines = [f"Courier {landing.courier} ({landing.location}), {landing.dates.describe()}:"]
+    width = max([len("tag")] + [len(tag) for tag in landing.tags])
     lines.append(f"  {'tag':<{width}}  {'files':>7}  {'rows':>12}  {'already landed':>14}")
-    for tag, stats in result.tags.items():
+    for tag, stats in landing.tags.items():
         lines.append(f"  {tag:<{width}}  {stats.files:>7,}  {stats.rows:>12,}  {stats.already_loaded:>14,}")
-    lines += [f"  warning: {message}" for message in result.skipped]
+    if report.feeds:
+        width = max(len(feed.domain_table) for feed in report.feeds.values())
+        lines.append(f"  {'domain table':<{width}}  {'upserted':>10}  {'rejected':>9}")
+        for feed in report.feeds.values():
+            note = "  (truncated first)" if feed.truncated else ""
+            lines.append(f"  {feed.domain_table:<{width}}  {feed.upserted:>10,}  {feed.rejected:>9,}{note}")
+    if landing.samples:
+        lines.append(f"  samples kept: {', '.join(str(p.name) for p in landing.samples)} (see `courier samples`)")
     return "\n".join(lines)
 
 
@@ -153,6 +184,112 @@ def generate(out: Path, start: str, days: int, experiments: int, events: str, ro
                   unready_days=unready_days, seed=seed)
     files = write(spec, out)
     click.echo(f"Wrote {len(files)} objects for {days} day(s) from {spec.start} under {out}")
+
+
+@cli.command()
+@click.option("--courier", help="Only runs of this courier.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
+@click.pass_context
+def history(ctx: click.Context, courier: Optional[str], limit: int, as_json: bool) -> None:
+    """Show recorded runs, newest first.
+
+    \b
+    Examples:
+      courier history
+      courier history --courier optimizely --limit 5 --json
+    """
+    from pipelines.history import list_runs
+
+    runs = list_runs(_project(ctx).warehouse, courier, limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        click.echo("No runs recorded yet.")
+        return
+    for run in runs:
+        rows = sum(run["rows"].values())
+        upserted = sum(feed.get("upserted", 0) for feed in run["feeds"].values())
+        group = f" group {run['group_name']}" if run["group_name"] else ""
+        click.echo(f"{run['started_at'][:19]}  {run['status']:<8} {run['courier']}{group}  {run['dates']}  "
+                   f"{rows:,} rows landed, {upserted:,} upserted  {run['duration_seconds'] or 0:.1f}s  {run['run_id']}")
+        if run["error"]:
+            click.echo(f"    {run['error'].splitlines()[-1]}")
+
+
+@cli.command()
+@click.argument("courier")
+@click.option("--tag", help="Only samples of this file tag.")
+@click.pass_context
+def samples(ctx: click.Context, courier: str, tag: Optional[str]) -> None:
+    """List the sample files sample-mode runs kept, newest first.
+
+    A run with `load_operations: {}` keeps a copy of one landed file per tag under
+    .courier/samples/; `courier feeds init` infers a feed from the newest.
+
+    \b
+    Example:
+      courier samples optimizely --tag decisions
+    """
+    import pyarrow.parquet as pq
+
+    from pipelines.samples import samples as kept
+
+    found = kept(ctx.obj.project_dir, courier, tag)
+    if not found:
+        click.echo(f"No samples for {courier}: run it with `load_operations: {{}}` first.")
+        return
+    for path in found:
+        rows = pq.read_metadata(path).num_rows
+        click.echo(f"{path.parent.name:<16} {path.name[:10]}  {rows:>9,} rows  "
+                   f"{path.relative_to(ctx.obj.project_dir)}")
+
+
+@cli.command()
+@click.argument("table")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="Rows to show.")
+@click.option("--where", help="A SQL condition on the table's columns (read-only).")
+@click.pass_context
+def explore(ctx: click.Context, table: str, limit: int, where: Optional[str]) -> None:
+    """Show rows of a domain table with column types and semantic tags.
+
+    \b
+    Examples:
+      courier explore "Optimizely:Decisions"
+      courier explore "Optimizely:Conversions" --where "revenue_cents > 1000" --limit 5
+    """
+    from pipelines.explore import explore as look, render
+    from pipelines.feeds import read_feeds
+
+    project = _project(ctx)
+    found, _ = read_feeds(project.root)
+    click.echo(render(look(project.warehouse, table, found, limit, where)))
+
+
+@cli.command()
+@click.pass_context
+def validate(ctx: click.Context) -> None:
+    """Check sources.yml and feeds/ together, without touching S3.
+
+    Reports every problem: malformed load operations, operations naming a missing feed or a tag
+    no entity lands, feeds whose courier or file tag no courier lands, invalid or duplicate feeds.
+
+    \b
+    Example:
+      courier validate
+    """
+    from pipelines.feeds import read_feeds
+    from pipelines.loadops import check_project
+
+    project = _project(ctx)
+    found, problems = read_feeds(project.root)
+    problems += check_project(project, found)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+    click.echo(f"sources.yml and {len(found)} feed(s) are consistent")
 
 
 @cli.group()

@@ -190,10 +190,10 @@ def domain_sql(feed: Feed) -> str:
     columns = ",\n        ".join(_domain_columns(feed))
     outer_columns = ",\n    ".join(_domain_columns(feed))
     return f"""{SQL_HEADER.format(source=feed.path)}
-{{{{ config(alias='{feed.domain_table}', unique_key='_pk') }}}}
+{{{{ config(alias='{feed.domain_table}', unique_key='_pk', pre_hook="{{{{ courier_truncate('{feed.id}') }}}}") }}}}
 {{%- set q = adapter.quote -%}}
 -- depends_on: {{{{ ref('{feed.model_name}__rejected') }}}}
-{{{{ courier_check_error_threshold({staging}, {feed.error_threshold}, '{feed.domain_table}', '{feed.path}') }}}}
+{{{{ courier_check_error_threshold({staging}, '{feed.id}', {feed.error_threshold}, '{feed.domain_table}', '{feed.path}') }}}}
 -- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
                                                                             else feed.last_updated} wins.
 
@@ -201,7 +201,7 @@ with incoming as (
     select
         {columns}
     from {{{{ {staging} }}}}
-    where _reject_reason is null and {{{{ courier_window() }}}}
+    where _reject_reason is null and {{{{ courier_window({staging}, '{feed.id}') }}}}
 ),
 
 {{% if is_incremental() %}}
@@ -252,7 +252,7 @@ select
     _file_date,
     _file_row
 from {{{{ ref('stg_{feed.model_name}') }}}}
-where _reject_reason is not null and {{{{ courier_window() }}}}
+where _reject_reason is not null and {{{{ courier_window(ref('stg_{feed.model_name}'), '{feed.id}') }}}}
 """
 
 

@@ -2,8 +2,8 @@
 
 Starts an S3 API server on loopback, stores three days of generated Enriched Events Export in it
 (KMS-encrypted, the last day still without `_SUCCESS`), points the shipped `sources.yml` at it
-through `S3_ENDPOINT_URL`, runs the courier, builds the shipped feeds' domain tables with dbt and
-prints what landed.
+through `S3_ENDPOINT_URL`, runs the courier (which lands the files and, through its load
+operations, builds the shipped feeds' domain tables) and prints what landed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ configure_runtime()
 
 import duckdb  # noqa: E402
 
-from pipelines.build import run_dbt  # noqa: E402
 from pipelines.cli import cli  # noqa: E402
 from pipelines.config import load_project  # noqa: E402
 from pipelines.e3 import E3Spec, generate, upload  # noqa: E402
@@ -41,9 +40,7 @@ def main() -> None:
         cli.main(args=["-C", str(PROJECT), "run", "optimizely", "--all", "--skip-missing"],
                  standalone_mode=False)
         _print_raw_counts(project.warehouse, courier.dataset)
-    print("\n$ dbt build")
-    run_dbt(project, "build")
-    _print_domain_counts(project.warehouse)
+        _print_domain_counts(project.warehouse)
 
 
 def _project_env(s3: LocalS3):  # noqa: ANN202
@@ -74,7 +71,7 @@ def _print_domain_counts(warehouse: Path) -> None:
             select table_name from information_schema.tables
             where table_schema = 'domain' and table_name not like '%\\_\\_rejected' escape '\\'
             order by table_name""").fetchall()
-        print(f"Domain tables in {warehouse.name}:")
+        print(f"\nDomain tables in {warehouse.name}:")
         for (table,) in tables:
             count, keys = db.execute(f'select count(*), count(distinct _pk) from domain."{table}"').fetchall()[0]
             rejected = db.execute(f'select count(*) from domain."{table}__rejected"').fetchall()[0][0]

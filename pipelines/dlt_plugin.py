@@ -13,7 +13,7 @@ from typing import Optional, Type
 from dlt.common.configuration import plugins
 
 RUN_OPTIONS = ("--date", "--from", "--to")
-RUN_FLAGS = ("--all", "--skip-missing", "--debug")
+RUN_FLAGS = ("--all", "--skip-missing", "--ingest-only", "--json", "--debug")
 
 
 class CourierRunCommand:

@@ -13,6 +13,9 @@ from typing import Optional
 class CourierError(Exception):
     """Base class of every error a user can cause (config, credentials, data, missing files)."""
 
+    # True when the message is printed exactly as it is, without the `Error: ` prefix.
+    verbatim = False
+
 
 class ConfigError(CourierError):
     """A config file (sources.yml, a feed) is wrong: names the file, line and key path."""

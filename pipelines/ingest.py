@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -17,6 +16,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 from pipelines.config import Courier, Project  # noqa: E402
 from pipelines.discovery import Plan, RunDates, plan_run  # noqa: E402
 from pipelines.errors import find_courier_error  # noqa: E402
+from pipelines.samples import keep_samples  # noqa: E402
 from pipelines.settings import DOWNLOAD_DIR, PIPELINES_DIR  # noqa: E402
 from pipelines.source import FileCallback, TagStats, courier_source  # noqa: E402
 from pipelines.storage import open_store  # noqa: E402
@@ -32,15 +32,22 @@ class LandingResult:
     courier: str
     location: str
     dates: RunDates
-    days: list[dt.date]
+    plan: Plan
     tags: dict[str, TagStats]
-    skipped: list[str] = field(default_factory=list)
     load_id: Optional[str] = None
-    planned_bytes: int = 0
+    samples: list[Path] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tags.values())
+
+    @property
+    def skipped(self) -> list[str]:
+        return self.plan.skipped
+
+    def files_of(self, tag: str) -> list[str]:
+        """Keys of every file of `tag` this run covers (landed now or by an earlier run)."""
+        return [f.key for f in self.plan.files.get(tag, [])]
 
 
 def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
@@ -54,7 +61,8 @@ def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
 
 
 def land(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False,
-         on_plan: Optional[Callable[[Plan], None]] = None, on_file: Optional[FileCallback] = None) -> LandingResult:
+         on_plan: Optional[Callable[[Plan], None]] = None, on_file: Optional[FileCallback] = None,
+         sample: bool = False) -> LandingResult:
     """Pull a courier's files for `dates` into its raw tables.
 
     Args:
@@ -64,6 +72,7 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
         skip_missing: skip days that are missing or not ready instead of failing.
         on_plan: called with the Plan once listing is done (progress reporting).
         on_file: called after each landed file with its row count.
+        sample: keep a local copy of the newest file of each tag (sample mode).
 
     Raises:
         CourierError: config, credential, readiness, storage or data problems, with one clear message.
@@ -85,5 +94,5 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
             raise
         raise error from None
     load_id = info.loads_ids[-1] if info.loads_ids else None
-    return LandingResult(courier.name, store.location, dates, plan.dates, stats, plan.skipped, load_id,
-                         plan.total_bytes)
+    kept = keep_samples(project.root, courier.name, store, plan) if sample else []
+    return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept)

@@ -12,18 +12,11 @@ import pyarrow.parquet as pq
 
 from pipelines.errors import CourierError
 from pipelines.feeds import FEEDS_DIR, IDENTIFIER, NAME, SOURCE_REF, load_feeds, new_feed_id
-from pipelines.settings import SAMPLES_DIR
+from pipelines.samples import samples
 
 # Column names that carry a well-known meaning in Optimizely's export.
 KNOWN_SEMANTICS = {"visitor_id": "fk-optimizely-visitor", "email": "email", "phone": "phone"}
 MAX_SURFACED_KEYS = 10
-
-
-def samples(root: Path, courier: str, tag: Optional[str] = None) -> list[Path]:
-    """Sample files a `{}` run kept, newest first (by the date in their name, then the time kept)."""
-    base = root / SAMPLES_DIR / courier
-    paths = [p for p in base.glob(f"{tag or '*'}/*.parquet") if p.is_file()]
-    return sorted(paths, key=lambda p: (p.name[:10], p.stat().st_mtime_ns), reverse=True)
 
 
 def _feed_type(kind: pa.DataType) -> tuple[str, str]:

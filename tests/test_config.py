@@ -78,7 +78,8 @@ def test_shipped_sources_yml_is_the_real_bucket_layout():
     assert courier.credential.external_id == "ext-1"
     assert courier.endpoint_url == "http://127.0.0.1:9"
     assert [e.tag for e in courier.entities] == ["decisions", "conversions"]
-    assert courier.load_operations == {}
+    assert courier.load_operations == {"df-7k2m9q": [{"type": "load", "file": "decisions"}],
+                                       "df-3p8x1w": [{"type": "load", "file": "conversions"}]}
 
 
 def test_unset_optional_endpoint_means_aws_itself():

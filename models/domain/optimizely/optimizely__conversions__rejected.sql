@@ -34,4 +34,4 @@ select
     _file_date,
     _file_row
 from {{ ref('stg_optimizely__conversions') }}
-where _reject_reason is not null and {{ courier_window() }}
+where _reject_reason is not null and {{ courier_window(ref('stg_optimizely__conversions'), 'df-3p8x1w') }}

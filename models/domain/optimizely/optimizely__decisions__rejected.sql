@@ -30,4 +30,4 @@ select
     _file_date,
     _file_row
 from {{ ref('stg_optimizely__decisions') }}
-where _reject_reason is not null and {{ courier_window() }}
+where _reject_reason is not null and {{ courier_window(ref('stg_optimizely__decisions'), 'df-7k2m9q') }}

@@ -1,0 +1,82 @@
+"""Live status of a run: status lines in order, a progress bar over files and bytes on a terminal
+(plain lines otherwise), and the closing `Completed in ...` line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Optional, TextIO
+
+from pipelines.discovery import DataFile, Plan
+
+SENSOR_STARTED = "Courier sensor started"
+WAITING = "Waiting for source data"
+LOADING = "Loading data"
+COMMITTING = "Committing domain transactions"
+COMPLETED = "Courier job completed"
+FAILED = "Courier job failed"
+
+
+def duration_text(seconds: float) -> str:
+    """`5 minutes 12 seconds`, or `12 seconds` under a minute."""
+    whole = int(round(seconds))
+    minutes, rest = divmod(whole, 60)
+
+    def unit(n: int, name: str) -> str:
+        return f"{n} {name}{'' if n == 1 else 's'}"
+
+    return f"{unit(minutes, 'minute')} {unit(rest, 'second')}" if minutes else unit(rest, "second")
+
+
+class Reporter:
+    """Prints a run's progress to `stream` (stderr for --json runs, so stdout stays one document)."""
+
+    def __init__(self, stream: Optional[TextIO] = None, interactive: Optional[bool] = None, enabled: bool = True):
+        self.stream = stream or sys.stdout
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.enabled = enabled
+        self._bar = None
+        self._task = None
+        self._files = [0, 0]
+
+    def status(self, message: str) -> None:
+        if self.enabled:
+            self._stop_bar()
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            print(f"{stamp} {message}", file=self.stream, flush=True)
+
+    def plan(self, plan: Plan) -> None:
+        files = sum(len(f) for f in plan.files.values())
+        self.status(f"{LOADING}: {files} file(s), {plan.total_bytes / 1e6:,.1f} MB for {len(plan.dates)} day(s)")
+        for warning in plan.skipped:
+            self.warn(warning)
+        if self.enabled and self.interactive and files:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._files = [0, files]
+            self._bar = Progress(TextColumn("  {task.description}"), BarColumn(), DownloadColumn(),
+                                 TimeRemainingColumn(), console=Console(file=self.stream), transient=True)
+            self._task = self._bar.add_task(f"0/{files} files", total=plan.total_bytes)
+            self._bar.start()
+
+    def file(self, datafile: DataFile, rows: int) -> None:
+        """One more file landed (files already landed by an earlier run are not counted)."""
+        if self._bar is not None:
+            self._files[0] += 1
+            self._bar.update(self._task, advance=datafile.size, description=f"{self._files[0]}/{self._files[1]} files")
+
+    def warn(self, message: str) -> None:
+        if self.enabled:
+            self._stop_bar()
+            print(f"  warning: {message}", file=self.stream, flush=True)
+
+    def completed(self, seconds: float) -> None:
+        self.status(COMPLETED)
+        if self.enabled:
+            print(f"Completed in {duration_text(seconds)}", file=self.stream, flush=True)
+
+    def _stop_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

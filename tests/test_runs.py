@@ -1,0 +1,295 @@
+"""Courier runs: load operations, sample mode, statuses, --json, history, validate and explore."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pyarrow as pa
+import pytest
+
+from tests.conftest import SHOP_SOURCES, landed, query, run_cli, write_feed
+from tests.conftest import write_part as write_any
+
+FEED = """id: df-aaaaaa
+source: Shop
+name: Orders
+courier: shop
+file: orders
+primary_key: [order_id]
+columns:
+  - {name: order_id, type: String, required: true}
+  - {name: amount, type: Integer}
+  - {name: email, type: String, semantic: email}
+"""
+SCHEMA = pa.schema([("order_id", pa.string()), ("amount", pa.int64()), ("email", pa.string())])
+
+
+def write_part(root, day: str, name: str, rows: list[dict]) -> None:
+    write_any(root, day, name, rows, SCHEMA)
+
+
+def with_operations(root, operations: str) -> None:
+    (root / "sources.yml").write_text(SHOP_SOURCES + f"    load_operations: {operations}\n")
+
+
+@pytest.fixture
+def shop(dbt_project):
+    write_feed(dbt_project, FEED)
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    return dbt_project
+
+
+def orders(root) -> list[tuple]:
+    return query(root, 'select order_id, amount from domain."Shop:Orders" order by all')
+
+
+def domain_tables(root) -> list[tuple]:
+    return query(root, "select table_name from information_schema.tables where table_schema = 'domain' order by 1")
+
+
+def test_sample_mode_lands_files_keeps_samples_and_touches_no_domain_table(shop):
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    write_part(shop, "2026-11-26", "part-0.parquet", [{"order_id": "B", "amount": 2}])
+    with_operations(shop, "{}")
+
+    result = run_cli(shop, "run", "shop", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert landed(result.output, "orders") == (2, 2, 0)
+    assert domain_tables(shop) == []
+    listing = run_cli(shop, "samples", "shop").output.splitlines()
+    assert listing == ["orders           2026-11-26          1 rows  "
+                       ".courier/samples/shop/orders/2026-11-26__part-0.parquet"]
+
+
+def test_unknown_feed_id_fails_with_the_exact_message_after_landing_the_files(shop):
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    with_operations(shop, '{df-xxxxxx: [{type: load, file: orders}], df-aaaaaa: [{type: load, file: orders}], '
+                          'df-yyyyyy: [{type: truncate}]}')
+
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-2:] == ["Error running load-operations task",
+                                               'Cannot find required feeds: "df-xxxxxx", "df-yyyyyy"']
+    assert query(shop, "select count(*) from raw_shop.orders") == [(1,)]
+    assert domain_tables(shop) == []
+    [(status, error)] = query(shop, "select status, error from courier.runs")
+    assert status == "failed" and error.endswith('"df-xxxxxx", "df-yyyyyy"')
+
+
+def test_load_then_load_upserts_and_prints_statuses_in_order(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}, {"order_id": "B", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    write_part(shop, "2026-11-26", "part-0.parquet", [{"order_id": "A", "amount": 2}])
+
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-26")
+
+    assert result.exit_code == 0, result.output
+    assert orders(shop) == [("A", 2), ("B", 1)]
+    statuses = [re.sub(r"^\d\d:\d\d:\d\d ", "", line) for line in result.output.splitlines()
+                if re.match(r"^\d\d:\d\d:\d\d ", line)]
+    assert statuses == ["Courier sensor started", "Waiting for source data",
+                        "Loading data: 1 file(s), 0.0 MB for 1 day(s)", "Committing domain transactions",
+                        "Courier job completed"]
+    assert re.fullmatch(r"Completed in \d+ seconds?", result.output.splitlines()[-1])
+    assert re.search(r"Shop:Orders\s+1\s+0", result.output)
+
+
+def test_truncate_runs_first_wherever_it_appears_and_leaves_only_this_runs_rows(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}, {type: truncate}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}, {"order_id": "B", "amount": 1}])
+    write_part(shop, "2026-11-26", "part-0.parquet", [{"order_id": "C", "amount": 3}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    assert orders(shop) == [("A", 1), ("B", 1)]
+
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-26")
+
+    assert result.exit_code == 0, result.output
+    assert orders(shop) == [("C", 3)]
+    assert "(truncated first)" in result.output
+
+
+def test_rerunning_an_already_landed_day_reloads_its_rows_into_the_domain_table(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: truncate}, {type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    write_part(shop, "2026-11-26", "part-0.parquet", [{"order_id": "B", "amount": 2}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-26").exit_code == 0
+
+    again = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+
+    assert again.exit_code == 0, again.output
+    assert landed(again.output, "orders") == (0, 0, 1)
+    assert orders(shop) == [("A", 1)]
+
+
+def test_ingest_only_lands_raw_rows_and_leaves_domain_tables_alone(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-25", "--ingest-only")
+
+    assert result.exit_code == 0, result.output
+    assert query(shop, "select count(*) from raw_shop.orders") == [(1,)]
+    assert domain_tables(shop) == []
+    assert "Committing domain transactions" not in result.output
+
+
+def test_json_prints_one_document_with_the_run(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}, {"order_id": "", "amount": 2}])
+    import click.testing
+
+    from pipelines.cli import cli
+
+    result = click.testing.CliRunner().invoke(cli, ["-C", str(shop), "run", "shop", "--date", "2026-11-25", "--json"])
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert set(document) >= {"run_id", "courier", "dates", "status", "files", "rows", "feeds", "started_at",
+                             "ended_at", "duration_seconds", "error"}
+    assert (document["courier"], document["dates"], document["status"], document["error"]) == (
+        "shop", "2026-11-25", "success", None)
+    assert (document["files"], document["rows"]) == ({"orders": 1}, {"orders": 2})
+    assert document["feeds"] == {"df-aaaaaa": {"domain_table": "Shop:Orders", "truncated": False, "upserted": 2,
+                                               "rejected": 0}}
+    assert "Courier sensor started" in result.stderr
+
+
+def test_history_records_failed_and_successful_runs_newest_first(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 1  # no files yet
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    runs = json.loads(run_cli(shop, "history", "--json").output)
+    text = run_cli(shop, "history").output.splitlines()
+
+    assert [(r["status"], r["courier"], r["dates"]) for r in runs] == [("success", "shop", "2026-11-25"),
+                                                                          ("failed", "shop", "2026-11-25")]
+    assert "no files match" in runs[1]["error"]
+    assert runs[0]["feeds"]["df-aaaaaa"]["upserted"] == 1
+    assert text[0].split()[1] == "success" and "1 rows landed, 1 upserted" in text[0]
+    assert "no files match" in text[-1]
+
+
+@pytest.mark.parametrize("operations, feed_text, message", [
+    ("{df-aaaaaa: [{type: load, file: returns}]}", FEED,
+     "`couriers.shop.load_operations.df-aaaaaa`: loads file tag `returns`, which no entity of courier shop lands"),
+    ("{df-aaaaaa: [{file: orders}]}", FEED,
+     "`couriers.shop.load_operations.df-aaaaaa[0]`: expected {type: truncate} or {type: load, file: <tag>}"),
+    ("{df-aaaaaa: [{type: upsert, file: orders}]}", FEED,
+     "`couriers.shop.load_operations.df-aaaaaa[0].type`: expected one of truncate, load; got 'upsert'"),
+    ("{df-zzzzzz: [{type: load, file: orders}]}", FEED, "`couriers.shop.load_operations.df-zzzzzz`: no feed in feeds/"),
+    ("{}", FEED.replace("file: orders", "file: refunds"), "feeds/shop/orders.yml:5: `file`: courier shop lands no "
+                                                          "file tag `refunds`"),
+    ("{}", FEED.replace("courier: shop", "courier: store"), "feeds/shop/orders.yml:4: `courier`: no courier `store`"),
+])
+def test_validate_catches_each_inconsistency_between_sources_and_feeds(dbt_project, operations, feed_text, message):
+    write_feed(dbt_project, feed_text)
+    with_operations(dbt_project, operations)
+    result = run_cli(dbt_project, "validate")
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_validate_reports_duplicate_feed_ids_and_passes_a_consistent_project(dbt_project):
+    write_feed(dbt_project, FEED)
+    with_operations(dbt_project, "{df-aaaaaa: [{type: load, file: orders}]}")
+    assert run_cli(dbt_project, "validate").output.strip() == "sources.yml and 1 feed(s) are consistent"
+    write_feed(dbt_project, FEED.replace("name: Orders", "name: Orders2"), "copy.yml")
+    result = run_cli(dbt_project, "validate")
+    assert result.exit_code == 1
+    assert "feed id `df-aaaaaa` is also used by" in result.output
+
+
+def test_malformed_operations_fail_before_anything_is_pulled(shop):
+    with_operations(shop, "{df-aaaaaa: {type: load}}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+    assert result.exit_code == 1
+    assert "`couriers.shop.load_operations.df-aaaaaa`: expected a list of operations" in result.output
+    assert query(shop, "select count(*) from information_schema.tables where table_schema = 'raw_shop'") == [(0,)]
+
+
+def test_explore_shows_types_and_semantic_tags_and_runs_where_read_only(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1, "email": "a@example.com"},
+                                                      {"order_id": "B", "amount": 5, "email": None}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    result = run_cli(shop, "explore", "Shop:Orders", "--where", "amount > 2", "--limit", "5")
+
+    assert result.exit_code == 0, result.output
+    lines = [[cell.strip() for cell in line.split("|")] for line in result.output.splitlines()]
+    assert lines[0][:3] == ["order_id", "amount", "email"]
+    assert lines[1][:3] == ["varchar", "bigint", "varchar"]
+    assert lines[2][:3] == ["", "", "email"]
+    assert lines[4][:3] == ["B", "5", ""]
+    assert result.output.splitlines()[-1] == '(1 row of domain."Shop:Orders")'
+
+
+@pytest.mark.parametrize("where", ["1=1; drop table domain.\"Shop:Orders\"",
+                                  "order_id in (select 1 from read_csv('/etc/passwd'))",
+                                  "1=1) to '/tmp/leak.csv' (format csv"])
+def test_explore_where_cannot_write_or_read_files(shop, where):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    result = run_cli(shop, "explore", "Shop:Orders", "--where", where)
+
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: --where: ")
+    assert orders(shop) == [("A", 1)]
+
+
+def test_explore_names_the_domain_tables_when_the_table_is_unknown(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    result = run_cli(shop, "explore", "Shop:Order")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: no domain table 'Shop:Order'; domain tables: Shop:Orders, " \
+                                    "Shop:Orders__rejected"
+
+
+def test_seed_workflow_from_sample_run_to_domain_tables(bucket, make_project, tmp_path):
+    import shutil
+
+    from pipelines.e3 import E3Spec
+    from pipelines.feeds import load_feeds
+    from tests.conftest import DBT_FILES, ROOT, sources_yaml
+
+    bucket.seed(E3Spec(days=2, rows=300), tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    for name in DBT_FILES:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, project / name)
+
+    sample_run = run_cli(project, "run", "optimizely", "--all")
+    assert sample_run.exit_code == 0, sample_run.output
+    assert len(run_cli(project, "samples", "optimizely").output.splitlines()) == 2
+    for tag, name in (("decisions", "Decisions"), ("conversions", "Conversions")):
+        made = run_cli(project, "feeds", "init", "--courier", "optimizely", "--file", tag, "--source", "Optimizely",
+                       "--name", name)
+        assert made.exit_code == 0, made.output
+    assert run_cli(project, "feeds", "compile").exit_code == 0
+    ids = {feed.file: feed.id for feed in load_feeds(project)}
+    operations = (f"{{{ids['decisions']}: [{{type: truncate}}, {{type: load, file: decisions}}], "
+                  f"{ids['conversions']}: [{{type: load, file: conversions}}]}}")
+    sources = project / "sources.yml"
+    sources.write_text(sources.read_text().replace("load_operations: {}", f"load_operations: {operations}"))
+    assert run_cli(project, "validate").exit_code == 0
+
+    result = run_cli(project, "run", "optimizely", "--all")
+
+    assert result.exit_code == 0, result.output
+    assert "Committing domain transactions" in result.output
+    assert re.fullmatch(r"Completed in \d+ seconds?", result.output.splitlines()[-1])
+    for tag, table in (("decisions", "Optimizely:Decisions"), ("conversions", "Optimizely:Conversions")):
+        raw = query(project, f"select count(distinct uuid) from raw_optimizely.{tag}")[0][0]
+        assert raw == 600
+        assert query(project, f'select count(*), count(distinct uuid) from domain."{table}"') == [(raw, raw)]
