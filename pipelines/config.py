@@ -6,6 +6,7 @@ nothing downstream reads `os.environ` or YAML.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -13,11 +14,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
+from zoneinfo import ZoneInfo
 
 from pipelines.errors import ConfigError
 from pipelines.patterns import FilePattern, PatternError
+from pipelines.schedule import Cron, ScheduleError, parse_duration, parse_zone
 from pipelines.settings import WAREHOUSE_ENV, WAREHOUSE_FILE
-from pipelines.yamlfile import LineDict, Section, load_yaml, parse_yaml
+from pipelines.yamlfile import LineDict, Section, line_of, load_yaml, parse_yaml
 
 SOURCES_FILE = "sources.yml"
 SECRETS_FILE = ".dlt/secrets.toml"
@@ -46,6 +49,10 @@ COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "cre
 ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
                "object/optional")
 LAND_AS_KEYS = ("file/tag", "file/content-type")
+GROUP_KEYS = ("schedule", "timezone", "status", "only_past_day", "use_timezone_for_dates", "couriers", "downstream",
+              "poll")
+GROUP_COURIER_KEYS = ("name", "wait", "offset", "on_missing")
+DEFAULT_POLL = dt.timedelta(seconds=60)
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -63,6 +70,9 @@ class Credential:
     token: Optional[str] = field(default=None, repr=False)
     api_url: str = DEFAULT_API_URL
     profile: Optional[str] = None
+    # Set when a required value comes from an unset environment variable: commands that do not
+    # connect (validate, history, group next, ...) still work; connecting fails with this message.
+    unresolved: Optional[str] = None
 
     def secrets(self) -> list[str]:
         """Every secret value this credential holds, for scrubbing output."""
@@ -111,12 +121,42 @@ class Courier:
 
 
 @dataclass(frozen=True)
+class GroupCourier:
+    """One courier of a courier group, with how long to wait for its data and which dates to accept."""
+
+    name: str
+    wait: dt.timedelta = dt.timedelta(0)
+    offset: dt.timedelta = dt.timedelta(hours=24)
+    on_missing: str = "stop"  # stop | notify
+
+
+@dataclass(frozen=True)
+class CourierGroup:
+    """Couriers run as a unit on a cron schedule in a time zone, gating downstream commands."""
+
+    name: str
+    couriers: tuple[GroupCourier, ...]
+    schedule: Optional[Cron] = None  # None: run by hand only
+    timezone: ZoneInfo = ZoneInfo("UTC")
+    status: str = "active"
+    only_past_day: bool = False
+    use_timezone_for_dates: bool = False
+    downstream: tuple[str, ...] = ()
+    poll: dt.timedelta = DEFAULT_POLL
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active" and self.schedule is not None
+
+
+@dataclass(frozen=True)
 class Project:
     """A project directory: sources.yml, feeds/, models/ and the warehouse."""
 
     root: Path
     couriers: dict[str, Courier]
     warehouse: Path  # the DuckDB file dlt lands into and dbt builds in
+    groups: dict[str, CourierGroup] = field(default_factory=dict)
     raw: Any = None
 
     def courier(self, name: str) -> Courier:
@@ -128,6 +168,13 @@ class Project:
 
     def secrets(self) -> list[str]:
         return [s for c in self.couriers.values() for s in c.credential.secrets()]
+
+    def group(self, name: str) -> CourierGroup:
+        if name not in self.groups:
+            known = ", ".join(sorted(self.groups)) or "none"
+            raise ConfigError(self.root / SOURCES_FILE, f"courier_groups.{name}",
+                              f"no such courier group; configured groups: {known}")
+        return self.groups[name]
 
 
 def load_project(root: Path, env: Optional[Mapping[str, str]] = None) -> Project:
@@ -162,7 +209,53 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
                                                     "with a letter (the name becomes a pipeline and schema)")
         section = couriers_section.section(name)
         couriers[name] = _parse_courier(name, section, root, env, (secrets or {}).get("couriers", {}).get(name, {}))
-    return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), raw=doc)
+    groups_section = top.section("courier_groups", required=False)
+    groups = {}
+    for name in (groups_section.data if groups_section else {}):
+        if not isinstance(name, str) or not NAME.match(name):
+            raise groups_section.error(str(name), "group names use letters, digits and _ and start with a letter")
+        groups[name] = _parse_group(name, groups_section.section(name), couriers)
+    return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), groups=groups, raw=doc)
+
+
+def _parse_group(name: str, s: Section, couriers: dict[str, Courier]) -> CourierGroup:
+    s.check_keys(GROUP_KEYS)
+    members = []
+    for index, item in enumerate(s.items("couriers")):
+        c = Section(item, s.file, f"{s.key('couriers')}[{index}]", line_of(s.raw("couriers"), index))
+        c.check_keys(GROUP_COURIER_KEYS)
+        courier = c.string("name")
+        if courier not in couriers:
+            raise c.error("name", f"no courier `{courier}` in couriers (configured: {', '.join(sorted(couriers))})")
+        members.append(GroupCourier(courier, _timed(c, "wait", "0", parse_duration),
+                                    _timed(c, "offset", "24h", parse_duration),
+                                    c.choice("on_missing", ("stop", "notify"), default="stop")))
+    if not members:
+        raise s.error("couriers", "expected at least one courier")
+    downstream = s.items("downstream", required=False)
+    if not all(isinstance(command, str) and command.strip() for command in downstream):
+        raise s.error("downstream", "expected a list of shell commands, such as [dbt build]")
+    return CourierGroup(
+        name=name, couriers=tuple(members),
+        schedule=_timed(s, "schedule", None, Cron.parse),
+        timezone=_timed(s, "timezone", "UTC", parse_zone),
+        status=s.choice("status", ("active", "inactive"), default="active"),
+        only_past_day=s.boolean("only_past_day", False),
+        use_timezone_for_dates=s.boolean("use_timezone_for_dates", False),
+        downstream=tuple(downstream),
+        poll=_timed(s, "poll", "60s", parse_duration),
+    )
+
+
+def _timed(s: Section, key: str, default: Any, parse: Any) -> Any:
+    """A schedule, zone or duration value, parsed; errors name the key."""
+    value = s.raw(key, default)
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ScheduleError as exc:
+        raise s.error(key, str(exc)) from None
 
 
 def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
@@ -212,13 +305,15 @@ def _parse_credential(s: Optional[Section], parent: Section, env: Mapping[str, s
             value = str(secrets[key])
         if value is not None:
             values[key] = value
+    unresolved = None
     for key in REQUIRED_CREDENTIAL_KEYS[kind]:
         if key not in values:
             where = " (or .dlt/secrets.toml)" if key in SECRET_KEYS else ""
             reference = _env_name(s.raw(key))
-            why = f"environment variable {reference} is not set" if reference else f"is required for type {kind}"
-            raise s.error(key, why + where)
-    return Credential(type=kind, **values)
+            if not reference:
+                raise s.error(key, f"is required for type {kind}{where}")
+            unresolved = unresolved or str(s.error(key, f"environment variable {reference} is not set{where}"))
+    return Credential(type=kind, unresolved=unresolved, **values)
 
 
 def _parse_entities(s: Section) -> tuple[Entity, ...]:

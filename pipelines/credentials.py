@@ -50,6 +50,8 @@ def connect(courier: Courier) -> Connection:
         CredentialError: when the token API, STS or the profile refuses.
     """
     cred = courier.credential
+    if cred.unresolved:
+        raise CredentialError(cred.unresolved)
     if cred.type == "iam-credential":
         session = boto3.Session(aws_access_key_id=cred.access_key_id, aws_secret_access_key=cred.secret_access_key,
                                 aws_session_token=cred.session_token, region_name=courier.region)

@@ -23,7 +23,13 @@ COLUMNS = {
     "files": "json", "rows": "json", "feeds": "json", "skipped": "json", "error": "varchar", "load_id": "varchar",
     "host": "varchar", "pid": "integer",
 }
-JSON_FIELDS = ("files", "rows", "feeds", "skipped")
+GROUP_COLUMNS = {
+    "run_id": "varchar primary key", "group_name": "varchar", "scheduled_for": "timestamptz", "dates": "varchar",
+    "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "courier_runs": "json",
+    "alerts": "json", "downstream": "json", "error": "varchar", "host": "varchar", "pid": "integer",
+}
+JSON_FIELDS = ("files", "rows", "feeds", "skipped", "courier_runs", "alerts", "downstream")
+TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS}
 
 
 @dataclass
@@ -48,45 +54,71 @@ class RunRecord:
     pid: int = field(default_factory=os.getpid)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("started_at", "ended_at"):
-            data[key] = data[key].isoformat() if data[key] else None
-        return data
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class GroupRecord:
+    """One row of `courier.group_runs`: a courier group run and the courier runs it made."""
+
+    run_id: str
+    group_name: str
+    dates: str
+    scheduled_for: Optional[dt.datetime] = None
+    status: str = "running"
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    ended_at: Optional[dt.datetime] = None
+    courier_runs: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)
+    downstream: list = field(default_factory=list)
+    error: Optional[str] = None
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in data.items()}
 
 
 def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     db = duckdb.connect(str(warehouse))
     db.execute(f"create schema if not exists {SCHEMA}")
-    columns = ", ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
-    db.execute(f"create table if not exists {SCHEMA}.runs ({columns})")
+    for table, columns in TABLES.items():
+        definition = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
+        db.execute(f"create table if not exists {SCHEMA}.{table} ({definition})")
     return db
 
 
-def _values(record: RunRecord) -> list[Any]:
+def save(warehouse: Path, record: RunRecord | GroupRecord) -> None:
+    """Insert or update a courier run or a group run."""
+    table = "runs" if isinstance(record, RunRecord) else "group_runs"
+    columns = TABLES[table]
     data = asdict(record)
-    return [json.dumps(data[name]) if name in JSON_FIELDS else data[name] for name in COLUMNS]
-
-
-def save(warehouse: Path, record: RunRecord) -> None:
-    """Insert or update a run."""
-    names = ", ".join(f'"{name}"' for name in COLUMNS)
-    marks = ", ".join("?" for _ in COLUMNS)
+    values = [json.dumps(data[name]) if name in JSON_FIELDS else data[name] for name in columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    marks = ", ".join("?" for _ in columns)
     with _connect(warehouse) as db:
-        db.execute(f"insert or replace into {SCHEMA}.runs ({names}) values ({marks})", _values(record))
+        db.execute(f"insert or replace into {SCHEMA}.{table} ({names}) values ({marks})", values)
 
 
 def mark_interrupted(warehouse: Path) -> list[str]:
-    """Mark `running` runs of this host whose process is gone as failed; return their ids."""
+    """Mark `running` runs and group runs of this host whose process is gone as failed; return their ids."""
     if not warehouse.exists():
         return []
+    dead: list[str] = []
     with _connect(warehouse) as db:
-        rows = db.execute(f"select run_id, pid from {SCHEMA}.runs where status = 'running' and host = ?",
-                          [socket.gethostname()]).fetchall()
-        dead = [run_id for run_id, pid in rows if not _alive(pid)]
-        for run_id in dead:
-            db.execute(f"update {SCHEMA}.runs set status = 'failed', error = ? where run_id = ?",
-                       ["interrupted: the run's process ended before the run finished", run_id])
+        for table in TABLES:
+            rows = db.execute(f"select run_id, pid from {SCHEMA}.{table} where status = 'running' and host = ?",
+                              [socket.gethostname()]).fetchall()
+            for run_id, pid in rows:
+                if not _alive(pid):
+                    db.execute(f"update {SCHEMA}.{table} set status = 'failed', error = ? where run_id = ?",
+                               ["interrupted: the run's process ended before the run finished", run_id])
+                    dead.append(run_id)
     return dead
 
 
@@ -102,24 +134,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def list_runs(warehouse: Path, courier: Optional[str] = None, limit: int = 20) -> list[dict[str, Any]]:
-    """Runs, newest first."""
+def list_runs(warehouse: Path, courier: Optional[str] = None, limit: int = 20, group: Optional[str] = None,
+              table: str = "runs") -> list[dict[str, Any]]:
+    """Courier runs (or, with table="group_runs", group runs), newest first."""
     if not warehouse.exists():
         return []
+    filters = [(column, value) for column, value in (("courier", courier), ("group_name", group)) if value]
+    where = ("where " + " and ".join(f"{column} = ?" for column, _ in filters)) if filters else ""
     with duckdb.connect(str(warehouse), read_only=True) as db:
         exists = db.execute("select count(*) from information_schema.tables where table_schema = ? and "
-                            "table_name = 'runs'", [SCHEMA]).fetchall()[0][0]
+                            "table_name = ?", [SCHEMA, table]).fetchall()[0][0]
         if not exists:
             return []
-        where = "where courier = ?" if courier else ""
-        params = [courier] if courier else []
-        cursor = db.execute(f"select * from {SCHEMA}.runs {where} order by started_at desc limit {int(limit)}",
-                            params)
+        cursor = db.execute(f"select * from {SCHEMA}.{table} {where} order by started_at desc limit {int(limit)}",
+                            [value for _, value in filters])
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     for row in rows:
         for key in JSON_FIELDS:
-            row[key] = json.loads(row[key]) if row[key] else ({} if key != "skipped" else [])
-        for key in ("started_at", "ended_at"):
-            row[key] = row[key].isoformat() if row[key] else None
-    return rows
+            if key in row:
+                row[key] = json.loads(row[key]) if row[key] else ({} if key in ("files", "rows", "feeds") else [])
+    return [_jsonable(row) for row in rows]
+
+
+def last_success(warehouse: Path, group: str) -> Optional[dt.datetime]:
+    """The scheduled time of a group's newest successful scheduled run, if any."""
+    if not warehouse.exists():
+        return None
+    with _connect(warehouse) as db:
+        found = db.execute(f"select max(scheduled_for) from {SCHEMA}.group_runs where group_name = ? and "
+                           "status = 'success' and scheduled_for is not null", [group]).fetchall()[0][0]
+    return found.astimezone(dt.timezone.utc) if found else None

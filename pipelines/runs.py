@@ -37,6 +37,7 @@ class RunOptions:
     skip_missing: bool = False
     ingest_only: bool = False
     group: Optional[str] = None
+    run_id: Optional[str] = None  # chosen by the caller (a group run lists its courier runs)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: O
     options = options or RunOptions()
     reporter = reporter or Reporter(enabled=False)
     started = time.monotonic()
-    record = RunRecord(run_id=str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
+    record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
                        group_name=options.group)
     report = RunReport(record)
     mark_interrupted(project.warehouse)

@@ -33,9 +33,6 @@ INVALID = [
     (courier("    bucket: b\n    credential:\n      type: iam-credential\n      access_key_id: AKID\n"
              "      secret_access_key: wJalrXUtnFEMI\n"),
      "`couriers.optimizely.credential.secret_access_key`: a literal secret is refused", 7),
-    (courier("    bucket: b\n    credential:\n      type: iam-role-to-role\n      role_arn: arn:aws:iam::1:role/r\n"
-             "      external_id: ${NOT_SET_ANYWHERE}\n"),
-     "`couriers.optimizely.credential.external_id`: environment variable NOT_SET_ANYWHERE is not set", 7),
     (courier("    bucket: b\n    endpoint_url: localhost:9000\n"), "expected an http:// or https:// URL", 4),
     ("couriers:\n  optimizely:\n    bucket: b\n    entities: []\n", "expected at least one entity", 4),
     ("couriers:\n  optimizely:\n    bucket: b\n    entities:\n      - object/file-pattern: \"type='yyyy\"\n"
@@ -80,6 +77,16 @@ def test_shipped_sources_yml_is_the_real_bucket_layout():
     assert [e.tag for e in courier.entities] == ["decisions", "conversions"]
     assert courier.load_operations == {"df-7k2m9q": [{"type": "load", "file": "decisions"}],
                                        "df-3p8x1w": [{"type": "load", "file": "conversions"}]}
+
+
+def test_required_credential_from_an_unset_variable_fails_only_when_connecting(make_project):
+    project = make_project(courier("    bucket: b\n    credential:\n      type: iam-role-to-role\n"
+                                   "      role_arn: arn:aws:iam::1:role/r\n      external_id: ${NOT_SET_ANYWHERE}\n"))
+    assert run_cli(project, "validate").exit_code == 0
+    result = run_cli(project, "run", "optimizely", "--date", "2026-11-27")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (f"Error: {project / 'sources.yml'}:7: `couriers.optimizely.credential."
+                                              "external_id`: environment variable NOT_SET_ANYWHERE is not set")
 
 
 def test_unset_optional_endpoint_means_aws_itself():

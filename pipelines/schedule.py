@@ -1,0 +1,155 @@
+"""Cron schedules in an IANA time zone, durations, and the dates a scheduled run loads.
+
+Scheduled times are computed on the zone's wall clock and converted to UTC:
+- a time that does not exist that day (02:30 when clocks jump from 02:00 to 03:00) runs once, at
+  the same offset past the jump (03:30);
+- a time that happens twice (01:30 when clocks fall back) runs once, at its first occurrence.
+Cron semantics are Vixie cron's: when both day-of-month and day-of-week are restricted, a day
+matching either runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = dt.timezone.utc
+_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+          4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SEARCH_DAYS = 366 * 8  # a schedule like "0 0 29 2 1" may not fire for years
+
+
+class ScheduleError(ValueError):
+    """A cron string, zone or duration that does not parse; the message says which part."""
+
+
+def parse_duration(text: object) -> dt.timedelta:
+    """`6h`, `30m`, `1h30m`, `2d`, `1w`, `45s`, `500ms`, or `0`."""
+    value = str(text).strip() if isinstance(text, (str, int)) and not isinstance(text, bool) else ""
+    if value == "0":
+        return dt.timedelta(0)
+    if not value or _DURATION.sub("", value) != "":
+        raise ScheduleError(f"expected a duration such as 30m, 6h, 1h30m, 2d or 1w; got {text!r}")
+    seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(value))
+    return dt.timedelta(seconds=seconds)
+
+
+def parse_zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str) or not name:
+        raise ScheduleError(f"expected an IANA time zone such as America/Los_Angeles; got {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as America/Los_Angeles or UTC") from None
+
+
+def _field_values(text: str, index: int) -> set[int]:
+    name, low, high = _FIELDS[index]
+    values: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?", part.lower())
+        if not match:
+            raise ScheduleError(f"{name} field {text!r}: expected *, a number, a range a-b, a list, or a step /n")
+        span, step = match.group(1), int(match.group(2) or 1)
+        if step < 1:
+            raise ScheduleError(f"{name} field {text!r}: a step must be at least 1")
+        if span == "*":
+            start, end = low, high if index != 4 else 6
+        else:
+            bounds = [_number(b, index) for b in span.split("-")]
+            start, end = bounds[0], bounds[-1]
+            if match.group(2) and len(bounds) == 1:
+                end = high
+        if not (low <= start <= high and low <= end <= high) or start > end:
+            raise ScheduleError(f"{name} field {text!r}: values must be within {low}-{high}")
+        values.update(range(start, end + 1, step))
+    return {0 if index == 4 and v == 7 else v for v in values}
+
+
+def _number(text: str, index: int) -> int:
+    if text.isdigit():
+        return int(text)
+    names = _NAMES.get(index, [])
+    if text in names:
+        return names.index(text) + (1 if index == 3 else 0)
+    raise ScheduleError(f"{_FIELDS[index][0]} field: {text!r} is not a number or a name")
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A parsed five-field cron expression."""
+
+    text: str
+    minutes: frozenset
+    hours: frozenset
+    days: frozenset
+    months: frozenset
+    weekdays: frozenset  # 0 = Sunday
+    any_day: bool
+    any_weekday: bool
+
+    @classmethod
+    def parse(cls, text: object) -> "Cron":
+        if not isinstance(text, str):
+            raise ScheduleError(f"expected a cron string such as \"30 8 * * *\"; got {text!r}")
+        fields = text.split()
+        if len(fields) != 5:
+            raise ScheduleError(f"expected five fields (minute hour day-of-month month day-of-week); got "
+                                f"{len(fields)} in {text!r}")
+        values = [frozenset(_field_values(f, i)) for i, f in enumerate(fields)]
+        return cls(text, *values, any_day=fields[2] == "*", any_weekday=fields[4] == "*")
+
+    def runs_on(self, day: dt.date) -> bool:
+        if day.month not in self.months:
+            return False
+        in_month, in_week = day.day in self.days, (day.isoweekday() % 7) in self.weekdays
+        if self.any_day or self.any_weekday:
+            return in_month and in_week
+        return in_month or in_week
+
+
+def _instant(day: dt.date, hour: int, minute: int, zone: ZoneInfo) -> dt.datetime:
+    """The UTC instant of a wall-clock time; gaps resolve past the jump, repeats to the first."""
+    wall = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)  # fold=0: first occurrence
+    return wall.astimezone(UTC)
+
+
+def scheduled_times(cron: Cron, zone: ZoneInfo, after: dt.datetime) -> Iterator[dt.datetime]:
+    """Scheduled instants (UTC) strictly after `after`, in order."""
+    day = after.astimezone(zone).date() - dt.timedelta(days=1)
+    for _ in range(MAX_SEARCH_DAYS):
+        if cron.runs_on(day):
+            times = sorted({_instant(day, h, m, zone) for h in cron.hours for m in cron.minutes})
+            yield from (t for t in times if t > after)
+        day += dt.timedelta(days=1)
+
+
+def previous_time(cron: Cron, zone: ZoneInfo, at: dt.datetime) -> dt.datetime | None:
+    """The latest scheduled instant at or before `at` (searching back up to MAX_SEARCH_DAYS)."""
+    day = at.astimezone(zone).date() + dt.timedelta(days=1)
+    for _ in range(MAX_SEARCH_DAYS):
+        if cron.runs_on(day):
+            times = sorted({_instant(day, h, m, zone) for h in cron.hours for m in cron.minutes}, reverse=True)
+            found = next((t for t in times if t <= at), None)
+            if found is not None:
+                return found
+        day -= dt.timedelta(days=1)
+    return None
+
+
+def window_dates(scheduled: dt.datetime, offset: dt.timedelta, zone: ZoneInfo | None = None) -> tuple[dt.date, dt.date]:
+    """The dates a run scheduled at `scheduled` loads: [date(scheduled - offset), date(scheduled)).
+
+    Dates are UTC unless `zone` is given (the group's `use_timezone_for_dates`). At least one day
+    is loaded: with an offset shorter than the time since midnight, it is the current day.
+    """
+    tz = zone or UTC
+    start = (scheduled - offset).astimezone(tz).date()
+    end = max(scheduled.astimezone(tz).date(), start + dt.timedelta(days=1))
+    return start, end

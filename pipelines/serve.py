@@ -1,0 +1,82 @@
+"""`courier serve`: a long-running scheduler for every active courier group.
+
+Groups run one at a time (DuckDB has one writer). At start, a group whose last successful
+scheduled run is older than its latest scheduled time catches up at once. SIGTERM or SIGINT stops
+the scheduler: a run in progress finishes (a wait for late data is cut short and the group run is
+recorded as failed, interrupted); nothing half-loaded is committed, since landing and each domain
+build commit atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from typing import Optional
+
+from pipelines.clock import Clock, Interrupted
+from pipelines.config import Project
+from pipelines.errors import CourierError
+from pipelines.history import last_success
+from pipelines.progress import Reporter
+from pipelines.schedule import previous_time, scheduled_times
+
+MAX_SLEEP_SECONDS = 1.0  # how often the loop looks at the clock and the stop flag
+
+
+def _install_stop_handlers(clock: Clock, reporter: Reporter) -> None:
+    def stop(signum: int, _frame: object) -> None:
+        reporter.status(f"Received {signal.Signals(signum).name}: stopping after the current run")
+        clock.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def _catch_up(project: Project, clock: Clock) -> dict[str, dt.datetime]:
+    """Groups whose latest scheduled time has no successful run, with that time."""
+    due = {}
+    for name, group in project.groups.items():
+        if not group.active:
+            continue
+        latest = previous_time(group.schedule, group.timezone, clock.now())
+        since = last_success(project.warehouse, name)
+        if latest is not None and since is not None and latest > since:
+            due[name] = latest
+    return due
+
+
+def serve(project: Project, clock: Optional[Clock] = None, reporter: Optional[Reporter] = None) -> int:
+    """Run active groups on their schedules until stopped; returns the number of group runs made."""
+    from pipelines.groups import run_group
+
+    clock = clock or Clock()
+    reporter = reporter or Reporter()
+    _install_stop_handlers(clock, reporter)
+    active = [name for name, group in project.groups.items() if group.active]
+    if not active:
+        raise CourierError("no active courier group with a schedule in sources.yml: nothing to serve")
+    reporter.status(f"Serving courier groups: {', '.join(active)}")
+    runs = 0
+    cursor = {name: clock.now() for name in active}
+    pending = _catch_up(project, clock)
+    while not clock.stop.is_set():
+        now = clock.now()
+        upcoming = {name: pending.get(name) or next(scheduled_times(project.groups[name].schedule,
+                                                                    project.groups[name].timezone, cursor[name]))
+                    for name in active}
+        name, when = min(upcoming.items(), key=lambda item: item[1])
+        if when > now:
+            try:
+                clock.sleep(min(MAX_SLEEP_SECONDS, (when - now).total_seconds()))
+            except Interrupted:
+                break
+            continue
+        pending.pop(name, None)
+        cursor[name] = max(cursor[name], when)
+        runs += 1
+        try:
+            run_group(project, name, scheduled_for=when, clock=clock, reporter=reporter)
+        except CourierError as exc:
+            reporter.warn(f"group {name} failed: {exc}")
+    reporter.status(f"Stopped after {runs} group run(s)")
+    return runs

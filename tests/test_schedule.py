@@ -1,0 +1,100 @@
+"""Cron schedules in a time zone (across both DST transitions), durations and offset windows."""
+
+import datetime as dt
+import itertools
+
+import pytest
+
+from pipelines.schedule import Cron, ScheduleError, parse_duration, parse_zone, previous_time, scheduled_times, \
+    window_dates
+
+UTC = dt.timezone.utc
+
+
+def times(cron: str, zone: str, after: str, n: int) -> list[str]:
+    start = dt.datetime.fromisoformat(after)
+    found = itertools.islice(scheduled_times(Cron.parse(cron), parse_zone(zone), start), n)
+    return [t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") for t in found]
+
+
+@pytest.mark.parametrize("zone, after, expected", [
+    # US spring forward 2027-03-14: 02:00 -> 03:00; 02:30 does not exist and runs once, at 03:30 PDT
+    ("America/Los_Angeles", "2027-03-13T00:00:00+00:00", ["2027-03-13 10:30", "2027-03-14 10:30", "2027-03-15 09:30"]),
+    # Europe spring forward 2027-03-28: 02:00 -> 03:00 CET/CEST
+    ("Europe/Berlin", "2027-03-27T00:00:00+00:00", ["2027-03-27 01:30", "2027-03-28 01:30", "2027-03-29 00:30"]),
+])
+def test_a_skipped_wall_time_runs_once_after_the_jump(zone, after, expected):
+    assert times("30 2 * * *", zone, after, 3) == expected
+
+
+@pytest.mark.parametrize("cron, zone, after, expected", [
+    # US fall back 2026-11-01: 01:00-02:00 happens twice; 01:30 runs once, at its first occurrence (PDT)
+    ("30 1 * * *", "America/Los_Angeles", "2026-10-31T00:00:00+00:00",
+     ["2026-10-31 08:30", "2026-11-01 08:30", "2026-11-02 09:30"]),
+    # Europe fall back 2026-10-25: 02:00-03:00 happens twice
+    ("30 2 * * *", "Europe/Berlin", "2026-10-24T00:00:00+00:00",
+     ["2026-10-24 00:30", "2026-10-25 00:30", "2026-10-26 01:30"]),
+])
+def test_a_repeated_wall_time_does_not_run_twice(cron, zone, after, expected):
+    assert times(cron, zone, after, 3) == expected
+
+
+def test_hourly_schedule_runs_once_per_wall_clock_hour_on_a_fall_back_day():
+    zone = parse_zone("America/Los_Angeles")
+    start = dt.datetime(2026, 11, 1, 7, 0, tzinfo=UTC)  # local midnight (PDT)
+    day = [t for t in itertools.islice(scheduled_times(Cron.parse("0 * * * *"), zone, start - dt.timedelta(seconds=1)),
+                                       30) if t.astimezone(zone).date() == dt.date(2026, 11, 1)]
+    assert [t.astimezone(zone).hour for t in day] == list(range(24))
+
+
+def test_day_of_month_and_day_of_week_match_either_when_both_are_given():
+    found = times("0 12 1 * mon", "UTC", "2026-06-01T00:00:00+00:00", 4)
+    assert found == ["2026-06-01 12:00", "2026-06-08 12:00", "2026-06-15 12:00", "2026-06-22 12:00"]
+    assert times("0 0 * * 0", "UTC", "2026-11-28T00:00:00+00:00", 1) == ["2026-11-29 00:00"]  # Sunday
+    assert times("*/20 9-10 * * *", "UTC", "2026-11-28T00:00:00+00:00", 7)[-1] == "2026-11-29 09:00"
+
+
+def test_previous_time_is_the_latest_at_or_before():
+    cron, zone = Cron.parse("30 8 * * *"), parse_zone("America/Los_Angeles")
+    at = dt.datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
+    assert previous_time(cron, zone, at) == at
+    assert previous_time(cron, zone, at - dt.timedelta(seconds=1)) == at - dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("30 8 * *", "expected five fields"),
+    ("61 8 * * *", "minute field '61': values must be within 0-59"),
+    ("30 8 * * funday", "day of week field: 'funday' is not a number or a name"),
+    ("30 8-6 * * *", "hour field '8-6': values must be within 0-23"),
+    ("30 8 */0 * *", "a step must be at least 1"),
+    ("30 8 * 13 *", "month field '13'"),
+])
+def test_invalid_cron_names_the_field(text, message):
+    with pytest.raises(ScheduleError, match=message):
+        Cron.parse(text)
+
+
+@pytest.mark.parametrize("text, seconds", [("6h", 21600), ("30m", 1800), ("1h30m", 5400), ("2d", 172800),
+                                           ("1w", 604800), ("45s", 45), ("500ms", 0.5), ("0", 0)])
+def test_durations(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["6 hours", "h", "-1h", "1.5", "", "6H", True])
+def test_malformed_durations_are_rejected(text):
+    with pytest.raises(ScheduleError, match="expected a duration such as 30m"):
+        parse_duration(text)
+
+
+def test_unknown_zone_is_rejected():
+    with pytest.raises(ScheduleError, match="unknown time zone 'Mars/Olympus'"):
+        parse_zone("Mars/Olympus")
+
+
+def test_offset_window_dates_are_utc_unless_the_zone_is_asked_for():
+    scheduled = dt.datetime(2026, 11, 28, 7, 30, tzinfo=UTC)  # 2026-11-27 23:30 in Los Angeles
+    zone = parse_zone("America/Los_Angeles")
+    assert window_dates(scheduled, dt.timedelta(hours=24)) == (dt.date(2026, 11, 27), dt.date(2026, 11, 28))
+    assert window_dates(scheduled, dt.timedelta(hours=24), zone) == (dt.date(2026, 11, 26), dt.date(2026, 11, 27))
+    assert window_dates(scheduled, dt.timedelta(hours=48)) == (dt.date(2026, 11, 26), dt.date(2026, 11, 28))
+    assert window_dates(scheduled, dt.timedelta(hours=1)) == (dt.date(2026, 11, 28), dt.date(2026, 11, 29))
