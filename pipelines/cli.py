@@ -284,6 +284,7 @@ def validate(ctx: click.Context) -> None:
 
     project = _project(ctx)
     found, problems = read_feeds(project.root)
+    problems += model_problems(project.root, found, problems)
     problems += check_project(project, found)
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -489,11 +490,58 @@ def feeds_validate(ctx: click.Context) -> None:
     from pipelines.feeds import read_feeds
 
     found, problems = read_feeds(ctx.obj.project_dir)
+    problems += model_problems(ctx.obj.project_dir, found, problems)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
         raise click.exceptions.Exit(1)
-    click.echo(f"{len(found)} feed(s) valid")
+    click.echo(f"{len(found)} feed(s) and their generated models are valid")
+
+
+def model_problems(root: Path, found: list, problems: list) -> list:
+    """Generated models that do not match the feeds (only checked when the feeds themselves are valid)."""
+    from pipelines.compile import write_models
+    from pipelines.errors import ConfigError
+
+    if problems:
+        return []
+    stale = write_models(root, found, check=True).stale
+    return [ConfigError(path, "", "generated model is missing or out of date: run `courier feeds compile`", 1)
+            for path in stale]
+
+
+@feeds.command("diff")
+@click.argument("base", required=False)
+@click.option("--format", "output_format", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--fail-on", type=click.Choice(["breaking", "attention"]),
+              help="Exit 1 when the verdict is at least this (for CI gates).")
+@click.pass_context
+def feeds_diff(ctx: click.Context, base: Optional[str], output_format: str, fail_on: Optional[str]) -> None:
+    """What changes to feeds, load operations and entities do to the domain tables, ranked.
+
+    Compares BASE (default origin/main, else main; any git ref) with the working tree and prints a
+    verdict (breaking, needs attention, safe) and each change. Retyped columns are checked
+    against the warehouse's existing values when there is one.
+
+    \b
+    Examples:
+      courier feeds diff
+      courier feeds diff HEAD~1 --format json
+      courier feeds diff origin/main --fail-on breaking >> "$GITHUB_STEP_SUMMARY"
+    """
+    import os
+
+    from pipelines.config import warehouse_path
+    from pipelines.review import review, to_markdown
+
+    root = ctx.obj.project_dir
+    result = review(root, base, dict(os.environ), warehouse_path(root, os.environ))
+    click.echo(json.dumps(result.to_json(), indent=2) if output_format == "json" else to_markdown(result), nl=False)
+    if output_format == "json":
+        click.echo()
+    if result.fails(fail_on):
+        raise click.exceptions.Exit(1)
 
 
 @feeds.command("compile")

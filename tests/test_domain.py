@@ -255,3 +255,19 @@ def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_pro
         assert query(project, f'select count(*), count(distinct uuid) from domain."{table_name}"') == [(raw, raw)]
     assert query(project, 'select count(*) from domain."Optimizely:Decisions" where plan is not null')[0][0] > 0
     assert query(project, 'select count(*) from domain."Optimizely:Conversions__rejected"') == [(0,)]
+
+
+def test_dbt_docs_show_semantic_tags_and_pii_flags(dbt_project):
+    write_feed(dbt_project, feed(columns="  - {name: mail, type: String, semantic: email}\n"))
+    write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1, "mail": "a@example.com"}])
+    land(dbt_project, "--date", "2026-11-25")
+    build(dbt_project)
+
+    run_dbt(load_project(dbt_project), "docs generate")
+
+    manifest = json.loads((dbt_project / "target" / "manifest.json").read_text())
+    model = manifest["nodes"]["model.optimizely_courier.shop__orders"]
+    assert model["meta"]["pii_columns"] == ["mail"]
+    assert model["columns"]["mail"]["meta"] == {"type": "String", "from": "mail", "semantic": ["email"], "pii": True}
+    catalog = json.loads((dbt_project / "target" / "catalog.json").read_text())
+    assert "model.optimizely_courier.shop__orders" in catalog["nodes"]
