@@ -199,6 +199,8 @@ def test_validate_catches_each_inconsistency_between_sources_and_feeds(dbt_proje
 def test_validate_reports_duplicate_feed_ids_and_passes_a_consistent_project(dbt_project):
     write_feed(dbt_project, FEED)
     with_operations(dbt_project, "{df-aaaaaa: [{type: load, file: orders}]}")
+    assert "generated model is missing or out of date" in run_cli(dbt_project, "validate").output
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
     assert run_cli(dbt_project, "validate").output.strip() == "sources.yml and 1 feed(s) are consistent"
     write_feed(dbt_project, FEED.replace("name: Orders", "name: Orders2"), "copy.yml")
     result = run_cli(dbt_project, "validate")
