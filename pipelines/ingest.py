@@ -11,13 +11,14 @@ from pipelines.settings import configure_runtime
 configure_runtime()
 
 import dlt  # noqa: E402 - telemetry must be off before dlt is imported
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
 from pipelines.config import Courier, Project  # noqa: E402
 from pipelines.discovery import Plan, RunDates, plan_run  # noqa: E402
 from pipelines.errors import find_courier_error  # noqa: E402
 from pipelines.samples import keep_samples  # noqa: E402
-from pipelines.settings import DOWNLOAD_DIR, PIPELINES_DIR  # noqa: E402
+from pipelines.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, PIPELINES_DIR  # noqa: E402
 from pipelines.source import FileCallback, TagStats, courier_source  # noqa: E402
 from pipelines.storage import open_store  # noqa: E402
 
@@ -52,9 +53,10 @@ class LandingResult:
 
 def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
     """The courier's dlt pipeline: named after it, landing into the project's DuckDB warehouse."""
+    credentials = DuckDbCredentials(str(project.warehouse), global_config=dict(DUCKDB_LANDING_CONFIG))
     return dlt.pipeline(
         pipeline_name=courier.name,
-        destination=dlt.destinations.duckdb(str(project.warehouse)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=courier.dataset,
         pipelines_dir=str(project.root / PIPELINES_DIR),
     )

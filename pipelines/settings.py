@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 
 # Rows per Arrow batch read from a part file: peak memory is bounded by a few batches, not a file.
-BATCH_ROWS = 100_000
+BATCH_ROWS = 50_000
+# DuckDB settings for landing: a bounded buffer pool (it spills; loads stay fast) and no ordering
+# guarantee across threads, which large inserts do not need.
+DUCKDB_LANDING_CONFIG = {"memory_limit": "256MB", "preserve_insertion_order": False}
 # Objects downloaded at once, and how far downloads may run ahead of the file being landed.
 FETCH_WORKERS = 4
 PREFETCH_FILES = 8
