@@ -96,9 +96,11 @@ def date_options(command):  # noqa: ANN001, ANN201 - a click decorator
 @click.option("--skip-missing", is_flag=True, help="Skip days that are missing or have no ready marker.")
 @click.option("--ingest-only", is_flag=True, help="Land raw data and stop: no load operations.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (status lines go to stderr).")
+@click.option("--lock-timeout", default=300, show_default=True, type=click.FloatRange(0), metavar="SECONDS",
+              help="How long to wait for another run that holds the warehouse.")
 @click.pass_context
 def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[str], end: Optional[str],
-        everything: bool, skip_missing: bool, ingest_only: bool, as_json: bool) -> None:
+        everything: bool, skip_missing: bool, ingest_only: bool, as_json: bool, lock_timeout: float) -> None:
     """Pull a courier's files for the given dates and apply its load operations.
 
     Lands each file tag into raw_<courier>.<tag> (files already landed with the same ETag are
@@ -118,7 +120,7 @@ def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[s
     dates = _run_dates(date, start, end, everything)
     project = _project(ctx)
     reporter = Reporter(stream=sys.stderr if as_json else sys.stdout)
-    options = RunOptions(skip_missing=skip_missing, ingest_only=ingest_only)
+    options = RunOptions(skip_missing=skip_missing, ingest_only=ingest_only, lock_timeout=lock_timeout)
     try:
         report = run_courier(project, courier, dates, options, reporter)
     except CourierError:
@@ -148,6 +150,10 @@ def format_run(report) -> str:  # noqa: ANN001
         for feed in report.feeds.values():
             note = "  (truncated first)" if feed.truncated else ""
             lines.append(f"  {feed.domain_table:<{width}}  {feed.upserted:>10,}  {feed.rejected:>9,}{note}")
+    for tag, stats in landing.tags.items():
+        if stats.new_columns:
+            lines.append(f"  raw table {tag} gained column(s): {', '.join(stats.new_columns)}")
+        lines += [f"  warning: rejected {item['reason']} (retried on the next run)" for item in stats.rejected]
     if landing.samples:
         lines.append(f"  samples kept: {', '.join(str(p.name) for p in landing.samples)} (see `courier samples`)")
     return "\n".join(lines)

@@ -103,7 +103,8 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
         all_days.update(days)
         files[entity.tag] = []
         for day in days:
-            found, reason = _files_for_day(store, entity, day)
+            found, reason, empty = _files_for_day(store, entity, day)
+            skipped += [f"{entity.tag} {day}: empty object {store.url(key)} skipped (0 bytes)" for key in empty]
             if reason is None:
                 files[entity.tag] += found
             elif entity.optional or skip_missing:
@@ -118,22 +119,26 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
     return Plan(sorted(all_days), files, skipped)
 
 
-def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[list[DataFile], Optional[str]]:
-    """The day's data files, and why the day is not ready (None when it is)."""
+def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[list[DataFile], Optional[str], list]:
+    """The day's data files, why the day is not ready (None when it is), and empty part files skipped."""
     if entity.ready_marker is not None:
         marker = entity.ready_marker.render(day)
         if not store.exists(marker):
-            return [], f"ready marker {store.url(marker)} not found"
+            return [], f"ready marker {store.url(marker)} not found", []
     pattern = entity.pattern
     regex = pattern.key_regex(day)
-    found = [
-        DataFile(entity.tag, info.key, info.size, info.etag, day, pattern.hive_values(info.key))
-        for info in store.list_objects(pattern.literal_prefix(day))
-        if regex.fullmatch(info.key) and is_data_file(info.key.rsplit("/", 1)[-1], info.size)
-    ]
+    found, empty = [], []
+    for info in store.list_objects(pattern.literal_prefix(day)):
+        name = info.key.rsplit("/", 1)[-1]
+        if not regex.fullmatch(info.key) or not is_data_file(name, max(info.size, 1)):
+            continue  # not this pattern, or a marker / bookkeeping file
+        if info.size == 0:
+            empty.append(info.key)
+        else:
+            found.append(DataFile(entity.tag, info.key, info.size, info.etag, day, pattern.hive_values(info.key)))
     if entity.ready_marker is None and not found:
-        return [], f"no files match {store.url(pattern.render(day))}"
-    return sorted(found, key=lambda f: f.key), None
+        return [], f"no files match {store.url(pattern.render(day))}", empty
+    return sorted(found, key=lambda f: f.key), None, empty
 
 
 def discover_dates(store: ObjectStore, pattern: FilePattern) -> list[dt.date]:

@@ -20,15 +20,16 @@ SCHEMA = "courier"
 COLUMNS = {
     "run_id": "varchar primary key", "courier": "varchar", "group_name": "varchar", "dates": "varchar",
     "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "duration_seconds": "double",
-    "files": "json", "rows": "json", "feeds": "json", "skipped": "json", "error": "varchar", "load_id": "varchar",
-    "host": "varchar", "pid": "integer",
+    "files": "json", "rows": "json", "feeds": "json", "skipped": "json", "rejected": "json", "new_columns": "json",
+    "error": "varchar", "load_id": "varchar", "host": "varchar", "pid": "integer",
 }
 GROUP_COLUMNS = {
     "run_id": "varchar primary key", "group_name": "varchar", "scheduled_for": "timestamptz", "dates": "varchar",
     "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "courier_runs": "json",
     "alerts": "json", "downstream": "json", "error": "varchar", "host": "varchar", "pid": "integer",
 }
-JSON_FIELDS = ("files", "rows", "feeds", "skipped", "courier_runs", "alerts", "downstream")
+JSON_FIELDS = ("files", "rows", "feeds", "skipped", "rejected", "new_columns", "courier_runs", "alerts", "downstream")
+JSON_MAPPINGS = ("files", "rows", "feeds", "new_columns")
 TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS}
 
 
@@ -48,6 +49,8 @@ class RunRecord:
     rows: dict = field(default_factory=dict)
     feeds: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)  # files rejected by policy: {"file", "reason"}
+    new_columns: dict = field(default_factory=dict)  # per tag, columns the run added to the raw table
     error: Optional[str] = None
     load_id: Optional[str] = None
     host: str = field(default_factory=socket.gethostname)
@@ -90,6 +93,8 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     for table, columns in TABLES.items():
         definition = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
         db.execute(f"create table if not exists {SCHEMA}.{table} ({definition})")
+        for name, kind in columns.items():  # a warehouse from an older version gains new columns
+            db.execute(f'alter table {SCHEMA}.{table} add column if not exists "{name}" {kind.split()[0]}')
     return db
 
 
@@ -153,7 +158,7 @@ def list_runs(warehouse: Path, courier: Optional[str] = None, limit: int = 20, g
     for row in rows:
         for key in JSON_FIELDS:
             if key in row:
-                row[key] = json.loads(row[key]) if row[key] else ({} if key in ("files", "rows", "feeds") else [])
+                row[key] = json.loads(row[key]) if row[key] else ({} if key in JSON_MAPPINGS else [])
     return [_jsonable(row) for row in rows]
 
 

@@ -19,6 +19,7 @@ from pipelines.config import SOURCES_FILE, Project
 from pipelines.discovery import RunDates
 from pipelines.errors import CourierError
 from pipelines.history import RunRecord, mark_interrupted, save
+from pipelines.lock import warehouse_lock
 from pipelines.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
 
 
@@ -32,12 +33,16 @@ class FeedReport:
     rejected: int = 0
 
 
+DEFAULT_LOCK_TIMEOUT_SECONDS = 300.0
+
+
 @dataclass
 class RunOptions:
     skip_missing: bool = False
     ingest_only: bool = False
     group: Optional[str] = None
     run_id: Optional[str] = None  # chosen by the caller (a group run lists its courier runs)
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS  # how long to wait for a run holding the warehouse
 
 
 @dataclass
@@ -57,13 +62,20 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: O
     Raises:
         CourierError: after recording the failed run; the message is the run's error.
     """
-    from pipelines.loadops import parse_operations
-
     options = options or RunOptions()
     reporter = reporter or Reporter(enabled=False)
-    started = time.monotonic()
     record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
                        group_name=options.group)
+    holder = {"run_id": record.run_id, "courier": courier_name, "started_at": record.started_at.isoformat()}
+    with warehouse_lock(project.warehouse, holder, options.lock_timeout):
+        return _locked_run(project, courier_name, dates, options, reporter, record)
+
+
+def _locked_run(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
+                record: RunRecord) -> RunReport:
+    from pipelines.loadops import parse_operations
+
+    started = time.monotonic()
     report = RunReport(record)
     mark_interrupted(project.warehouse)
     save(project.warehouse, record)
@@ -78,6 +90,8 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: O
         record.files = {tag: len(landing.files_of(tag)) for tag in landing.tags}
         record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
         record.skipped = list(landing.skipped)
+        record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
+        record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
         if operations and not options.ingest_only:
             reporter.status(COMMITTING)
             report.feeds = _apply_operations(project, operations, landing)

@@ -7,13 +7,21 @@ the pattern matched), `_file_row` (0-based row in the file) and the file's Hive 
 The resource state remembers the ETag each key was landed with, and dlt commits that state in the
 same transaction as the rows: a re-run skips files it already has, and a rewritten file (new ETag)
 lands again.
+
+Bad files, by policy:
+- a file that is not readable Parquet (truncated, not Parquet at all) is rejected;
+- a file whose column has another type than the raw table has (integer became string) is rejected;
+- a file with a new column lands, and the raw table gains the column (schema evolution);
+- an empty Parquet file lands no rows.
+A rejected file is named in the run result and history and is not marked as landed, so the next
+run retries it; the run's other files land as usual.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -39,6 +47,8 @@ class TagStats:
     rows: int = 0
     bytes: int = 0
     already_loaded: int = 0
+    rejected: list = field(default_factory=list)  # {"file": key, "reason": ...}
+    new_columns: list = field(default_factory=list)  # columns this run added to the raw table
 
 
 FileCallback = Callable[[DataFile, int], None]
@@ -73,8 +83,17 @@ def _tag_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: Ta
         pending = [f for f in files if loaded.get(f.key) != f.etag]
         stats.already_loaded += len(files) - len(pending)
         for datafile, path in _fetch_in_order(store, pending):
+            url = store.url(datafile.key)
+            try:
+                parquet = open_part_file(path, url)
+                _check_types(parquet.schema_arrow, _raw_columns(tag), url)
+            except DataError as exc:
+                stats.rejected.append({"file": datafile.key, "reason": str(exc)})
+                continue
+            stats.new_columns += [c for c in _new_columns(parquet.schema_arrow, _raw_columns(tag))
+                                  if c not in stats.new_columns]
             rows = 0
-            for table in read_part_file(path, datafile, store.url(datafile.key)):
+            for table in read_batches(parquet, datafile, url):
                 rows += table.num_rows
                 yield table
             loaded[datafile.key] = datafile.etag
@@ -108,16 +127,48 @@ def _fetch_in_order(store: ObjectStore, files: list[DataFile]) -> Iterator[tuple
                     store.release(future.result())
 
 
-def read_part_file(path: Path, datafile: DataFile, url: str) -> Iterator[pa.Table]:
-    """Arrow tables of at most BATCH_ROWS rows from one part file, with the landing columns added."""
+def open_part_file(path: Path, url: str) -> pq.ParquetFile:
+    """Open a part file, reading its footer: a truncated or non-Parquet object fails here, before any row."""
     try:
-        parquet = pq.ParquetFile(path)
-        offset = 0
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
+
+
+def read_batches(parquet: pq.ParquetFile, datafile: DataFile, url: str) -> Iterator[pa.Table]:
+    """Arrow tables of at most BATCH_ROWS rows from one part file, with the landing columns added."""
+    offset = 0
+    try:
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
             yield _with_landing_columns(pa.Table.from_batches([batch]), datafile, offset)
             offset += batch.num_rows
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-        raise DataError(f"cannot read {url}: not a readable Parquet file ({exc})") from None
+        # Rows of this file may already be extracted: failing the run keeps them from being committed.
+        raise DataError(f"{url} is corrupt after row {offset} ({exc})") from None
+
+
+def _raw_columns(tag: str) -> dict:
+    """The raw table's columns as the pipeline's schema knows them (empty before the first load)."""
+    table = dlt.current.source_schema().tables.get(tag, {})
+    return table.get("columns", {})
+
+
+def _check_types(schema: pa.Schema, columns: dict, url: str) -> None:
+    """Reject a file whose column has another type than the raw table's column of that name."""
+    from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+
+    for arrow_field in schema:
+        existing = columns.get(arrow_field.name, {}).get("data_type")
+        if existing is None or pa.types.is_null(arrow_field.type):
+            continue
+        found = get_column_type_from_py_arrow(arrow_field.type)["data_type"]
+        if found != existing:
+            raise DataError(f"{url}: column `{arrow_field.name}` is {found} here but {existing} in the raw table; "
+                            f"the file is rejected until it is rewritten with {existing} values")
+
+
+def _new_columns(schema: pa.Schema, columns: dict) -> list[str]:
+    return [f.name for f in schema if columns and f.name not in columns]
 
 
 def _with_landing_columns(table: pa.Table, datafile: DataFile, offset: int) -> pa.Table:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Protocol
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, IncompleteReadError,
+                                 ReadTimeoutError, ResponseStreamingError)
 
 from pipelines.config import Courier
 from pipelines.credentials import connect
@@ -26,6 +28,9 @@ S3_CLIENT_CONFIG = dict(retries={"max_attempts": 10, "mode": "standard"}, connec
 
 
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+BODY_ATTEMPTS = 4
+BODY_RETRY_SECONDS = 0.5
+BODY_ERRORS = (ResponseStreamingError, ReadTimeoutError, ConnectionClosedError, IncompleteReadError)
 
 
 @dataclass(frozen=True)
@@ -113,15 +118,28 @@ class S3Store:
         handle, name = tempfile.mkstemp(prefix="courier-", suffix=".parquet", dir=self.temp_dir)
         os.close(handle)
         try:
-            # One GET streamed to disk (download_file would HEAD first: twice the requests).
-            with self._errors(key), open(name, "wb") as out:
-                body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
-                for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
-                    out.write(chunk)
+            for attempt in range(BODY_ATTEMPTS):
+                try:
+                    self._download(key, name)
+                    break
+                except BODY_ERRORS:
+                    # botocore retries failed requests, not a body cut off mid-stream: start the GET again
+                    if attempt == BODY_ATTEMPTS - 1:
+                        raise StorageError(f"reading {self.url(key)} failed {BODY_ATTEMPTS} times: the connection "
+                                           "dropped mid-download") from None
+                    time.sleep(BODY_RETRY_SECONDS * 2 ** attempt)
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
         return Path(name)
+
+    def _download(self, key: str, name: str) -> None:
+        """One GET streamed to disk (download_file would HEAD first: twice the requests)."""
+        with self._errors(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
+        with open(name, "wb") as out:
+            for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                out.write(chunk)
 
     def release(self, path: Path) -> None:
         path.unlink(missing_ok=True)
