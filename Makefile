@@ -9,7 +9,9 @@ export RUNTIME__DLTHUB_TELEMETRY := false
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test install clean
+RELIABILITY_REPORT := $(CURDIR)/.courier/reliability.jsonl
+
+.PHONY: demo test reliability install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fault, crash and fuzz suites, then their report: faults injected, runs recovered, rows lost
+# and duplicated (must be 0), bad inputs tried, tracebacks seen (must be 0).
+reliability: $(STAMP)
+	mkdir -p .courier && rm -f $(RELIABILITY_REPORT)
+	COURIER_RELIABILITY_REPORT=$(RELIABILITY_REPORT) $(BIN)/python -m pytest -m reliability -q
+	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
 
 clean:
 	rm -rf $(VENV) .courier warehouse.duckdb warehouse.duckdb.wal target logs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
     results_file = root / DBT_TARGET_DIR / "run_results.json"
     results_file.unlink(missing_ok=True)
     process = subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args, *extra],
-                             cwd=root, env=env, capture_output=True, text=True)
+                             cwd=root, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent)
     result = BuildResult(output=process.stdout + process.stderr)
     failures = []
     if results_file.exists():
@@ -61,6 +62,17 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise BuildError(f"dbt {command} failed: {detail}{more}")
     return result
+
+
+def _die_with_parent() -> None:
+    """In the dbt child: be killed when the courier process dies (kill -9 included), so an orphaned dbt
+    never holds the warehouse after the run that started it is gone (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _first_line(message: str) -> str:

@@ -34,7 +34,25 @@ class CourierGroup(click.Group):
             if exc.verbatim:
                 click.echo(str(exc), err=True)
                 raise click.exceptions.Exit(1) from None
-            raise click.ClickException(str(exc)) from None
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise click.ClickException("; ".join(lines)) from None
+        except Exception as exc:  # only DuckDB's "file in use" becomes a message; anything else is a bug
+            if _debug(ctx) or not _is_lock_conflict(exc):
+                raise
+            raise click.ClickException(f"the warehouse is in use by another process ({_lock_holder(exc)}); "
+                                       "try again when it has finished") from None
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """DuckDB refusing the warehouse file because another process has it open for writing."""
+    return "Could not set lock on file" in str(exc)
+
+
+def _lock_holder(exc: BaseException) -> str:
+    import re
+
+    match = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", str(exc))
+    return f"{match.group(1)}, PID {match.group(2)}" if match else "another process"
 
 
 def _debug(ctx: click.Context) -> bool:

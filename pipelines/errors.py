@@ -22,11 +22,20 @@ class ConfigError(CourierError):
 
     def __init__(self, file: Path | str, key: str, message: str, line: Optional[int] = None):
         self.file = str(file)
-        self.key = key
+        self.key = one_line(key)
         self.line = line
-        self.detail = message
+        self.detail = one_line(message)
+        key, message = self.key, self.detail
         where = f"{self.file}:{line}" if line else self.file
         super().__init__(f"{where}: `{key}`: {message}" if key else f"{where}: {message}")
+
+
+def one_line(text: str) -> str:
+    """Text with control characters escaped, so a message from hostile input stays one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class CredentialError(CourierError):

@@ -6,8 +6,12 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.conftest import landed, query, run_cli, write_part
+from tests.reliability_report import record
+
+pytestmark = pytest.mark.reliability
 
 ORDERS = pa.schema([("order_id", pa.string()), ("amount", pa.int64())])
 DAY = "2026-11-25"
@@ -31,6 +35,7 @@ def test_bad_files_are_handled_by_policy_and_a_fixed_file_lands_on_the_next_run(
                pa.schema([("order_id", pa.string()), ("amount", pa.string())]))
 
     result = run_cli(root, "run", "shop", "--date", DAY)
+    record("bad_inputs_tried", 5)
 
     assert result.exit_code == 0, result.output
     assert landed(result.output, "orders") == (3, 6, 0)  # part-0, the empty part-4, part-5
@@ -98,8 +103,6 @@ def test_a_second_run_proceeds_once_the_first_releases_the_warehouse(dbt_project
 
 from collections import Counter  # noqa: E402
 
-import pytest  # noqa: E402
-
 from pipelines.e3 import E3Spec  # noqa: E402
 from tests.conftest import PREFIX, sources_yaml  # noqa: E402
 from tests.s3proxy import Fault, RecordingProxy  # noqa: E402
@@ -111,6 +114,8 @@ def _run_through(bucket, make_project, fault, *args):
     with RecordingProxy(bucket.s3.url, fault) as proxy:
         project = make_project(sources_yaml(bucket=bucket.name, endpoint=proxy.url))
         result = run_cli(project, "run", "optimizely", "--date", "2026-11-25", *args)
+    record("faults_injected", len(proxy.injected))
+    record("tracebacks_seen", int("Traceback" in result.output))
     return project, result, proxy
 
 
@@ -143,7 +148,11 @@ def test_throttling_server_errors_resets_and_slow_responses_are_retried(bucket, 
     assert len(proxy.injected) >= 10
     assert {f.kind for _, f in proxy.injected} >= {"status", "delay"}
     for tag in ("decisions", "conversions"):
-        assert query(project, f"select count(*), count(distinct uuid) from raw_optimizely.{tag}") == [(200, 200)]
+        [(rows, distinct)] = query(project, f"select count(*), count(distinct uuid) from raw_optimizely.{tag}")
+        record("rows_lost", 200 - distinct)
+        record("rows_duplicated", rows - distinct)
+        assert (rows, distinct) == (200, 200)
+    record("runs_recovered")
 
 
 def test_a_download_cut_off_on_every_try_ends_in_a_clear_error(bucket, make_project, tmp_path):
@@ -207,3 +216,159 @@ def test_wrong_region_says_which_region_the_bucket_is_in(bucket, make_project, t
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (f"Error: bucket {bucket.name} is not in region us-east-1; the bucket "
                                               "is in eu-west-1: set `region`")
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRET42"
+SESSION = "FQoGZXIvYXdzEXAMPLESESSIONTOKEN1234567890"
+
+
+def test_secrets_never_appear_in_output_history_logs_or_files(bucket, make_project, tmp_path, monkeypatch):
+    import shutil
+
+    from tests.conftest import DBT_FILES, ROOT
+
+    bucket.seed(E3_DAY, tmp_path)
+    monkeypatch.setenv("MY_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MY_SESSION_TOKEN", SESSION)
+    credential = ("credential: {type: iam-credential, access_key_id: AKIDEXAMPLELOCAL, secret_access_key: "
+                  "'${MY_SECRET_KEY}', session_token: '${MY_SESSION_TOKEN}'}")
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url, credential=credential,
+                                        load_operations="{df-7k2m9q: [{type: load, file: decisions}]}"))
+    for name in (*DBT_FILES, "feeds", "models"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, project / name)
+    outputs = [run_cli(project, *args).output for args in (
+        ["run", "optimizely", "--date", "2026-11-25", "--json"], ["run", "optimizely", "--date", "2026-11-29"],
+        ["history", "--json"], ["validate"], ["explore", "Optimizely:Decisions", "--limit", "2"],
+        ["feeds", "list"], ["--debug", "run", "optimizely", "--date", "2026-11-30"])]
+    bad = project / "sources.yml"
+    bad.write_text(bad.read_text().replace("'${MY_SECRET_KEY}'", SECRET))
+    outputs.append(run_cli(project, "validate").output)
+
+    assert "literal secret is refused" in outputs[-1] and SECRET not in outputs[-1]
+    for output in outputs:
+        assert SECRET not in output and SESSION not in output
+    written = [p for p in project.rglob("*") if p.is_file() and p.name != "sources.yml"]
+    assert any(p.name == "warehouse.duckdb" for p in written) and any(".courier" in p.parts for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert SECRET.encode() not in data and SESSION.encode() not in data, path
+
+
+def test_git_ignores_secrets_and_local_state():
+    from tests.conftest import ROOT
+
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert ".dlt/secrets.toml" in ignored and ".courier/" in ignored
+
+
+def test_role_credentials_expiring_mid_run_are_refreshed(bucket, make_project, tmp_path, monkeypatch):
+    from moto.sts.models import sts_backends
+
+    import pipelines.credentials
+
+    bucket.seed(E3Spec(days=2, experiments=2, events=("purchase",), rows=200), tmp_path)
+    # STS's shortest session (15 min) is inside botocore's refresh window from the start: each use of the
+    # credentials finds them about to expire, so the run must refresh them as it goes
+    monkeypatch.setattr(pipelines.credentials, "ROLE_SESSION_SECONDS", 900)
+    monkeypatch.setenv("OPTIMIZELY_EXTERNAL_ID", "ext-refresh")
+    role = "arn:aws:iam::123456789012:role/short-lived"
+    credential = f"credential: {{type: iam-role-to-role, role_arn: '{role}', external_id: '${{OPTIMIZELY_EXTERNAL_ID}}'}}"
+    with RecordingProxy(bucket.s3.url) as proxy:
+        project = make_project(sources_yaml(bucket=bucket.name, endpoint=proxy.url, credential=credential))
+        result = run_cli(project, "run", "optimizely", "--all")
+
+    assert result.exit_code == 0, result.output
+    assumed = {a.access_key_id for a in sts_backends["123456789012"]["aws"].assumed_roles if a.role_arn == role}
+    used = {r.access_key_id for r in proxy.requests if r.path.startswith(f"/{bucket.name}")}
+    assert used <= assumed and len(used) > 1  # several sessions: refreshed as each expired
+    assert query(project, "select count(*) from raw_optimizely.decisions") == [(400,)]
+
+
+# -- crashes: kill -9 in each phase, then the next run of the same dates -------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from pipelines.e3 import generate  # noqa: E402
+CRASH_SPEC = E3Spec(days=2, experiments=6, events=(), rows=150_000, rows_per_file=25_000, seed=7)
+CRASH_SOURCES = """couriers:
+  optimizely:
+    local_path: mirror
+    entities:
+      - object/file-pattern: "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
+        object/ready-marker: "'type=decisions/date='yyyy-MM-dd'/_SUCCESS'"
+        object/land-as: {file/tag: decisions}
+    load_operations: {df-7k2m9q: [{type: load, file: decisions}]}
+"""
+
+
+@pytest.fixture(scope="module")
+def crash_data(tmp_path_factory):
+    mirror = tmp_path_factory.mktemp("crash") / "mirror"
+    generate(CRASH_SPEC, mirror)
+    return mirror
+
+
+def _crash_project(tmp_path, mirror):
+    from tests.conftest import DBT_FILES, ROOT
+
+    root = tmp_path / "crash_project"
+    root.mkdir()
+    shutil.copytree(mirror, root / "mirror")
+    (root / "sources.yml").write_text(CRASH_SOURCES)
+    for name in (*DBT_FILES, "models"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    (root / "feeds/optimizely").mkdir(parents=True)
+    shutil.copy(ROOT / "feeds/optimizely/decisions.yml", root / "feeds/optimizely/decisions.yml")
+    return root
+
+
+def _run_and_kill(root, status: str, delay: float) -> bool:
+    """Start a run, SIGKILL it `delay` seconds after it prints `status`; True when it was killed mid-run."""
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "-C", str(root), "run", "optimizely", "--all"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    for line in process.stdout:
+        if status in line:
+            time.sleep(delay)
+            break
+    killed = process.poll() is None
+    process.send_signal(signal.SIGKILL) if killed else None
+    process.wait(timeout=60)
+    return killed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("status, delay", [
+    ("Waiting for source data", 0.0),      # listing
+    ("Loading data", 0.3),                 # extraction
+    ("Loading data", 2.0),                 # normalize / raw load
+    ("Committing domain transactions", 1.5),  # the domain build
+])
+def test_a_run_killed_in_any_phase_is_finished_by_the_next_run_exactly_once(tmp_path, crash_data, status, delay):
+    root = _crash_project(tmp_path, crash_data)
+    killed = _run_and_kill(root, status, delay)
+    record("faults_injected")
+
+    result = run_cli(root, "run", "optimizely", "--all")
+
+    assert result.exit_code == 0, result.output
+    total = CRASH_SPEC.days * CRASH_SPEC.rows
+    landed_rows, distinct_rows = query(root, "select count(*), count(distinct (_file, _file_row)) "
+                                             "from raw_optimizely.decisions")[0]
+    record("rows_lost", max(0, total - distinct_rows))
+    record("rows_duplicated", landed_rows - distinct_rows)
+    assert (landed_rows, distinct_rows) == (total, total)
+    domain = query(root, 'select count(*), count(distinct uuid) from domain."Optimizely:Decisions"')[0]
+    assert domain == (total, total)
+    record("runs_recovered")
+    runs = json.loads(run_cli(root, "history", "--json").output)
+    assert runs[0]["status"] == "success"
+    if killed:
+        assert runs[1]["status"] == "failed" and "interrupted" in runs[1]["error"]
