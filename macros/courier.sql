@@ -10,6 +10,43 @@
 {%- endmacro %}
 
 
+{#- The relation name of a domain table. `Source:Feed` as is where quoted names may hold a colon
+    (DuckDB, Snowflake); `Source__Feed` on engines whose table names cannot (Spark, Databricks,
+    BigQuery, Athena). -#}
+{% macro courier_alias(name) -%}
+  {{ return(adapter.dispatch('courier_alias')(name)) }}
+{%- endmacro %}
+
+{% macro default__courier_alias(name) -%}
+  {{ return(name) }}
+{%- endmacro %}
+
+{% macro spark__courier_alias(name) -%}
+  {{ return(name | replace(':', '__')) }}
+{%- endmacro %}
+
+{% macro databricks__courier_alias(name) -%}
+  {{ return(name | replace(':', '__')) }}
+{%- endmacro %}
+
+{% macro bigquery__courier_alias(name) -%}
+  {{ return(name | replace(':', '__')) }}
+{%- endmacro %}
+
+{% macro athena__courier_alias(name) -%}
+  {{ return(name | replace(':', '__') | lower) }}
+{%- endmacro %}
+
+
+{#- On-run-start: raw tables that live as Parquet in a lake (Spark) are registered first. -#}
+{% macro courier_register_lake() -%}
+  {{ return(adapter.dispatch('courier_register_lake')()) }}
+{%- endmacro %}
+
+{% macro default__courier_register_lake() -%}
+{%- endmacro %}
+
+
 {#- A value by key: the `value` of the attribute named `key` in a list of {name, value} structs
     (E3 `attributes`), or the entry `key` of a map (E3 `tags`). -#}
 {% macro courier_lookup(column, key) -%}
@@ -48,6 +85,10 @@
 
 {#- A SQL string literal. -#}
 {% macro courier_string(text) -%}
+  {{ return(adapter.dispatch('courier_string')(text)) }}
+{%- endmacro %}
+
+{% macro default__courier_string(text) -%}
   '{{ text | replace("'", "''") }}'
 {%- endmacro %}
 
@@ -70,6 +111,10 @@
 
 {#- `_pk`: key columns as text, escaped and joined with '|', so composite keys never collide. -#}
 {% macro courier_pk(columns) -%}
+  {{ return(adapter.dispatch('courier_pk')(columns)) }}
+{%- endmacro %}
+
+{% macro default__courier_pk(columns) -%}
   {%- if columns | length == 1 -%}
     {{ courier_text(columns[0]) }}
   {%- else -%}
@@ -101,6 +146,13 @@
 {%- endmacro %}
 
 
+{#- `is_incremental()`, except in a compile-only check for an engine that cannot be reached here
+    (`--vars '{courier_compile_only: true}'`), which renders the full-build SQL without a connection. -#}
+{% macro courier_is_incremental() -%}
+  {{ return(false if var('courier_compile_only', false) else is_incremental()) }}
+{%- endmacro %}
+
+
 {#- Which raw rows a build reads. A courier run names its files per feed (`courier_files`): the
     newest landing of each of those files. Otherwise an incremental build reads the loads after the
     newest one already in the table, and a full build reads everything. -#}
@@ -115,7 +167,7 @@
         where _file in ({% for f in files[feed_id] %}{{ courier_string(f) }}{{ ", " if not loop.last }}{% endfor %})
         group by _file)
     {%- endif -%}
-  {%- elif is_incremental() -%}
+  {%- elif courier_is_incremental() -%}
     _load_id > (select coalesce(max(_load_id), '') from {{ this }})
   {%- else -%}
     1 = 1
@@ -126,7 +178,7 @@
 {#- Pre-hook of a domain model: a courier run whose load operations truncate this feed empties the
     table first, in the same transaction as the load, so a failed load leaves it as it was. -#}
 {% macro courier_truncate(feed_id) -%}
-  {%- if is_incremental() and feed_id in var('courier_truncate', []) -%}
+  {%- if courier_is_incremental() and feed_id in var('courier_truncate', []) -%}
     delete from {{ this }}
   {%- endif -%}
 {%- endmacro %}
@@ -134,7 +186,7 @@
 
 {#- Fails the model, before it changes anything, when too many of the window's rows are rejected. -#}
 {% macro courier_check_error_threshold(staging, feed_id, threshold, domain_table, feed_file) -%}
-  {%- if execute -%}
+  {%- if execute and not var('courier_compile_only', false) -%}
     {%- set window = courier_window(staging, feed_id) -%}
     {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where " ~ window) -%}
     {%- set total, rejected = counts.rows[0][0], counts.rows[0][1] -%}

@@ -12,7 +12,8 @@ from typing import Optional, Sequence
 
 from pipelines.config import Project
 from pipelines.errors import CourierError
-from pipelines.settings import DBT_LOG_DIR, DBT_TARGET_DIR, WAREHOUSE_ENV
+from pipelines.settings import (DBT_LOG_DIR, DBT_TARGET_DIR, LAKE_ENV, SPARK_DIR, SPARK_DIR_ENV, TARGET_ENV,
+                                WAREHOUSE_ENV)
 
 
 class BuildError(CourierError):
@@ -44,7 +45,8 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
         args += ["--select", *select]
     if variables:
         args += ["--vars", json.dumps(variables)]
-    env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse)}
+    env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse), TARGET_ENV: project.engine,
+           LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)}
     results_file = root / DBT_TARGET_DIR / "run_results.json"
     results_file.unlink(missing_ok=True)
     process = subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args, *extra],

@@ -3,7 +3,7 @@
 Per feed it writes
     models/staging/<source>/stg_<model>.sql      a view: raw rows extracted, cast, keyed, checked
     models/domain/<source>/<model>.sql           the domain table "<Source>:<Feed>", upserted by _pk
-    models/domain/<source>/<model>__rejected.sql rows that failed a cast or a required value
+    models/rejected/<source>/<model>__rejected.sql rows that failed a cast or a required value
     models/domain/<source>/<model>.yml           descriptions, contract types, semantic tags, tests
 and, for all feeds, models/staging/__sources.yml and (when a feed has stitch: true)
 models/stitch/stitch_input.sql. Every file starts with a header naming its feed; files with that
@@ -65,7 +65,7 @@ def compile_feeds(feeds: list[Feed]) -> list[Output]:
         outputs += [
             Output(f"{MODELS_DIR}/staging/{folder}/stg_{feed.model_name}.sql", staging_sql(feed)),
             Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}.sql", domain_sql(feed)),
-            Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}__rejected.sql", rejected_sql(feed)),
+            Output(f"{MODELS_DIR}/rejected/{folder}/{feed.model_name}__rejected.sql", rejected_sql(feed)),
             Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}.yml", model_yaml(feed)),
         ]
     if feeds:
@@ -125,7 +125,7 @@ def staging_sql(feed: Feed) -> str:
     columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
     raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)
     return f"""{SQL_HEADER.format(source=feed.path)}
-{{%- set q = adapter.quote -%}}
+{{% set q = adapter.quote %}}
 -- {feed.domain_table}: raw_{feed.courier}.{feed.file} rows extracted, cast, keyed and checked.
 
 with source as (
@@ -190,8 +190,8 @@ def domain_sql(feed: Feed) -> str:
     columns = ",\n        ".join(_domain_columns(feed))
     outer_columns = ",\n    ".join(_domain_columns(feed))
     return f"""{SQL_HEADER.format(source=feed.path)}
-{{{{ config(alias='{feed.domain_table}', unique_key='_pk', pre_hook="{{{{ courier_truncate('{feed.id}') }}}}") }}}}
-{{%- set q = adapter.quote -%}}
+{{{{ config(alias=courier_alias('{feed.domain_table}'), unique_key='_pk', pre_hook="{{{{ courier_truncate('{feed.id}') }}}}") }}}}
+{{% set q = adapter.quote %}}
 -- depends_on: {{{{ ref('{feed.model_name}__rejected') }}}}
 {{{{ courier_check_error_threshold({staging}, '{feed.id}', {feed.error_threshold}, '{feed.domain_table}', '{feed.path}') }}}}
 -- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
@@ -204,7 +204,7 @@ with incoming as (
     where _reject_reason is null and {{{{ courier_window({staging}, '{feed.id}') }}}}
 ),
 
-{{% if is_incremental() %}}
+{{% if courier_is_incremental() %}}
 current_rows as (
     select
         {columns}
@@ -240,8 +240,8 @@ where _rank = 1 and _is_new = 1
 def rejected_sql(feed: Feed) -> str:
     values = ",\n".join(f"    {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
     return f"""{SQL_HEADER.format(source=feed.path)}
-{{{{ config(alias='{feed.domain_table}__rejected', unique_key='_load_id') }}}}
-{{%- set q = adapter.quote -%}}
+{{{{ config(alias=courier_alias('{feed.domain_table}__rejected'), unique_key='_load_id') }}}}
+{{% set q = adapter.quote %}}
 -- {feed.domain_table}: rows that failed a cast or missed a required value, with the raw values as text.
 
 select
@@ -284,7 +284,7 @@ def model_yaml(feed: Feed) -> str:
         {"name": feed.model_name,
          "description": (feed.description or f"{feed.domain_table}.") + f" One row per {keys}; upserted from "
                         f"raw_{feed.courier}.{feed.file}, {winner} wins.",
-         "config": {"contract": {"enforced": True}, "meta": meta, "tags": ["feed", feed.id]},
+         "config": {"meta": meta, "tags": ["feed", feed.id]},
          "columns": [_column_yaml(feed, c) for c in feed.columns] + system},
         {"name": f"{feed.model_name}__rejected",
          "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
@@ -325,7 +325,7 @@ def stitch_sql(feeds: list[Feed]) -> str:
                      + ",\n".join(chosen) + f"\n    from {{{{ ref('{feed.model_name}') }}}}")
     sources = ", ".join(f.path for f in sorted(feeds, key=lambda f: f.path))
     return (f"-- generated from feeds with stitch: true ({sources}); do not edit\n"
-            "{{ config(materialized='view') }}\n{%- set q = adapter.quote -%}\n"
+            "{{ config(materialized='view') }}\n{% set q = adapter.quote %}\n"
             "-- PII columns of every Stitch feed under canonical names, one row per domain-table row.\n\n"
             + "\n    union all\n".join(parts) + "\n")
 

@@ -49,6 +49,7 @@ COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "cre
 ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
                "object/optional")
 LAND_AS_KEYS = ("file/tag", "file/content-type")
+ENGINES = ("duckdb", "spark", "snowflake", "bigquery", "databricks", "athena")
 GROUP_KEYS = ("schedule", "timezone", "status", "only_past_day", "use_timezone_for_dates", "couriers", "downstream",
               "poll")
 GROUP_COURIER_KEYS = ("name", "wait", "offset", "on_missing")
@@ -155,8 +156,10 @@ class Project:
 
     root: Path
     couriers: dict[str, Courier]
-    warehouse: Path  # the DuckDB file dlt lands into and dbt builds in
+    warehouse: Path  # the DuckDB file: the embedded warehouse, and the run history on every engine
     groups: dict[str, CourierGroup] = field(default_factory=dict)
+    engine: str = "duckdb"  # where raw and domain tables live: duckdb | spark | a cloud warehouse
+    lake: Optional[str] = None  # spark: where raw Parquet lands (a local path or s3://...)
     raw: Any = None
 
     def courier(self, name: str) -> Courier:
@@ -198,7 +201,7 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
                   secrets: Optional[Mapping[str, Any]] = None) -> Project:
     """Validate a parsed sources.yml document."""
     top = Section(doc if doc is not None else LineDict(), path)
-    top.check_keys(("couriers", "courier_groups"))
+    top.check_keys(("couriers", "courier_groups", "warehouse"))
     couriers_section = top.section("couriers")
     if not couriers_section.data:
         raise top.error("couriers", "expected at least one courier")
@@ -215,7 +218,23 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
         if not isinstance(name, str) or not NAME.match(name):
             raise groups_section.error(str(name), "group names use letters, digits and _ and start with a letter")
         groups[name] = _parse_group(name, groups_section.section(name), couriers)
-    return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), groups=groups, raw=doc)
+    engine, lake = _parse_warehouse(top.section("warehouse", required=False), root, env)
+    return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), groups=groups, engine=engine,
+                   lake=lake, raw=doc)
+
+
+def _parse_warehouse(s: Optional[Section], root: Path, env: Mapping[str, str]) -> tuple[str, Optional[str]]:
+    """The engine the tables live on; Spark reads raw Parquet from a lake location."""
+    if s is None:
+        return "duckdb", None
+    s.check_keys(("type", "lake"))
+    engine = s.choice("type", ENGINES, default="duckdb")
+    lake = _expand(s, "lake", env)
+    if engine == "spark" and not lake:
+        raise s.error("lake", "a spark warehouse needs `lake`: where raw Parquet lands (a path or s3://bucket/prefix)")
+    if lake and "://" not in lake:
+        lake = str((root / lake).resolve())
+    return engine, lake
 
 
 def _parse_group(name: str, s: Section, couriers: dict[str, Courier]) -> CourierGroup:

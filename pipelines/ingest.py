@@ -51,12 +51,22 @@ class LandingResult:
         return [f.key for f in self.plan.files.get(tag, [])]
 
 
+def destination(project: Project):  # noqa: ANN201 - a dlt destination
+    """Where raw tables land: the DuckDB warehouse, Parquet in the lake (Spark), or a cloud warehouse
+    (configured the dlt way, credentials in .dlt/secrets.toml)."""
+    if project.engine == "duckdb":
+        credentials = DuckDbCredentials(str(project.warehouse), global_config=dict(DUCKDB_LANDING_CONFIG))
+        return dlt.destinations.duckdb(credentials)
+    if project.engine == "spark":
+        return dlt.destinations.filesystem(bucket_url=project.lake)
+    return getattr(dlt.destinations, project.engine)()
+
+
 def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
-    """The courier's dlt pipeline: named after it, landing into the project's DuckDB warehouse."""
-    credentials = DuckDbCredentials(str(project.warehouse), global_config=dict(DUCKDB_LANDING_CONFIG))
+    """The courier's dlt pipeline: named after it, landing into the project's warehouse or lake."""
     return dlt.pipeline(
         pipeline_name=courier.name,
-        destination=dlt.destinations.duckdb(credentials),
+        destination=destination(project),
         dataset_name=courier.dataset,
         pipelines_dir=str(project.root / PIPELINES_DIR),
     )
@@ -89,7 +99,7 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
     stats = {tag: TagStats() for tag in plan.files}
     pipeline = make_pipeline(project, courier)
     try:
-        info = pipeline.run(courier_source(courier, store, plan, stats, on_file))
+        info = pipeline.run(courier_source(courier, store, plan, stats, on_file), loader_file_format="parquet")
     except PipelineStepFailed as exc:
         error = find_courier_error(exc)
         if error is None:

@@ -22,6 +22,11 @@ DBT_TARGET_DIR = "target"
 SAMPLES_DIR = ".courier/samples"
 WAREHOUSE_FILE = "warehouse.duckdb"
 WAREHOUSE_ENV = "COURIER_DUCKDB"
+# What the courier tells profiles.yml and the dbt macros when it runs dbt.
+TARGET_ENV = "COURIER_TARGET"  # the dbt target: the warehouse type (duckdb, spark, ...)
+LAKE_ENV = "COURIER_LAKE"  # spark: where raw Parquet landed
+SPARK_DIR = ".courier/spark"  # spark: the local metastore and warehouse directory
+SPARK_DIR_ENV = "COURIER_SPARK_DIR"
 
 
 def configure_runtime() -> None:

@@ -1,6 +1,6 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
-{{ config(alias='Optimizely:Conversions', unique_key='_pk', pre_hook="{{ courier_truncate('df-3p8x1w') }}") }}
-{%- set q = adapter.quote -%}
+{{ config(alias=courier_alias('Optimizely:Conversions'), unique_key='_pk', pre_hook="{{ courier_truncate('df-3p8x1w') }}") }}
+{% set q = adapter.quote %}
 -- depends_on: {{ ref('optimizely__conversions__rejected') }}
 {{ courier_check_error_threshold(ref('stg_optimizely__conversions'), 'df-3p8x1w', 0.01, 'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
 -- Optimizely:Conversions: one row per uuid; the newest load wins.
@@ -42,7 +42,7 @@ with incoming as (
     where _reject_reason is null and {{ courier_window(ref('stg_optimizely__conversions'), 'df-3p8x1w') }}
 ),
 
-{% if is_incremental() %}
+{% if courier_is_incremental() %}
 current_rows as (
     select
         {{ q('uuid') }},

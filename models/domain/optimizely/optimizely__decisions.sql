@@ -1,6 +1,6 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
-{{ config(alias='Optimizely:Decisions', unique_key='_pk', pre_hook="{{ courier_truncate('df-7k2m9q') }}") }}
-{%- set q = adapter.quote -%}
+{{ config(alias=courier_alias('Optimizely:Decisions'), unique_key='_pk', pre_hook="{{ courier_truncate('df-7k2m9q') }}") }}
+{% set q = adapter.quote %}
 -- depends_on: {{ ref('optimizely__decisions__rejected') }}
 {{ courier_check_error_threshold(ref('stg_optimizely__decisions'), 'df-7k2m9q', 0.01, 'Optimizely:Decisions', 'feeds/optimizely/decisions.yml') }}
 -- Optimizely:Decisions: one row per uuid; the newest load wins.
@@ -38,7 +38,7 @@ with incoming as (
     where _reject_reason is null and {{ courier_window(ref('stg_optimizely__decisions'), 'df-7k2m9q') }}
 ),
 
-{% if is_incremental() %}
+{% if courier_is_incremental() %}
 current_rows as (
     select
         {{ q('uuid') }},

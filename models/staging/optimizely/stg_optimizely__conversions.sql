@@ -1,5 +1,5 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
-{%- set q = adapter.quote -%}
+{% set q = adapter.quote %}
 -- Optimizely:Conversions: raw_optimizely.conversions rows extracted, cast, keyed and checked.
 
 with source as (

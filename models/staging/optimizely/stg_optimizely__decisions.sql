@@ -1,5 +1,5 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
-{%- set q = adapter.quote -%}
+{% set q = adapter.quote %}
 -- Optimizely:Decisions: raw_optimizely.decisions rows extracted, cast, keyed and checked.
 
 with source as (

@@ -1,6 +1,6 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
-{{ config(alias='Optimizely:Conversions__rejected', unique_key='_load_id') }}
-{%- set q = adapter.quote -%}
+{{ config(alias=courier_alias('Optimizely:Conversions__rejected'), unique_key='_load_id') }}
+{% set q = adapter.quote %}
 -- Optimizely:Conversions: rows that failed a cast or missed a required value, with the raw values as text.
 
 select

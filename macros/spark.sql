@@ -1,0 +1,88 @@
+{#-
+  Spark SQL versions of the feed macros (dbt-spark dispatches to `spark__`). In the lake, nested E3
+  columns are native Parquet lists, maps and structs; the raw views registered here turn them into
+  JSON text, exactly as DuckDB holds them, so the same feed SQL gives the same values.
+-#}
+
+{% macro spark__courier_register_lake() -%}
+  {%- if execute -%}
+    {%- set lake = env_var('COURIER_LAKE', '') -%}
+    {%- if not lake -%}
+      {{ exceptions.raise_compiler_error("COURIER_LAKE is not set: run dbt through the courier, or set it to the lake location") }}
+    {%- endif -%}
+    {%- for source in graph.sources.values() -%}
+      {%- set files = source.schema ~ '.' ~ source.name ~ '__files' -%}
+      {%- do run_query('create database if not exists ' ~ source.schema) -%}
+      {#- recreated each run, so columns that new files add are seen (the files stay where they are) -#}
+      {%- do run_query('drop table if exists ' ~ files) -%}
+      {%- do run_query("create table " ~ files ~ " using parquet options (mergeSchema 'true') location '"
+                       ~ lake ~ "/" ~ source.schema ~ "/" ~ source.name ~ "'") -%}
+      {%- set columns = adapter.get_columns_in_relation(api.Relation.create(schema=source.schema,
+                                                                            identifier=source.name ~ '__files')) -%}
+      {%- set selected = [] -%}
+      {%- for column in columns -%}
+        {%- set name = adapter.quote(column.name) -%}
+        {%- if column.dtype.lower().startswith(('array', 'map', 'struct')) -%}
+          {%- do selected.append('to_json(' ~ name ~ ') as ' ~ name) -%}
+        {%- else -%}
+          {%- do selected.append(name) -%}
+        {%- endif -%}
+      {%- endfor -%}
+      {%- do run_query('create or replace view ' ~ source.schema ~ '.' ~ source.name ~ ' as select '
+                       ~ selected | join(', ') ~ ' from ' ~ files) -%}
+    {%- endfor -%}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- Spark string literals escape with a backslash, not by doubling the quote. -#}
+{% macro spark__courier_string(text) -%}
+  '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
+{%- endmacro %}
+
+
+{% macro spark__courier_lookup(column, key) -%}
+  case when substr(ltrim({{ column }}), 1, 1) = '['
+       then get_json_object(element_at(filter(from_json({{ column }}, 'array<string>'),
+                a -> get_json_object(a, '$.name') = {{ courier_string(key) }}), 1), '$.value')
+       else from_json({{ column }}, 'map<string,string>')[{{ courier_string(key) }}]
+  end
+{%- endmacro %}
+
+
+{% macro spark__courier_field(column, field) -%}
+  get_json_object({{ column }}, {{ courier_string("$['" ~ field ~ "']") }})
+{%- endmacro %}
+
+
+{% macro spark__courier_unnest(column) -%}
+  lateral view explode(from_json({{ column }}, 'array<string>')) _unnested as _element
+{%- endmacro %}
+
+
+{% macro spark__courier_try_cast(expression, data_type) -%}
+  {%- set spark_types = {'timestamp with time zone': 'timestamp', 'varchar': 'string'} -%}
+  try_cast({{ expression }} as {{ spark_types.get(data_type, data_type) }})
+{%- endmacro %}
+
+
+{% macro spark__courier_pk(columns) -%}
+  {%- if columns | length == 1 -%}
+    {{ courier_text(columns[0]) }}
+  {%- else -%}
+    concat_ws('|'
+    {%- for column in columns -%}
+      , replace(replace({{ courier_text(column) }}, '\\', '\\\\'), '|', '\\|')
+    {%- endfor -%})
+  {%- endif -%}
+{%- endmacro %}
+
+
+{% macro spark__courier_uuid(expression) -%}
+  regexp_replace(md5({{ expression }}), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '$1-$2-$3-$4-$5')
+{%- endmacro %}
+
+
+{% macro spark__courier_load_time(load_id) -%}
+  timestamp_seconds(cast({{ load_id }} as double))
+{%- endmacro %}
