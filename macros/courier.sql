@@ -62,6 +62,16 @@
 {%- endmacro %}
 
 
+{#- The current element of the list a feed unnests (see courier_unnest). -#}
+{% macro courier_element() -%}
+  {{ return(adapter.dispatch('courier_element')()) }}
+{%- endmacro %}
+
+{% macro default__courier_element() -%}
+  _element
+{%- endmacro %}
+
+
 {#- One field of a struct (or of the current element of an unnested list). -#}
 {% macro courier_field(column, field) -%}
   {{ return(adapter.dispatch('courier_field')(column, field)) }}
@@ -118,9 +128,10 @@
   {%- if columns | length == 1 -%}
     {{ courier_text(columns[0]) }}
   {%- else -%}
-    concat_ws('|'
+    concat(
     {%- for column in columns -%}
-      , replace(replace({{ courier_text(column) }}, '\', '\\'), '|', '\|')
+      {{ ", '|', " if not loop.first }}replace(replace({{ courier_text(column) }}, {{ courier_string('\\') }},
+        {{ courier_string('\\\\') }}), {{ courier_string('|') }}, {{ courier_string('\\|') }})
     {%- endfor -%})
   {%- endif -%}
 {%- endmacro %}

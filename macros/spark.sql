@@ -66,18 +66,6 @@
 {%- endmacro %}
 
 
-{% macro spark__courier_pk(columns) -%}
-  {%- if columns | length == 1 -%}
-    {{ courier_text(columns[0]) }}
-  {%- else -%}
-    concat_ws('|'
-    {%- for column in columns -%}
-      , replace(replace({{ courier_text(column) }}, '\\', '\\\\'), '|', '\\|')
-    {%- endfor -%})
-  {%- endif -%}
-{%- endmacro %}
-
-
 {% macro spark__courier_uuid(expression) -%}
   regexp_replace(md5({{ expression }}), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '$1-$2-$3-$4-$5')
 {%- endmacro %}

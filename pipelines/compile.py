@@ -80,7 +80,7 @@ def compile_feeds(feeds: list[Feed]) -> list[Output]:
 def _value(feed: Feed, column: FeedColumn) -> str:
     """SQL for a column's raw value, as landed."""
     ref = column.source
-    base = "_element" if ref.column == feed.unnest else _q(ref.column)
+    base = "{{ courier_element() }}" if ref.column == feed.unnest else _q(ref.column)
     if ref.key is not None:
         return "{{ courier_lookup(" + _jinja_arg(base) + ", '" + ref.key + "') }}"
     if ref.field is not None:
@@ -119,8 +119,9 @@ def staging_sql(feed: Feed) -> str:
     casts = ",\n".join(f"        {_cast(c)} as {_q(c.name)}" for c in feed.columns)
     unnest = f"\n    {{{{ courier_unnest({_jinja_arg(_q(feed.unnest))}) }}}}" if feed.unnest else ""
     checks = _checks(feed)
-    reason = ("nullif(concat_ws('; ',\n            " + ",\n            ".join(checks) + "\n        ), '')"
-              if checks else "cast(null as {{ dbt.type_string() }})")
+    # '; ' before each reason, then cut the first: the same SQL on every engine (no concat_ws, no arrays)
+    reason = ("nullif(substr(concat(\n            " + ",\n            ".join(f"coalesce('; ' || {c}, '')" for c in checks)
+              + "\n        ), 3), '')" if checks else "cast(null as {{ dbt.type_string() }})")
     keys = "[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]"
     columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
     raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)

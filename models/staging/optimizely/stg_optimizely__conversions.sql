@@ -72,20 +72,20 @@ typed as (
 checked as (
     select
         typed.*,
-        nullif(concat_ws('; ',
-            case when {{ q('_src__uuid') }} is null then 'uuid: required value missing' end,
-            case when {{ q('_src__converted_at') }} is not null and {{ q('converted_at') }} is null
-                 then 'converted_at: cannot cast ' || left({{ courier_text(q('_src__converted_at')) }}, 80) || ' to Datetime' end,
-            case when {{ q('_src__processed_at') }} is not null and {{ q('processed_at') }} is null
-                 then 'processed_at: cannot cast ' || left({{ courier_text(q('_src__processed_at')) }}, 80) || ' to Datetime' end,
-            case when {{ q('_src__visitor_id') }} is null then 'visitor_id: required value missing' end,
-            case when {{ q('_src__revenue_cents') }} is not null and {{ q('revenue_cents') }} is null
-                 then 'revenue_cents: cannot cast ' || left({{ courier_text(q('_src__revenue_cents')) }}, 80) || ' to Integer' end,
-            case when {{ q('_src__value') }} is not null and {{ q('value') }} is null
-                 then 'value: cannot cast ' || left({{ courier_text(q('_src__value')) }}, 80) || ' to Float' end,
-            case when {{ q('_src__quantity') }} is not null and {{ q('quantity') }} is null
-                 then 'quantity: cannot cast ' || left({{ courier_text(q('_src__quantity')) }}, 80) || ' to Integer' end
-        ), '') as _reject_reason
+        nullif(substr(concat(
+            coalesce('; ' || case when {{ q('_src__uuid') }} is null then 'uuid: required value missing' end, ''),
+            coalesce('; ' || case when {{ q('_src__converted_at') }} is not null and {{ q('converted_at') }} is null
+                 then 'converted_at: cannot cast ' || left({{ courier_text(q('_src__converted_at')) }}, 80) || ' to Datetime' end, ''),
+            coalesce('; ' || case when {{ q('_src__processed_at') }} is not null and {{ q('processed_at') }} is null
+                 then 'processed_at: cannot cast ' || left({{ courier_text(q('_src__processed_at')) }}, 80) || ' to Datetime' end, ''),
+            coalesce('; ' || case when {{ q('_src__visitor_id') }} is null then 'visitor_id: required value missing' end, ''),
+            coalesce('; ' || case when {{ q('_src__revenue_cents') }} is not null and {{ q('revenue_cents') }} is null
+                 then 'revenue_cents: cannot cast ' || left({{ courier_text(q('_src__revenue_cents')) }}, 80) || ' to Integer' end, ''),
+            coalesce('; ' || case when {{ q('_src__value') }} is not null and {{ q('value') }} is null
+                 then 'value: cannot cast ' || left({{ courier_text(q('_src__value')) }}, 80) || ' to Float' end, ''),
+            coalesce('; ' || case when {{ q('_src__quantity') }} is not null and {{ q('quantity') }} is null
+                 then 'quantity: cannot cast ' || left({{ courier_text(q('_src__quantity')) }}, 80) || ' to Integer' end, '')
+        ), 3), '') as _reject_reason
     from typed
 ),
 

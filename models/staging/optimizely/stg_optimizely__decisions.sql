@@ -64,18 +64,18 @@ typed as (
 checked as (
     select
         typed.*,
-        nullif(concat_ws('; ',
-            case when {{ q('_src__uuid') }} is null then 'uuid: required value missing' end,
-            case when {{ q('_src__decided_at') }} is not null and {{ q('decided_at') }} is null
-                 then 'decided_at: cannot cast ' || left({{ courier_text(q('_src__decided_at')) }}, 80) || ' to Datetime' end,
-            case when {{ q('_src__processed_at') }} is not null and {{ q('processed_at') }} is null
-                 then 'processed_at: cannot cast ' || left({{ courier_text(q('_src__processed_at')) }}, 80) || ' to Datetime' end,
-            case when {{ q('_src__visitor_id') }} is null then 'visitor_id: required value missing' end,
-            case when {{ q('_src__experiment_id') }} is null then 'experiment_id: required value missing' end,
-            case when {{ q('_src__variation_id') }} is null then 'variation_id: required value missing' end,
-            case when {{ q('_src__is_holdback') }} is not null and {{ q('is_holdback') }} is null
-                 then 'is_holdback: cannot cast ' || left({{ courier_text(q('_src__is_holdback')) }}, 80) || ' to Boolean' end
-        ), '') as _reject_reason
+        nullif(substr(concat(
+            coalesce('; ' || case when {{ q('_src__uuid') }} is null then 'uuid: required value missing' end, ''),
+            coalesce('; ' || case when {{ q('_src__decided_at') }} is not null and {{ q('decided_at') }} is null
+                 then 'decided_at: cannot cast ' || left({{ courier_text(q('_src__decided_at')) }}, 80) || ' to Datetime' end, ''),
+            coalesce('; ' || case when {{ q('_src__processed_at') }} is not null and {{ q('processed_at') }} is null
+                 then 'processed_at: cannot cast ' || left({{ courier_text(q('_src__processed_at')) }}, 80) || ' to Datetime' end, ''),
+            coalesce('; ' || case when {{ q('_src__visitor_id') }} is null then 'visitor_id: required value missing' end, ''),
+            coalesce('; ' || case when {{ q('_src__experiment_id') }} is null then 'experiment_id: required value missing' end, ''),
+            coalesce('; ' || case when {{ q('_src__variation_id') }} is null then 'variation_id: required value missing' end, ''),
+            coalesce('; ' || case when {{ q('_src__is_holdback') }} is not null and {{ q('is_holdback') }} is null
+                 then 'is_holdback: cannot cast ' || left({{ courier_text(q('_src__is_holdback')) }}, 80) || ' to Boolean' end, '')
+        ), 3), '') as _reject_reason
     from typed
 ),
 
