@@ -168,16 +168,24 @@
     newest landing of each of those files. Otherwise an incremental build reads the loads after the
     newest one already in the table, and a full build reads everything. -#}
 {% macro courier_window(staging, feed_id) -%}
-  {%- set files = var('courier_files', {}) -%}
-  {%- if feed_id in files -%}
-    {%- if files[feed_id] | length == 0 -%}
+  {{ return(adapter.dispatch('courier_window')(staging, feed_id)) }}
+{%- endmacro %}
+
+{% macro courier_files_window(staging, files) -%}
+  {%- if files | length == 0 -%}
     1 = 0
-    {%- else -%}
+  {%- else -%}
     (_file, _load_id) in (
         select _file, max(_load_id) from {{ staging }}
-        where _file in ({% for f in files[feed_id] %}{{ courier_string(f) }}{{ ", " if not loop.last }}{% endfor %})
+        where _file in ({% for f in files %}{{ courier_string(f) }}{{ ", " if not loop.last }}{% endfor %})
         group by _file)
-    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro default__courier_window(staging, feed_id) -%}
+  {%- set files = var('courier_files', {}) -%}
+  {%- if feed_id in files -%}
+    {{ courier_files_window(staging, files[feed_id]) }}
   {%- elif courier_is_incremental() -%}
     _load_id > (select coalesce(max(_load_id), '') from {{ this }})
   {%- else -%}

@@ -74,3 +74,14 @@
 {% macro spark__courier_load_time(load_id) -%}
   timestamp_seconds(cast({{ load_id }} as double))
 {%- endmacro %}
+
+
+{#- Spark tables are rebuilt whole: from every raw row, or after a truncate from this run's files only. -#}
+{% macro spark__courier_window(staging, feed_id) -%}
+  {%- set files = var('courier_files', {}) -%}
+  {%- if feed_id in files and feed_id in var('courier_truncate', []) -%}
+    {{ courier_files_window(staging, files[feed_id]) }}
+  {%- else -%}
+    1 = 1
+  {%- endif -%}
+{%- endmacro %}

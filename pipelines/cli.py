@@ -166,7 +166,7 @@ def format_run(report) -> str:  # noqa: ANN001
         width = max(len(feed.domain_table) for feed in report.feeds.values())
         lines.append(f"  {'domain table':<{width}}  {'upserted':>10}  {'rejected':>9}")
         for feed in report.feeds.values():
-            note = "  (truncated first)" if feed.truncated else ""
+            note = "  (truncated first)" if feed.truncated else "  (up to date)" if feed.up_to_date else ""
             lines.append(f"  {feed.domain_table:<{width}}  {feed.upserted:>10,}  {feed.rejected:>9,}{note}")
     for tag, stats in landing.tags.items():
         if stats.new_columns:

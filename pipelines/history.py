@@ -30,7 +30,9 @@ GROUP_COLUMNS = {
 }
 JSON_FIELDS = ("files", "rows", "feeds", "skipped", "rejected", "new_columns", "courier_runs", "alerts", "downstream")
 JSON_MAPPINGS = ("files", "rows", "feeds", "new_columns")
-TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS}
+# Which (file, load) each feed's domain table has been built from, and with which feed definition.
+FEED_FILE_COLUMNS = {"feed_id": "varchar", "file": "varchar", "load_id": "varchar", "definition": "varchar"}
+TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS, "feed_files": FEED_FILE_COLUMNS}
 
 
 @dataclass
@@ -116,7 +118,7 @@ def mark_interrupted(warehouse: Path) -> list[str]:
         return []
     dead: list[str] = []
     with _connect(warehouse) as db:
-        for table in TABLES:
+        for table in ("runs", "group_runs"):
             rows = db.execute(f"select run_id, pid from {SCHEMA}.{table} where status = 'running' and host = ?",
                               [socket.gethostname()]).fetchall()
             for run_id, pid in rows:
@@ -170,3 +172,23 @@ def last_success(warehouse: Path, group: str) -> Optional[dt.datetime]:
         found = db.execute(f"select max(scheduled_for) from {SCHEMA}.group_runs where group_name = ? and "
                            "status = 'success' and scheduled_for is not null", [group]).fetchall()[0][0]
     return found.astimezone(dt.timezone.utc) if found else None
+
+
+def built_files(warehouse: Path, feed_id: str) -> dict[str, tuple[str, str]]:
+    """file -> (load id, feed definition) a feed's domain table was last built from."""
+    with _connect(warehouse) as db:
+        rows = db.execute(f"select file, load_id, definition from {SCHEMA}.feed_files where feed_id = ?",
+                          [feed_id]).fetchall()
+    return {file: (load_id, definition) for file, load_id, definition in rows}
+
+
+def record_built(warehouse: Path, feed_id: str, files: dict[str, str], definition: str, replace_all: bool) -> None:
+    """Remember that `files` (file -> load id) are in the feed's table; `replace_all` after a truncate."""
+    with _connect(warehouse) as db:
+        if replace_all:
+            db.execute(f"delete from {SCHEMA}.feed_files where feed_id = ?", [feed_id])
+        else:
+            db.execute(f"delete from {SCHEMA}.feed_files where feed_id = ? and file in (select unnest(?))",
+                       [feed_id, list(files)])
+        db.executemany(f"insert into {SCHEMA}.feed_files values (?, ?, ?, ?)",
+                       [[feed_id, file, load_id, definition] for file, load_id in files.items()])

@@ -37,6 +37,7 @@ class LandingResult:
     tags: dict[str, TagStats]
     load_id: Optional[str] = None
     samples: list[Path] = field(default_factory=list)
+    load_ids: dict[str, str] = field(default_factory=dict)  # key -> the load holding its current version
 
     @property
     def rows(self) -> int:
@@ -107,4 +108,11 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
         raise error from None
     load_id = info.loads_ids[-1] if info.loads_ids else None
     kept = keep_samples(project.root, courier.name, store, plan) if sample else []
-    return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept)
+    return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept,
+                         _landed_load_ids(pipeline, courier.name))
+
+
+def _landed_load_ids(pipeline: dlt.Pipeline, source: str) -> dict[str, str]:
+    """Which load holds each landed key, from the state dlt committed with the rows."""
+    resources = pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
+    return {key: load for state in resources.values() for key, load in state.get("load_ids", {}).items()}

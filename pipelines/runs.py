@@ -10,6 +10,7 @@ feed has still lets the files land, then fails the run (as the workflow this rep
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Optional
 from pipelines.config import SOURCES_FILE, Project
 from pipelines.discovery import RunDates
 from pipelines.errors import CourierError
-from pipelines.history import RunRecord, mark_interrupted, save
+from pipelines.history import RunRecord, built_files, mark_interrupted, record_built, save
 from pipelines.lock import warehouse_lock
 from pipelines.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
 
@@ -31,6 +32,7 @@ class FeedReport:
     truncated: bool
     upserted: int = 0
     rejected: int = 0
+    up_to_date: bool = False  # every file of the run was already in the table: nothing was built
 
 
 DEFAULT_LOCK_TIMEOUT_SECONDS = 300.0
@@ -120,18 +122,54 @@ def _land(project: Project, courier_name: str, dates: RunDates, options: RunOpti
 
 
 def _apply_operations(project: Project, operations: list, landing) -> dict[str, FeedReport]:  # noqa: ANN001
-    """Build the domain tables the operations name, reading exactly this run's files."""
+    """Build the domain tables the operations name, from this run's files that are not in them yet."""
     from pipelines.build import feed_selector, run_dbt
     from pipelines.feeds import load_feeds
     from pipelines.loadops import resolve
 
     pairs = resolve(operations, load_feeds(project.root))
-    _check_raw_columns(project, [feed for feed, _ in pairs])
-    files = {op.feed_id: [key for tag in op.files for key in landing.files_of(tag)] for _, op in pairs}
-    truncate = [op.feed_id for _, op in pairs if op.truncate]
-    run_dbt(project, "build", select=feed_selector([op.feed_id for _, op in pairs]),
-            variables={"courier_files": files, "courier_truncate": truncate})
-    return {feed.id: _feed_report(project, feed, op, files[feed.id]) for feed, op in pairs}
+    window = {feed.id: {key: landing.load_ids[key] for tag in op.files for key in landing.files_of(tag)
+                        if key in landing.load_ids} for feed, op in pairs}
+    pending = {feed.id: _pending_files(project, feed, op, window[feed.id]) for feed, op in pairs}
+    to_build = [(feed, op) for feed, op in pairs if pending[feed.id] or op.truncate]
+    if to_build:
+        if project.engine == "duckdb":
+            _check_raw_columns(project, [feed for feed, _ in to_build])
+        run_dbt(project, "build", select=feed_selector([feed.id for feed, _ in to_build]),
+                variables={"courier_files": {feed.id: sorted(pending[feed.id]) for feed, _ in to_build},
+                           "courier_truncate": [feed.id for feed, op in to_build if op.truncate]})
+        for feed, op in to_build:
+            record_built(project.warehouse, feed.id, pending[feed.id], _definition(feed), replace_all=op.truncate)
+    built = {feed.id for feed, _ in to_build}
+    return {feed.id: _feed_report(project, feed, op, list(window[feed.id]), up_to_date=feed.id not in built)
+            for feed, op in pairs}
+
+
+def _definition(feed) -> str:  # noqa: ANN001
+    """A fingerprint of the SQL a feed compiles to: a changed feed rebuilds files it already has."""
+    from pipelines.compile import compile_feeds
+
+    text = "".join(output.text for output in compile_feeds([feed]))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _pending_files(project: Project, feed, op, window: dict[str, str]) -> dict[str, str]:  # noqa: ANN001
+    """The window's files (file -> load) the feed's table does not have yet, in their current version.
+
+    After a truncate, or when the table is missing, that is every file; a no-op run builds nothing.
+    """
+    if op.truncate or project.engine != "duckdb" or not _domain_table_exists(project, feed.domain_table):
+        return dict(window)
+    built, definition = built_files(project.warehouse, feed.id), _definition(feed)
+    return {key: load for key, load in window.items() if built.get(key) != (load, definition)}
+
+
+def _domain_table_exists(project: Project, table: str) -> bool:
+    import duckdb
+
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        return bool(db.execute("select count(*) from information_schema.tables where table_schema = 'domain' "
+                               "and table_name = ?", [table]).fetchall()[0][0])
 
 
 def _check_raw_columns(project: Project, feeds: list) -> None:
@@ -154,12 +192,12 @@ def _check_raw_columns(project: Project, feeds: list) -> None:
                                    f"{', '.join(f'`{m}`' for m in missing)}; fix the feed's `name`/`from`")
 
 
-def _feed_report(project: Project, feed, op, files: list[str]) -> FeedReport:  # noqa: ANN001
+def _feed_report(project: Project, feed, op, files: list[str], up_to_date: bool) -> FeedReport:  # noqa: ANN001
     """Rows of this run's files now in the domain table, and rejected."""
     import duckdb
 
-    report = FeedReport(feed.domain_table, op.truncate)
-    if not files:
+    report = FeedReport(feed.domain_table, op.truncate, up_to_date=up_to_date)
+    if not files or project.engine != "duckdb":
         return report
     marks = ", ".join("?" for _ in files)
     with duckdb.connect(str(project.warehouse), read_only=True) as db:

@@ -23,10 +23,11 @@ from pipelines.schedule import previous_time, scheduled_times
 MAX_SLEEP_SECONDS = 1.0  # how often the loop looks at the clock and the stop flag
 
 
-def _install_stop_handlers(clock: Clock, reporter: Reporter) -> None:
+def _install_stop_handlers(clock: Clock, received: list) -> None:
     def stop(signum: int, _frame: object) -> None:
-        reporter.status(f"Received {signal.Signals(signum).name}: stopping after the current run")
-        clock.stop.set()
+        # Only set flags here: printing or locking in a handler can deadlock the code it interrupted.
+        received.append(signal.Signals(signum).name)
+        clock.request_stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -51,7 +52,8 @@ def serve(project: Project, clock: Optional[Clock] = None, reporter: Optional[Re
 
     clock = clock or Clock()
     reporter = reporter or Reporter()
-    _install_stop_handlers(clock, reporter)
+    received: list[str] = []
+    _install_stop_handlers(clock, received)
     active = [name for name, group in project.groups.items() if group.active]
     if not active:
         raise CourierError("no active courier group with a schedule in sources.yml: nothing to serve")
@@ -59,7 +61,7 @@ def serve(project: Project, clock: Optional[Clock] = None, reporter: Optional[Re
     runs = 0
     cursor = {name: clock.now() for name in active}
     pending = _catch_up(project, clock)
-    while not clock.stop.is_set():
+    while not clock.stop_requested:
         now = clock.now()
         upcoming = {name: pending.get(name) or next(scheduled_times(project.groups[name].schedule,
                                                                     project.groups[name].timezone, cursor[name]))
@@ -78,5 +80,7 @@ def serve(project: Project, clock: Optional[Clock] = None, reporter: Optional[Re
             run_group(project, name, scheduled_for=when, clock=clock, reporter=reporter)
         except CourierError as exc:
             reporter.warn(f"group {name} failed: {exc}")
+    if received:
+        reporter.status(f"Received {received[0]}: stopped after the current run")
     reporter.status(f"Stopped after {runs} group run(s)")
     return runs

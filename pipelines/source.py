@@ -79,7 +79,10 @@ def _tag_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: Ta
     @dlt.resource(name=tag, table_name=tag, write_disposition="append",
                   columns={"_file_date": {"data_type": "date"}, "_file_row": {"data_type": "bigint"}})
     def files_of_tag() -> Iterator[pa.Table]:
-        loaded: dict = dlt.current.resource_state().setdefault("loaded", {})
+        state = dlt.current.resource_state()
+        loaded: dict = state.setdefault("loaded", {})
+        load_ids: dict = state.setdefault("load_ids", {})  # the load that landed each key's current version
+        load_id = dlt.current.load_package_state()["load_id"]
         pending = [f for f in files if loaded.get(f.key) != f.etag]
         stats.already_loaded += len(files) - len(pending)
         for datafile, path in _fetch_in_order(store, pending):
@@ -96,7 +99,7 @@ def _tag_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: Ta
             for table in read_batches(parquet, datafile, url):
                 rows += table.num_rows
                 yield table
-            loaded[datafile.key] = datafile.etag
+            loaded[datafile.key], load_ids[datafile.key] = datafile.etag, load_id
             stats.files, stats.rows, stats.bytes = stats.files + 1, stats.rows + rows, stats.bytes + datafile.size
             if on_file is not None:
                 on_file(datafile, rows)

@@ -221,7 +221,7 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
     output = "\n".join(lines) + rest
     assert server.returncode == 0, output
     assert "Courier group nightly started for 2026-11-28T16:30:00+00:00" in output
-    assert "Received SIGTERM: stopping after the current run" in output
+    assert "Received SIGTERM: stopped after the current run" in output
     assert "Stopped after 1 group run(s)" in output
     [group_run] = json.loads(run_cli(root, "group", "history", "--json").output)
     assert (group_run["status"], group_run["scheduled_for"]) == ("success", "2026-11-28T16:30:00+00:00")

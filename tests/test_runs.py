@@ -126,6 +126,27 @@ def test_rerunning_an_already_landed_day_reloads_its_rows_into_the_domain_table(
     assert orders(shop) == [("A", 1)]
 
 
+def test_a_run_with_nothing_new_builds_nothing_until_the_feed_changes(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    (shop / "dbt_project.yml").write_text((shop / "dbt_project.yml").read_text() + "\nthis is: [not yaml\n")
+
+    again = run_cli(shop, "run", "shop", "--date", "2026-11-25")  # dbt would fail on the broken project
+
+    assert again.exit_code == 0, again.output
+    assert re.search(r"Shop:Orders\s+1\s+0\s+\(up to date\)", again.output)
+    (shop / "dbt_project.yml").write_text((shop / "dbt_project.yml").read_text().replace("this is: [not yaml\n", ""))
+    write_feed(shop, FEED.replace("{name: amount, type: Integer}", "{name: amount, type: Integer, required: true}"))
+    assert run_cli(shop, "feeds", "compile").exit_code == 0
+
+    rebuilt = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "(up to date)" not in rebuilt.output
+    assert query(shop, 'select order_id, amount from domain."Shop:Orders"') == [("A", 1)]
+
+
 def test_ingest_only_lands_raw_rows_and_leaves_domain_tables_alone(shop):
     with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
@@ -155,7 +176,7 @@ def test_json_prints_one_document_with_the_run(shop):
         "shop", "2026-11-25", "success", None)
     assert (document["files"], document["rows"]) == ({"orders": 1}, {"orders": 2})
     assert document["feeds"] == {"df-aaaaaa": {"domain_table": "Shop:Orders", "truncated": False, "upserted": 2,
-                                               "rejected": 0}}
+                                               "rejected": 0, "up_to_date": False}}
     assert "Courier sensor started" in result.stderr
 
 
