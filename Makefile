@@ -11,13 +11,19 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 RELIABILITY_REPORT := $(CURDIR)/.courier/reliability.jsonl
 
-.PHONY: demo test reliability install clean
+BENCH_ROWS ?= 200000
+
+.PHONY: demo test reliability bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# Each performance case beside its baseline; `make bench BENCH_ROWS=10000000` for the large size.
+bench: $(STAMP)
+	$(BIN)/python bench/suite.py --rows $(BENCH_ROWS)
 
 install: $(STAMP)
 

@@ -60,6 +60,15 @@ def case_duckdb(data: Path, work: Path) -> int:
 CASES = {"courier": case_courier, "duckdb": case_duckdb}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over exec from the parent,
+    which here holds the generated data."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(case: str, data: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{case}-"))
     try:
@@ -68,7 +77,7 @@ def child(case: str, data: Path) -> None:
         seconds = time.perf_counter() - start
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"case": case, "rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
 
 

@@ -15,3 +15,14 @@ def test_ingest_benchmark_lands_every_row_in_both_cases_and_prints_ratios():
     assert lines[0] == "Landing 2,000 E3 decision rows from local Parquet (median of 1):"
     assert [line.split()[0] for line in lines[2:]] == ["duckdb", "courier"]
     assert lines[2].endswith("1.00x")
+
+
+def test_performance_suite_smoke_run_measures_every_case_and_target():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "suite.py"), "--smoke"], capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for case in ("duckdb (local)", "courier (local)", "boto3 + duckdb (S3)", "courier (S3)",
+                 "dlt filesystem, default", "dlt filesystem, arrow"):
+        assert f"| {case} |" in text
+    assert text.count("(target") == 6
