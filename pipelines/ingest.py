@@ -11,6 +11,7 @@ from pipelines.settings import configure_runtime
 configure_runtime()
 
 import dlt  # noqa: E402 - telemetry must be off before dlt is imported
+import pyarrow as pa  # noqa: E402
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
@@ -22,6 +23,9 @@ from pipelines.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, PIPELINES_DI
 from pipelines.source import FileCallback, TagStats, courier_source  # noqa: E402
 from pipelines.storage import open_store  # noqa: E402
 
+# The system allocator gives memory back between batches; Arrow's default (mimalloc) keeps it, and the
+# peak RSS of a large landing grows with it.
+pa.set_memory_pool(pa.system_memory_pool())
 # Arrow tables get the load id at extract time, without rewriting any file.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
 

@@ -133,7 +133,7 @@ def _fetch_in_order(store: ObjectStore, files: list[DataFile]) -> Iterator[tuple
 def open_part_file(path: Path, url: str) -> pq.ParquetFile:
     """Open a part file, reading its footer: a truncated or non-Parquet object fails here, before any row."""
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
         raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
 
