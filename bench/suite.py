@@ -308,7 +308,7 @@ def run_size(rows: int, repeat: int, include_stock: bool) -> dict:
 
 def table(rows: int, results: dict) -> list[str]:
     base = results["duckdb (local)"]["seconds"]
-    lines = [f"| case | seconds | rows/s | peak RSS MB | vs DuckDB local |", "|---|---|---|---|---|"]
+    lines = ["| case | seconds | rows/s | peak RSS MB | vs DuckDB local |", "|---|---|---|---|---|"]
     for case, r in results.items():
         lines.append(f"| {case} | {r['seconds']:.2f} | {rows / r['seconds']:,.0f} | {r['peak_mb']:.0f} | "
                      f"{r['seconds'] / base:.2f}x |")

@@ -16,7 +16,7 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 from urllib.parse import urlparse
 
 import boto3
