@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import socket
 import statistics
@@ -29,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+
+from ingest import peak_rss_mb  # noqa: E402 - bench/ingest.py, beside this script
 
 BUCKET, PREFIX = "optimizely-events-data", "v1/account_id=12345"
 DECISIONS_ONLY = """couriers:
@@ -177,15 +178,6 @@ CASES = {"duckdb (local)": case_duckdb_local, "courier (local)": case_courier_lo
 PRELOAD = {"courier (local)": "pipelines.ingest", "courier (S3)": "pipelines.ingest",
            "dlt filesystem, default": "dlt.sources.filesystem", "dlt filesystem, arrow": "dlt.sources.filesystem",
            "boto3 + duckdb (S3)": "boto3", "duckdb (local)": "duckdb"}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over exec from the parent,
-    which here holds the generated data."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child(case: str, data: Path, extra: dict) -> None:
