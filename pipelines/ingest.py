@@ -103,6 +103,8 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
         on_plan(plan)
     stats = {tag: TagStats() for tag in plan.files}
     pipeline = make_pipeline(project, courier)
+    if project.engine == "duckdb":
+        undo_interrupted_jobs(pipeline, project.warehouse, courier.dataset)
     try:
         info = pipeline.run(courier_source(courier, store, plan, stats, on_file), loader_file_format="parquet")
     except PipelineStepFailed as exc:
@@ -114,6 +116,33 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
     kept = keep_samples(project.root, courier.name, store, plan) if sample else []
     return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept,
                          _landed_load_ids(pipeline, courier.name))
+
+
+def undo_interrupted_jobs(pipeline: dlt.Pipeline, warehouse: Path, dataset: str) -> list[str]:
+    """Take back the rows of load jobs a killed run may have committed without dlt recording it.
+
+    dlt finishes an interrupted load on the next run by running its unfinished jobs again; a job whose
+    INSERT committed just before the process died would then land its rows twice. Each package has
+    one job per raw table, so deleting that table's rows of that load id first makes the retry exact.
+    Returns the tables cleaned.
+    """
+    import duckdb
+
+    cleaned = []
+    for load_id in pipeline.list_normalized_load_packages():
+        jobs = pipeline.get_load_package_info(load_id).jobs
+        started = {job.job_file_info.table_name for job in jobs.get("started_jobs", [])}
+        done = {job.job_file_info.table_name for job in jobs.get("completed_jobs", [])}
+        tables = sorted(t for t in started - done if not t.startswith("_dlt"))
+        if not tables or not warehouse.exists():
+            continue
+        with duckdb.connect(str(warehouse)) as db:
+            present = {row[0] for row in db.execute("select table_name from information_schema.tables where "
+                                                    "table_schema = ?", [dataset]).fetchall()}
+            for table in (t for t in tables if t in present):
+                db.execute(f'delete from "{dataset}"."{table}" where _dlt_load_id = ?', [load_id])
+                cleaned.append(table)
+    return cleaned
 
 
 def _landed_load_ids(pipeline: dlt.Pipeline, source: str) -> dict[str, str]:
