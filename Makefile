@@ -11,7 +11,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 RELIABILITY_REPORT := $(CURDIR)/.courier/reliability.jsonl
 
-BENCH_ROWS ?= 200000
+BENCH_ROWS ?= 1000000
 
 .PHONY: demo test reliability bench install clean
 

@@ -10,24 +10,29 @@ from pipelines.settings import configure_runtime
 
 configure_runtime()
 
+import copy  # noqa: E402
+
 import dlt  # noqa: E402 - telemetry must be off before dlt is imported
 import pyarrow as pa  # noqa: E402
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
 from pipelines.config import Courier, Project  # noqa: E402
-from pipelines.discovery import Plan, RunDates, plan_run  # noqa: E402
-from pipelines.errors import find_courier_error  # noqa: E402
+from pipelines.discovery import DataFile, Plan, RunDates, plan_run  # noqa: E402
+from pipelines.errors import DataError, find_courier_error, one_line  # noqa: E402
 from pipelines.samples import keep_samples  # noqa: E402
-from pipelines.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, PIPELINES_DIR  # noqa: E402
-from pipelines.source import FileCallback, TagStats, courier_source  # noqa: E402
-from pipelines.storage import open_store  # noqa: E402
+from pipelines.settings import (DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, LANDING_CHUNK_BYTES,  # noqa: E402
+                                PIPELINES_DIR)
+from pipelines.source import FileCallback, TagStats, courier_source, direct_source  # noqa: E402
+from pipelines.storage import Downloads, ObjectStore, open_store  # noqa: E402
 
 # The system allocator gives memory back between batches; Arrow's default (mimalloc) keeps it, and the
 # peak RSS of a large landing grows with it.
 pa.set_memory_pool(pa.system_memory_pool())
 # Arrow tables get the load id at extract time, without rewriting any file.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+# A failed DuckDB load is a bad file or a bad disk: retrying it five times only reads the data again.
+dlt.config["load.raise_on_max_retries"] = 1
 
 
 @dataclass
@@ -95,7 +100,7 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
         CourierError: config, credential, readiness, storage or data problems, with one clear message.
     """
     courier = project.courier(courier_name)
-    download_dir = project.root / DOWNLOAD_DIR
+    download_dir = project.root / DOWNLOAD_DIR / courier.name
     download_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(courier, download_dir)
     plan: Plan = plan_run(courier, store, dates, skip_missing)
@@ -105,17 +110,130 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
     pipeline = make_pipeline(project, courier)
     if project.engine == "duckdb":
         undo_interrupted_jobs(pipeline, project.warehouse, courier.dataset)
+        pipeline, load_id = _land_direct(pipeline, project, courier, store, plan, stats, on_file, download_dir)
+    else:
+        load_id = _run(pipeline, courier_source(courier, store, plan, stats, on_file), loader_file_format="parquet")
+    kept = keep_samples(project.root, courier.name, store, plan) if sample else []
+    return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept,
+                         _landed_load_ids(pipeline, courier.name))
+
+
+def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) -> Optional[str]:
+    """Run the pipeline; a courier error raised inside dlt comes out as itself. Returns the load id."""
     try:
-        info = pipeline.run(courier_source(courier, store, plan, stats, on_file), loader_file_format="parquet")
+        info = pipeline.run(source, **options)
     except PipelineStepFailed as exc:
         error = find_courier_error(exc)
         if error is None:
             raise
         raise error from None
-    load_id = info.loads_ids[-1] if info.loads_ids else None
-    kept = keep_samples(project.root, courier.name, store, plan) if sample else []
-    return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept,
-                         _landed_load_ids(pipeline, courier.name))
+    return info.loads_ids[-1] if info.loads_ids else None
+
+
+def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore, plan: Plan,
+                 stats: dict[str, TagStats], on_file: Optional[FileCallback],
+                 download_dir: Path) -> tuple[dlt.Pipeline, Optional[str]]:
+    """Land `plan` into DuckDB in loads of about LANDING_CHUNK_BYTES, fetching the next while one loads.
+
+    Returns the pipeline (a new one if a load was taken back) and the last load id.
+    """
+    if not pipeline.has_pending_data:  # a killed run's downloads are needed by its pending load only
+        _clear(download_dir)
+    landed_etags = _landed_etags(pipeline, courier.name)
+    new = {tag: [f for f in files if landed_etags.get(tag, {}).get(f.key) != f.etag]
+           for tag, files in plan.files.items()}
+    for tag, files in plan.files.items():
+        stats[tag].already_loaded += len(files) - len(new[tag])
+    chunks = _chunks(new, LANDING_CHUNK_BYTES)
+    load_id = None
+    with Downloads(store) as downloads:
+        for index, chunk in enumerate(chunks):
+            downloads.start(chunk)
+            if index + 1 < len(chunks):
+                downloads.start(chunks[index + 1])
+            pipeline, load_id, landed = _land_chunk(pipeline, project, courier, store, chunk, downloads, stats,
+                                                    download_dir)
+            downloads.release(chunk)
+            for datafile, rows in landed if on_file is not None else []:
+                on_file(datafile, rows)
+        if not chunks:  # still finish what a killed run left pending
+            load_id = _run(pipeline, direct_source(courier, store, {}, downloads.path, stats, download_dir, []))
+    _clear(download_dir)
+    return pipeline, load_id
+
+
+def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
+                chunk: dict[str, list[DataFile]], downloads: "Downloads", stats: dict[str, TagStats],
+                scratch: Path) -> tuple[dlt.Pipeline, Optional[str], list[tuple[DataFile, int]]]:
+    """One load of `chunk`; returns the pipeline, the load id and the landed files with their rows.
+
+    A file whose data DuckDB cannot read is rejected: the load is taken back and the other files
+    land again without it.
+    """
+    while True:
+        before = copy.deepcopy(stats)
+        landed: list[tuple[DataFile, int]] = []
+        try:
+            load_id = _run(pipeline, direct_source(courier, store, chunk, downloads.path, stats, scratch, landed))
+        except PipelineStepFailed as exc:
+            if exc.step != "load" or exc.load_id is None:
+                raise
+            pipeline = take_back(pipeline, project.warehouse, courier.dataset, exc.load_id)
+            stats.clear()
+            stats.update(before)
+            reason = _load_error(exc)
+            bad = downloads.named_in(reason, chunk)
+            if bad is None:
+                raise DataError(f"loading into {courier.dataset} failed, and the load was taken back: {reason}") from None
+            reason = reason.replace(str(downloads.path(bad)), store.url(bad.key))
+            stats[bad.tag].rejected.append({"file": bad.key, "reason": f"{store.url(bad.key)} is corrupt: {reason}"})
+            chunk = {tag: [f for f in files if f.key != bad.key] for tag, files in chunk.items()}
+            continue
+        return pipeline, load_id, landed
+
+
+def _chunks(files: dict[str, list[DataFile]], limit: int) -> list[dict[str, list[DataFile]]]:
+    """Split the files to land into loads of at most `limit` bytes (a larger file is a load of its own)."""
+    chunks: list[dict[str, list[DataFile]]] = []
+    size = limit
+    for tag, tag_files in files.items():
+        for datafile in tag_files:
+            if size + datafile.size > limit:
+                chunks.append({})
+                size = 0
+            chunks[-1].setdefault(tag, []).append(datafile)
+            size += datafile.size
+    return chunks
+
+
+def _landed_etags(pipeline: dlt.Pipeline, source: str) -> dict[str, dict[str, str]]:
+    """Per tag, the ETag each key was landed with, as the pipeline's state says."""
+    resources = pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
+    return {tag: dict(state.get("loaded", {})) for tag, state in resources.items()}
+
+
+def _load_error(exc: PipelineStepFailed) -> str:
+    """The database's own words from a failed load (dlt quotes them in its retry message)."""
+    lines = [line for line in str(exc).splitlines() if "Exception: " in line]
+    return one_line(lines[-1].split("Exception: ", 1)[1] if lines else str(exc).strip().splitlines()[0])
+
+
+def take_back(pipeline: dlt.Pipeline, warehouse: Path, dataset: str, load_id: str) -> dlt.Pipeline:
+    """Undo a failed load: delete the rows its finished jobs committed, drop its package, and forget
+    the local state it advanced (the next run restores the state committed in the warehouse)."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as db:
+        tables = db.execute("select table_name from information_schema.columns where table_schema = ? and "
+                            "column_name = '_dlt_load_id'", [dataset]).fetchall()
+        for (table,) in tables:
+            db.execute(f'delete from "{dataset}"."{table}" where _dlt_load_id = ?', [load_id])
+    return pipeline.drop()
+
+
+def _clear(directory: Path) -> None:
+    for path in directory.iterdir():
+        path.unlink(missing_ok=True)
 
 
 def undo_interrupted_jobs(pipeline: dlt.Pipeline, warehouse: Path, dataset: str) -> list[str]:

@@ -9,6 +9,9 @@ BATCH_ROWS = 50_000
 # DuckDB settings for landing: a bounded buffer pool (it spills; loads stay fast) and no ordering
 # guarantee across threads, which large inserts do not need.
 DUCKDB_LANDING_CONFIG = {"memory_limit": "256MB", "preserve_insertion_order": False}
+# Bytes of part files per DuckDB load: bounds the disk a run's downloads take, and the next load's
+# files download while one loads.
+LANDING_CHUNK_BYTES = 1 << 30
 # Objects downloaded at once, and how far downloads may run ahead of the file being landed.
 FETCH_WORKERS = 4
 PREFETCH_FILES = 8

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedErr
 from pipelines.config import Courier
 from pipelines.credentials import connect
 from pipelines.errors import StorageError
+from pipelines.settings import FETCH_WORKERS
 
 # Standard retry mode backs off on throttling (503 SlowDown), 500s and connection resets.
 S3_CLIENT_CONFIG = dict(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=10, read_timeout=60,
@@ -238,6 +240,51 @@ def _local_info(relative: str, entry: os.DirEntry) -> ObjectInfo:
     stat = entry.stat()
     # No content hash on a local mirror: size and modification time change when a file is rewritten.
     return ObjectInfo(relative, stat.st_size, f"{stat.st_size:x}-{stat.st_mtime_ns:x}")
+
+
+class Downloads:
+    """Local copies of objects, fetched on a bounded pool ahead of use and kept until released.
+
+    Nothing is deleted on the way out of a failed run: a load that dlt left pending still needs its
+    files, and `ingest.land` clears them once nothing is pending.
+    """
+
+    def __init__(self, store: ObjectStore, workers: int = FETCH_WORKERS):
+        self.store = store
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="fetch")
+        self.futures: dict[str, Future] = {}
+
+    def __enter__(self) -> "Downloads":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, files: dict) -> None:
+        """Begin fetching every file of `files` (tag -> DataFile list) not already fetched."""
+        for datafile in (f for tag_files in files.values() for f in tag_files):
+            if datafile.key not in self.futures:
+                self.futures[datafile.key] = self.pool.submit(self.store.fetch, datafile.key)
+
+    def path(self, datafile) -> Path:  # noqa: ANN001 - a discovery.DataFile
+        """The local copy of `datafile`, waiting for its download (a failed download raises here)."""
+        self.start({"": [datafile]})
+        return self.futures[datafile.key].result()
+
+    def release(self, files: dict) -> None:
+        """Delete the local copies of `files` (their load is committed)."""
+        for datafile in (f for tag_files in files.values() for f in tag_files):
+            future = self.futures.pop(datafile.key, None)
+            if future is not None and not future.cancel() and future.exception() is None:
+                self.store.release(future.result())
+
+    def named_in(self, text: str, files: dict):  # noqa: ANN201 - Optional[discovery.DataFile]
+        """The file of `files` whose local copy `text` names, if any."""
+        for datafile in (f for tag_files in files.values() for f in tag_files):
+            future = self.futures.get(datafile.key)
+            if future is not None and future.done() and future.exception() is None and str(future.result()) in text:
+                return datafile
+        return None
 
 
 def open_store(courier: Courier, temp_dir: Optional[Path] = None) -> ObjectStore:

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import landed, query, run_cli, write_part
+from tests.conftest import SHOP_SOURCES, landed, query, run_cli, write_part
 from tests.reliability_report import record
 
 pytestmark = pytest.mark.reliability
@@ -60,6 +61,45 @@ def test_bad_files_are_handled_by_policy_and_a_fixed_file_lands_on_the_next_run(
     [latest, _] = json.loads(run_cli(root, "history", "--json").output)
     assert sorted(item["file"].rsplit("/", 1)[-1] for item in latest["rejected"]) == ["part-1.parquet",
                                                                                       "part-3.parquet"]
+
+
+def _corrupt_first_page(path: Path) -> None:
+    """Overwrite bytes inside the first data page: the footer still reads, the data does not."""
+    start = pq.read_metadata(path).row_group(0).column(0).data_page_offset + 40
+    data = bytearray(path.read_bytes())
+    data[start:start + 200] = b"\x55" * 200
+    path.write_bytes(bytes(data))
+
+
+def test_a_file_with_corrupt_data_is_rejected_and_the_rest_of_its_load_lands_exactly_once(dbt_project):
+    root = dbt_project
+    (root / "sources.yml").write_text(SHOP_SOURCES + """      - object/file-pattern: "'returns/date='yyyy-MM-dd'/'"
+        object/land-as: {file/tag: returns}
+""")
+    write_part(root, DAY, "part-0.parquet", _rows("a", 5), ORDERS)
+    returns = root / "mirror" / "returns" / f"date={DAY}"
+    returns.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(_rows("r", 3), ORDERS), returns / "part-0.parquet")
+    pq.write_table(pa.Table.from_pylist(_rows("x", 2000), ORDERS), returns / "part-1.parquet")
+    _corrupt_first_page(returns / "part-1.parquet")
+
+    result = run_cli(root, "run", "shop", "--date", DAY)
+
+    assert result.exit_code == 0, result.output
+    assert query(root, "select count(*), count(distinct _dlt_load_id) from raw_shop.orders") == [(5, 1)]
+    assert query(root, "select count(*) from raw_shop.returns") == [(3,)]
+    [run] = json.loads(run_cli(root, "history", "--json").output)
+    [rejected] = run["rejected"]
+    assert rejected["file"] == f"returns/date={DAY}/part-1.parquet"
+    assert rejected["reason"].startswith(f"{root / 'mirror'}/returns/date={DAY}/part-1.parquet is corrupt: ")
+
+    pq.write_table(pa.Table.from_pylist(_rows("x", 2000), ORDERS), returns / "part-1.parquet")
+    again = run_cli(root, "run", "shop", "--date", DAY)
+
+    assert again.exit_code == 0, again.output
+    assert landed(again.output, "returns") == (1, 2000, 1)
+    assert query(root, "select count(*) from raw_shop.orders") == [(5,)]
+    assert query(root, "select count(*), count(distinct (_file, _file_row)) from raw_shop.returns") == [(2003, 2003)]
 
 
 def _hold_lock(root, seconds: float):
@@ -383,8 +423,8 @@ def test_a_load_job_committed_just_before_a_crash_is_not_landed_twice(dbt_projec
     from pipelines.config import load_project
     from pipelines.discovery import RunDates, plan_run
     from pipelines.ingest import make_pipeline
-    from pipelines.source import courier_source
-    from pipelines.storage import open_store
+    from pipelines.source import direct_source
+    from pipelines.storage import Downloads, open_store
 
     root = dbt_project
     write_part(root, DAY, "part-0.parquet", _rows("a", 3), ORDERS)
@@ -394,13 +434,16 @@ def test_a_load_job_committed_just_before_a_crash_is_not_landed_twice(dbt_projec
     courier = project.courier("shop")
     pipeline = make_pipeline(project, courier)
     store = open_store(courier)
-    pipeline.extract(courier_source(courier, store, plan_run(courier, store, RunDates.one(dt.date(2026, 11, 26))), {}))
+    plan = plan_run(courier, store, RunDates.one(dt.date(2026, 11, 26)))
+    with Downloads(store) as downloads:
+        pipeline.extract(direct_source(courier, store, plan.files, downloads.path, {}, root, []))
     pipeline.normalize()
     [load_id] = pipeline.list_normalized_load_packages()
     [job] = [j for j in pipeline.get_load_package_info(load_id).jobs["new_jobs"]
              if j.job_file_info.table_name == "orders"]
+    select = Path(job.file_path).read_text().split("\n", 1)[1]  # after the model's `dialect:` line
     with duckdb.connect(str(project.warehouse)) as db:  # what the load job does, then the process dies
-        db.execute(f"insert into raw_shop.orders by name select * from read_parquet('{job.file_path}')")
+        db.execute(f"insert into raw_shop.orders by name {select}")
     started = Path(job.file_path).parent.parent / "started_jobs" / Path(job.file_path).name
     Path(job.file_path).rename(started)
 

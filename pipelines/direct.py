@@ -1,0 +1,123 @@
+"""Direct landing into DuckDB: the warehouse reads the part files itself, one INSERT per file tag.
+
+The Arrow path decodes each file in Python, and dlt writes it out again as Parquet for DuckDB to
+read: three passes over the data, one file at a time. Here a resource hands dlt a SQL model instead
+(dlt's `.model` job format):
+
+    SELECT <file columns>, <landing columns> FROM read_parquet([<files>]) JOIN (VALUES <file facts>)
+
+dlt's DuckDB loader runs it as `INSERT INTO raw_<courier>.<tag> SELECT ...`. DuckDB decodes every
+file once, several files in parallel, within its memory limit. dlt still creates and evolves the
+table from the column hints, adds `_dlt_load_id`, and commits the resource state (the ETags) with the
+rows.
+
+The model names local files, so they must outlive the extract step. `ingest.land` deletes the
+downloads once their load is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dlt.common.destination.client import SqlModel
+from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
+
+from pipelines.discovery import DataFile
+from pipelines.errors import DataError
+
+# Names DuckDB gives the file path and row number columns of read_parquet; unlike the defaults
+# (`filename`, `file_row_number`) they cannot collide with a column of the file.
+PATH_COLUMN = "__courier_path"
+ROW_COLUMN = "file_row_number"
+LANDING_COLUMNS = {"_file": {"name": "_file", "data_type": "text", "nullable": True},
+                   "_file_date": {"name": "_file_date", "data_type": "date", "nullable": True},
+                   "_file_row": {"name": "_file_row", "data_type": "bigint", "nullable": True}}
+
+
+@dataclass(frozen=True)
+class PartFile:
+    """A part file ready to land: where it is on disk and what its footer says."""
+
+    datafile: DataFile
+    path: Path
+    schema: pa.Schema
+    rows: int
+
+
+def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
+    """Read a part file's footer: a truncated or non-Parquet object fails here, before any row lands."""
+    try:
+        metadata = pq.read_metadata(path)
+        return PartFile(datafile, path, metadata.schema.to_arrow_schema(), metadata.num_rows)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
+
+
+def file_columns(schema: pa.Schema) -> dict:
+    """dlt column hints of a file's typed columns; all-null columns carry no type and are left out."""
+    typed = pa.schema([f.with_nullable(True) for f in schema if not pa.types.is_null(f.type)])
+    return py_arrow_to_table_schema_columns(typed)
+
+
+def model_for(files: list[PartFile], normalize: Callable[[str], str]) -> tuple[str, dict]:
+    """The `.model` text that lands `files` and the column hints of what it selects.
+
+    Args:
+        files: the part files of one tag, in load order.
+        normalize: dlt's identifier normalizer (column names become what dlt calls them).
+    """
+    columns: dict = {}
+    for part in files:
+        columns.update({name: hint for name, hint in file_columns(part.schema).items() if name not in columns})
+    partition_names = list(dict.fromkeys(name for part in files for name in part.datafile.partition))
+    selects = [f"p.{_quote(name)} AS {_quote(normalize(name))}" for name in columns
+               if name not in partition_names]
+    facts = ["_path", "_file", "_file_date"] + [f"_path_{i}" for i in range(len(partition_names))]
+    for i, name in enumerate(partition_names):
+        selects.append(f"{_partition_value(name, i, files, columns)} AS {_quote(normalize(name))}")
+        if name in columns and not _every_file_has(files, name):
+            columns[name] = {"name": name, "data_type": "text", "nullable": True}
+        columns.setdefault(name, {"name": name, "data_type": "text", "nullable": True})
+    selects += ["m._file AS _file", "m._file_date AS _file_date", f"p.{ROW_COLUMN} AS _file_row"]
+    columns.update(LANDING_COLUMNS)
+    rows = ", ".join(_fact_row(part, partition_names) for part in files)
+    paths = ", ".join(_literal(str(part.path)) for part in files)
+    query = (f"SELECT {', '.join(selects)} "
+             f"FROM read_parquet([{paths}], filename = '{PATH_COLUMN}', file_row_number = true, "
+             f"hive_partitioning = false, union_by_name = true) AS p "
+             f"JOIN (VALUES {rows}) AS m({', '.join(facts)}) ON p.{PATH_COLUMN} = m._path")
+    hints = {normalize(name): {**hint, "name": normalize(name)} for name, hint in columns.items()}
+    return str(SqlModel(query, "duckdb")), hints
+
+
+def _partition_value(name: str, index: int, files: list[PartFile], columns: dict) -> str:
+    """A Hive value from the path, unless the file has a column of that name: the file's own wins."""
+    owners = [part for part in files if name in part.schema.names]
+    if not owners:
+        return f"m._path_{index}"
+    if len(owners) == len(files):
+        return f"p.{_quote(name)}"
+    owned = ", ".join(_literal(str(part.path)) for part in owners)
+    return f"CASE WHEN m._path IN ({owned}) THEN CAST(p.{_quote(name)} AS VARCHAR) ELSE m._path_{index} END"
+
+
+def _every_file_has(files: list[PartFile], name: str) -> bool:
+    return all(name in part.schema.names for part in files)
+
+
+def _fact_row(part: PartFile, partition_names: list[str]) -> str:
+    values = [_literal(str(part.path)), _literal(part.datafile.key), f"DATE '{part.datafile.date.isoformat()}'"]
+    values += [_literal(part.datafile.partition.get(name)) for name in partition_names]
+    return f"({', '.join(values)})"
+
+
+def _literal(value: str | None) -> str:
+    return "NULL::VARCHAR" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
