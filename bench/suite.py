@@ -204,7 +204,9 @@ def child(case: str, data: Path, extra: dict) -> None:
 
 def measure(case: str, data: Path, extra: dict, timeout: float) -> dict:
     process = subprocess.run([sys.executable, __file__, "--child", case, "--data", str(data), "--extra",
-                              json.dumps(extra)], capture_output=True, text=True, timeout=timeout, check=True)
+                              json.dumps(extra)], capture_output=True, text=True, timeout=timeout)
+    if process.returncode != 0:
+        raise RuntimeError(f"{case} failed:\n{process.stderr[-3000:]}")
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
