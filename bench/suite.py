@@ -296,11 +296,15 @@ def run_size(rows: int, repeat: int, cases: list[str]) -> dict:
         if any("S3" in case for case in cases):
             seed(server, data)
         extra = {"url": server.url}
-        for case in cases:
-            runs = [measure(case, data, extra, timeout=3600) for _ in range(repeat)]
-            assert all(r["rows"] == rows for r in runs), f"{case} landed the wrong number of rows"
-            results[case] = {"seconds": statistics.median(r["seconds"] for r in runs),
-                             "peak_mb": max(r["peak_mb"] for r in runs)}
+        runs: dict[str, list[dict]] = {case: [] for case in cases}
+        for _ in range(repeat):  # rounds of every case, so a slow spell of the machine hits them all
+            for case in cases:
+                os.sync()  # the previous case's dirty pages are written back before this one starts
+                runs[case].append(measure(case, data, extra, timeout=3600))
+        for case, measured in runs.items():
+            assert all(r["rows"] == rows for r in measured), f"{case} landed the wrong number of rows"
+            results[case] = {"seconds": statistics.median(r["seconds"] for r in measured),
+                             "peak_mb": max(r["peak_mb"] for r in measured)}
     return results
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from moto.sts.models import sts_backends
 
 from pipelines.e3 import E3Spec
-from tests.conftest import PREFIX, landed, query, run_cli, sources_yaml
+from tests.conftest import PREFIX, SHOP_SOURCES, landed, query, run_cli, sources_yaml
 from tests.s3proxy import RecordingProxy
 
 START = dt.date(2026, 11, 25)
@@ -275,3 +275,44 @@ def test_dlt_pipeline_run_is_the_same_command(bucket, make_project, tmp_path):
     assert _counts(project) == {"decisions": 300, "conversions": 300}
     assert missing.returncode == 1
     assert "Error: source data not ready" in missing.stderr
+
+
+def test_a_files_own_column_wins_over_its_path_value_and_odd_keys_land(dbt_project):
+    import pyarrow as pa
+
+    root = dbt_project
+    (root / "sources.yml").write_text(SHOP_SOURCES.replace("'orders/date='yyyy-MM-dd'/'",
+                                                           "'orders/date='yyyy-MM-dd'/region=*/'"))
+    day = root / "mirror" / "orders" / "date=2026-11-25"
+    for folder, name, rows in (("region=eu", "part-0.parquet", [{"order_id": "e1"}]),
+                               ("region=us", "part-0.parquet", [{"order_id": "u1", "region": "from-file"}]),
+                               ("region=a%3Ab", "it's [1].parquet", [{"order_id": "q1"}])):
+        (day / folder).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), day / folder / name)
+
+    result = run_cli(root, "run", "shop", "--date", "2026-11-25")
+
+    assert result.exit_code == 0, result.output
+    assert query(root, "select order_id, region, _file from raw_shop.orders order by 1") == [
+        ("e1", "eu", "orders/date=2026-11-25/region=eu/part-0.parquet"),
+        ("q1", "a:b", "orders/date=2026-11-25/region=a%3Ab/it's [1].parquet"),
+        ("u1", "from-file", "orders/date=2026-11-25/region=us/part-0.parquet")]
+
+
+def test_a_run_larger_than_one_load_lands_in_several_loads_each_file_once(bucket, make_project, tmp_path,
+                                                                          monkeypatch):
+    import pipelines.ingest
+
+    bucket.seed(SPEC, tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    monkeypatch.setattr(pipelines.ingest, "LANDING_CHUNK_BYTES", 1)  # every file is a load of its own
+
+    result = run_cli(project, "run", "optimizely", "--date", "2026-11-26")
+    again = run_cli(project, "run", "optimizely", "--date", "2026-11-26")
+
+    assert result.exit_code == 0, result.output
+    assert landed(result.output, "decisions") == (2, 300, 0)
+    assert query(project, "select count(distinct _dlt_load_id), count(*), count(distinct (_file, _file_row)) "
+                          "from raw_optimizely.decisions") == [(2, 300, 300)]
+    assert landed(again.output, "decisions") == (0, 0, 2)
+    assert not list((project / ".courier" / "tmp" / "optimizely").iterdir())  # downloads are cleaned up
