@@ -184,12 +184,36 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
             reason = _load_error(exc)
             bad = downloads.named_in(reason, chunk)
             if bad is None:
-                raise DataError(f"loading into {courier.dataset} failed, and the load was taken back: {reason}") from None
+                raise DataError(f"loading into {courier.dataset} failed, and the load was taken back: "
+                                f"{reason}") from None
             reason = reason.replace(str(downloads.path(bad)), store.url(bad.key))
             stats[bad.tag].rejected.append({"file": bad.key, "reason": f"{store.url(bad.key)} is corrupt: {reason}"})
             chunk = {tag: [f for f in files if f.key != bad.key] for tag, files in chunk.items()}
             continue
+        short = _short_tags(pipeline, project.warehouse, courier.dataset, load_id, landed)
+        if short:
+            take_back(pipeline, project.warehouse, courier.dataset, load_id)
+            raise DataError(f"load {load_id} into {courier.dataset} has fewer rows than its files' footers "
+                            f"({'; '.join(short)}), so it was taken back; run again with --debug and report it")
         return pipeline, load_id, landed
+
+
+def _short_tags(pipeline: dlt.Pipeline, warehouse: Path, dataset: str, load_id: Optional[str],
+                landed: list[tuple[DataFile, int]]) -> list[str]:
+    """Tags whose rows in the load differ from what the footers promised (a guard: DuckDB names each
+    row's file, and a row whose file name did not match would be dropped without a word)."""
+    import duckdb
+
+    expected: dict[str, int] = {}
+    for datafile, rows in landed:
+        expected[datafile.tag] = expected.get(datafile.tag, 0) + rows
+    if load_id is None or not expected:
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        table = pipeline.default_schema.naming.normalize_table_identifier
+        found = {tag: db.execute(f'select count(*) from "{dataset}"."{table(tag)}" where _dlt_load_id = ?',
+                                 [load_id]).fetchall()[0][0] for tag in expected}
+    return [f"{tag}: {found[tag]:,} of {rows:,}" for tag, rows in expected.items() if found[tag] != rows]
 
 
 def _chunks(files: dict[str, list[DataFile]], limit: int) -> list[dict[str, list[DataFile]]]:
