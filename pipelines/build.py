@@ -62,8 +62,17 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
     if process.returncode != 0 or failures:
         detail = failures[0] if failures else _first_line(result.output or "see .courier/logs/dbt.log")
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise BuildError(f"dbt {command} failed: {detail}{more}")
+        raise BuildError(f"dbt {command} failed: {detail}{more}{_rebuild_hint(detail, select)}")
     return result
+
+
+def _rebuild_hint(detail: str, select: Sequence[str]) -> str:
+    """A column the SQL cannot find, when the raw columns were checked first, is a domain table built
+    before its feed's columns changed (a rename, say): an incremental build cannot change it."""
+    if "Binder Error" not in detail or "column" not in detail or not select:
+        return ""
+    return (f"; if the feed's columns changed since its table was built, rebuild the table: "
+            f"`dbt build --full-refresh --select {' '.join(select)}`")
 
 
 def _die_with_parent() -> None:

@@ -147,6 +147,21 @@ def test_a_run_with_nothing_new_builds_nothing_until_the_feed_changes(shop):
     assert query(shop, 'select order_id, amount from domain."Shop:Orders"') == [("A", 1)]
 
 
+def test_a_renamed_feed_column_fails_the_incremental_build_with_the_rebuild_command(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    write_feed(shop, FEED.replace("{name: amount, type: Integer}", "{name: total, type: Integer, from: amount}"))
+    assert run_cli(shop, "feeds", "compile").exit_code == 0
+    write_part(shop, "2026-11-26", "part-0.parquet", [{"order_id": "B", "amount": 2}])
+
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-26")
+
+    assert result.exit_code == 1
+    assert result.output.rstrip().endswith("rebuild the table: `dbt build --full-refresh --select tag:df-aaaaaa`")
+    assert orders(shop) == [("A", 1)]  # the failed build changed nothing
+
+
 def test_ingest_only_lands_raw_rows_and_leaves_domain_tables_alone(shop):
     with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
