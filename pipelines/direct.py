@@ -29,8 +29,8 @@ from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
 from pipelines.discovery import DataFile
 from pipelines.errors import DataError
 
-# Names DuckDB gives the file path and row number columns of read_parquet; unlike the defaults
-# (`filename`, `file_row_number`) they cannot collide with a column of the file.
+# The columns read_parquet adds: the file path under a name no file column has (the default,
+# `filename`, could be one), and the row number, whose name DuckDB fixes.
 PATH_COLUMN = "__courier_path"
 ROW_COLUMN = "file_row_number"
 LANDING_COLUMNS = {"_file": {"name": "_file", "data_type": "text", "nullable": True},
@@ -78,10 +78,9 @@ def model_for(files: list[PartFile], normalize: Callable[[str], str]) -> tuple[s
                if name not in partition_names]
     facts = ["_path", "_file", "_file_date"] + [f"_path_{i}" for i in range(len(partition_names))]
     for i, name in enumerate(partition_names):
-        selects.append(f"{_partition_value(name, i, files, columns)} AS {_quote(normalize(name))}")
-        if name in columns and not _every_file_has(files, name):
+        selects.append(f"{_partition_value(name, i, files)} AS {_quote(normalize(name))}")
+        if not _every_file_has(files, name):  # values from the path are text
             columns[name] = {"name": name, "data_type": "text", "nullable": True}
-        columns.setdefault(name, {"name": name, "data_type": "text", "nullable": True})
     selects += ["m._file AS _file", "m._file_date AS _file_date", f"p.{ROW_COLUMN} AS _file_row"]
     columns.update(LANDING_COLUMNS)
     rows = ", ".join(_fact_row(part, partition_names) for part in files)
@@ -94,7 +93,7 @@ def model_for(files: list[PartFile], normalize: Callable[[str], str]) -> tuple[s
     return str(SqlModel(query, "duckdb")), hints
 
 
-def _partition_value(name: str, index: int, files: list[PartFile], columns: dict) -> str:
+def _partition_value(name: str, index: int, files: list[PartFile]) -> str:
     """A Hive value from the path, unless the file has a column of that name: the file's own wins."""
     owners = [part for part in files if name in part.schema.names]
     if not owners:
