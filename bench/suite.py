@@ -4,7 +4,7 @@
     python bench/suite.py --sizes 1000000,3000000,10000000 --write   # + bench/results.md and .png
 
 dlt's stock filesystem source is measured at its own, smaller size (`--stock-rows`): its default
-reader holds every row as a Python dict and needs about 5 GB for 200k rows.
+reader holds every row as a Python dict and needs about 6.5 GB for 200k rows.
 
 Every measured case runs in a fresh child process, so its peak RSS is its own. Data comes from the
 project's E3 generator with a fixed seed.
@@ -319,7 +319,7 @@ def table(rows: int, results: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sizes", help="comma-separated row counts (overrides --rows)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--stock-rows", type=int, default=200_000,
