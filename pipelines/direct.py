@@ -48,13 +48,18 @@ class PartFile:
     rows: int
 
 
-def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
-    """Read a part file's footer: a truncated or non-Parquet object fails here, before any row lands."""
+def open_part_file(path: Path, url: str) -> pq.ParquetFile:
+    """Open a part file, reading its footer: a truncated or non-Parquet object fails here, before any row."""
     try:
-        metadata = pq.read_metadata(path)
-        return PartFile(datafile, path, metadata.schema.to_arrow_schema(), metadata.num_rows)
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
         raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
+
+
+def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
+    """What a part file's footer says (see `open_part_file` for what fails here)."""
+    parquet = open_part_file(path, url)
+    return PartFile(datafile, path, parquet.schema_arrow, parquet.metadata.num_rows)
 
 
 def file_columns(schema: pa.Schema) -> dict:

@@ -148,12 +148,12 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
     load_id = None
     with Downloads(store) as downloads:
         for index, chunk in enumerate(chunks):
-            downloads.start(chunk)
+            downloads.start(_files_of(chunk))
             if index + 1 < len(chunks):
-                downloads.start(chunks[index + 1])
+                downloads.start(_files_of(chunks[index + 1]))
             pipeline, load_id, landed = _land_chunk(pipeline, project, courier, store, chunk, downloads, stats,
                                                     download_dir)
-            downloads.release(chunk)
+            downloads.release(_files_of(chunk))
             for datafile, rows in landed if on_file is not None else []:
                 on_file(datafile, rows)
         if not chunks:  # still finish what a killed run left pending
@@ -182,7 +182,7 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
             stats.clear()
             stats.update(before)
             reason = _load_error(exc)
-            bad = downloads.named_in(reason, chunk)
+            bad = downloads.named_in(reason, _files_of(chunk))
             if bad is None:
                 raise DataError(f"loading into {courier.dataset} failed, and the load was taken back: "
                                 f"{reason}") from None
@@ -230,10 +230,18 @@ def _chunks(files: dict[str, list[DataFile]], limit: int) -> list[dict[str, list
     return chunks
 
 
+def _files_of(chunk: dict[str, list[DataFile]]) -> list[DataFile]:
+    return [datafile for files in chunk.values() for datafile in files]
+
+
+def _resource_states(pipeline: dlt.Pipeline, source: str) -> dict[str, dict]:
+    """Each tag's resource state (`source.py`), as the pipeline's state holds it."""
+    return pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
+
+
 def _landed_etags(pipeline: dlt.Pipeline, source: str) -> dict[str, dict[str, str]]:
-    """Per tag, the ETag each key was landed with, as the pipeline's state says."""
-    resources = pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
-    return {tag: dict(state.get("loaded", {})) for tag, state in resources.items()}
+    """Per tag, the ETag each key was landed with."""
+    return {tag: dict(state.get("loaded", {})) for tag, state in _resource_states(pipeline, source).items()}
 
 
 def _load_error(exc: PipelineStepFailed) -> str:
@@ -289,5 +297,5 @@ def undo_interrupted_jobs(pipeline: dlt.Pipeline, warehouse: Path, dataset: str)
 
 def _landed_load_ids(pipeline: dlt.Pipeline, source: str) -> dict[str, str]:
     """Which load holds each landed key, from the state dlt committed with the rows."""
-    resources = pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
-    return {key: load for state in resources.values() for key, load in state.get("load_ids", {}).items()}
+    return {key: load for state in _resource_states(pipeline, source).values()
+            for key, load in state.get("load_ids", {}).items()}

@@ -26,8 +26,6 @@ run retries it; the run's other files land as usual.
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -38,11 +36,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.config import Courier
-from pipelines.direct import file_columns, model_for, read_footer
+from pipelines.direct import file_columns, model_for, open_part_file, read_footer
 from pipelines.discovery import DataFile, Plan
 from pipelines.errors import DataError
-from pipelines.settings import BATCH_ROWS, FETCH_WORKERS, PREFETCH_FILES
-from pipelines.storage import ObjectStore
+from pipelines.settings import BATCH_ROWS, PREFETCH_FILES
+from pipelines.storage import Downloads, ObjectStore
 
 @dataclass
 class TagStats:
@@ -184,34 +182,15 @@ class _LandingState:
 
 
 def _fetch_in_order(store: ObjectStore, files: list[DataFile]) -> Iterator[tuple[DataFile, Path]]:
-    """Local copies of `files` in order, downloading up to PREFETCH_FILES ahead on a bounded pool."""
-    queue: deque[tuple[DataFile, Future]] = deque()
-    upcoming = iter(files)
-    with ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="fetch") as pool:
+    """Local copies of `files` in order, downloading up to PREFETCH_FILES ahead; each is deleted once used."""
+    with Downloads(store) as downloads:
         try:
-            while True:
-                while len(queue) < PREFETCH_FILES and (datafile := next(upcoming, None)) is not None:
-                    queue.append((datafile, pool.submit(store.fetch, datafile.key)))
-                if not queue:
-                    return
-                datafile, future = queue.popleft()
-                path = future.result()
-                try:
-                    yield datafile, path
-                finally:
-                    store.release(path)
+            for index, datafile in enumerate(files):
+                downloads.start(files[index:index + PREFETCH_FILES])
+                yield datafile, downloads.path(datafile)
+                downloads.release([datafile])
         finally:  # the consumer stopped early or failed: drop what was fetched ahead
-            for _, future in queue:
-                if not future.cancel() and future.exception() is None:
-                    store.release(future.result())
-
-
-def open_part_file(path: Path, url: str) -> pq.ParquetFile:
-    """Open a part file, reading its footer: a truncated or non-Parquet object fails here, before any row."""
-    try:
-        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-        raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
+            downloads.release(files)
 
 
 def read_batches(parquet: pq.ParquetFile, datafile: DataFile, url: str) -> Iterator[pa.Table]:

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Protocol
+from typing import Iterable, Iterator, Optional, Protocol
 
 from botocore.config import Config
 from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, IncompleteReadError,
@@ -260,27 +260,27 @@ class Downloads:
     def __exit__(self, *exc: object) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def start(self, files: dict) -> None:
-        """Begin fetching every file of `files` (tag -> DataFile list) not already fetched."""
-        for datafile in (f for tag_files in files.values() for f in tag_files):
+    def start(self, files: Iterable) -> None:  # Iterable[discovery.DataFile]
+        """Begin fetching every file of `files` not already fetched."""
+        for datafile in files:
             if datafile.key not in self.futures:
                 self.futures[datafile.key] = self.pool.submit(self.store.fetch, datafile.key)
 
     def path(self, datafile) -> Path:  # noqa: ANN001 - a discovery.DataFile
         """The local copy of `datafile`, waiting for its download (a failed download raises here)."""
-        self.start({"": [datafile]})
+        self.start([datafile])
         return self.futures[datafile.key].result()
 
-    def release(self, files: dict) -> None:
-        """Delete the local copies of `files` (their load is committed)."""
-        for datafile in (f for tag_files in files.values() for f in tag_files):
+    def release(self, files: Iterable) -> None:
+        """Delete the local copies of `files` (used, or no longer needed); cancel their pending downloads."""
+        for datafile in files:
             future = self.futures.pop(datafile.key, None)
             if future is not None and not future.cancel() and future.exception() is None:
                 self.store.release(future.result())
 
-    def named_in(self, text: str, files: dict):  # noqa: ANN201 - Optional[discovery.DataFile]
+    def named_in(self, text: str, files: Iterable):  # noqa: ANN201 - Optional[discovery.DataFile]
         """The file of `files` whose local copy `text` names, if any."""
-        for datafile in (f for tag_files in files.values() for f in tag_files):
+        for datafile in files:
             future = self.futures.get(datafile.key)
             if future is not None and future.done() and future.exception() is None and str(future.result()) in text:
                 return datafile
