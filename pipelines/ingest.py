@@ -31,8 +31,6 @@ from pipelines.storage import Downloads, ObjectStore, open_store  # noqa: E402
 pa.set_memory_pool(pa.system_memory_pool())
 # Arrow tables get the load id at extract time, without rewriting any file.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
-# A failed DuckDB load is a bad file or a bad disk: retrying it five times only reads the data again.
-dlt.config["load.raise_on_max_retries"] = 1
 
 
 @dataclass
@@ -137,6 +135,9 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
 
     Returns the pipeline (a new one if a load was taken back) and the last load id.
     """
+    # A failed DuckDB load is a bad file or a bad disk: retrying it five times only reads the data again.
+    # (Lake and cloud loads keep dlt's retries, which ride out network errors.)
+    dlt.config["load.raise_on_max_retries"] = 1
     if not pipeline.has_pending_data:  # a killed run's downloads are needed by its pending load only
         _clear(download_dir)
     landed_etags = _landed_etags(pipeline, courier.name)
