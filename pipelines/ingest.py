@@ -185,8 +185,8 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
             reason = _load_error(exc)
             bad = downloads.named_in(reason, _files_of(chunk))
             if bad is None:
-                raise DataError(f"loading into {courier.dataset} failed, and the load was taken back: "
-                                f"{reason}") from None
+                raise DataError(f"loading into {courier.dataset} failed and was taken back, so none of its files "
+                                f"landed; the next run tries them again: {reason}") from None
             reason = reason.replace(str(downloads.path(bad)), store.url(bad.key))
             stats[bad.tag].rejected.append({"file": bad.key, "reason": f"{store.url(bad.key)} is corrupt: {reason}"})
             chunk = {tag: [f for f in files if f.key != bad.key] for tag, files in chunk.items()}
