@@ -164,50 +164,229 @@
 {%- endmacro %}
 
 
-{#- Which raw rows a build reads. A courier run names its files per feed (`courier_files`): the
-    newest landing of each of those files. Otherwise an incremental build reads the loads after the
-    newest one already in the table, and a full build reads everything. -#}
-{% macro courier_window(staging, feed_id) -%}
-  {{ return(adapter.dispatch('courier_window')(staging, feed_id)) }}
+{#- What a feed model is built from is decided by the record (pipelines/record.py):
+      raw_<courier>._courier_files   every landed file version; landed once its load is in _dlt_loads
+      courier.built_files            per feed, the versions its domain table holds (or excluded by a
+                                     truncate), written by the domain model in its own transaction
+    A build reads, per mode:
+      incremental  landed versions not built with this feed definition, nor excluded
+      full         (first build, --full-refresh) every landed version not excluded
+      truncate     (a courier run's load operations) the landed versions of the run's dates -#}
+
+{#- A feed's facts for the macros below. The definition (a fingerprint of what the feed's models
+    compute, pipelines/compile.py) lives in the model's YAML `meta`, so a feed change that only
+    changes values touches the staging model and the YAML, not every SQL file. -#}
+{% macro courier_feed(feed_id, courier, tag) -%}
+  {%- set definition = model.config.get('meta', {}).get('definition') if execute else none -%}
+  {{ return({'id': feed_id, 'courier': courier, 'tag': tag, 'definition': definition}) }}
 {%- endmacro %}
 
-{% macro courier_files_window(staging, files) -%}
-  {%- if files | length == 0 -%}
-    1 = 0
+
+{#- The mode of this build of a feed's model (see above). A courier run asks for a truncate with
+    `--vars '{courier_truncate: {<feed id>: {from: D, to: D} | all}}'`. -#}
+{% macro courier_build_mode(feed) -%}
+  {%- if feed.id in var('courier_truncate', {}) -%}
+    {{ return('truncate') }}
+  {%- elif courier_is_incremental() -%}
+    {{ return('incremental') }}
   {%- else -%}
-    (_file, _load_id) in (
-        select _file, max(_load_id) from {{ staging }}
-        where _file in ({% for f in files %}{{ courier_string(f) }}{{ ", " if not loop.last }}{% endfor %})
-        group by _file)
+    {{ return('full') }}
   {%- endif -%}
 {%- endmacro %}
 
-{% macro default__courier_window(staging, feed_id) -%}
-  {%- set files = var('courier_files', {}) -%}
-  {%- if feed_id in files -%}
-    {{ courier_files_window(staging, files[feed_id]) }}
-  {%- elif courier_is_incremental() -%}
-    _load_id > (select coalesce(max(_load_id), '') from {{ this }})
+
+{#- dbt's own `should_full_refresh()` (which `is_incremental()` and the incremental materialization
+    ask), plus: a feed model whose table was built with another feed definition is rebuilt in full,
+    so renamed, added and removed columns come out exactly as a --full-refresh would make them. -#}
+{% macro should_full_refresh() -%}
+  {%- if dbt.should_full_refresh() -%}
+    {{ return(true) }}
+  {%- endif -%}
+  {%- set feed = courier_model_feed() if execute else none -%}
+  {{ return(feed is not none and courier_definition_changed(feed)) }}
+{%- endmacro %}
+
+{% macro courier_definition_changed(feed) -%}
+  {{ return(adapter.dispatch('courier_definition_changed')(feed)) }}
+{%- endmacro %}
+
+{% macro default__courier_definition_changed(feed) -%}
+  {#- (the record is not a dbt node, so dbt's relation cache does not know it) -#}
+  {%- set exists = run_query("select count(*) from information_schema.tables where table_schema = 'courier' "
+                             ~ "and table_name = 'built_files'").columns[0].values()[0] -%}
+  {%- if not exists or not feed.definition -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set found = run_query("select count(*) from " ~ courier_built_files() ~ " where feed_id = "
+                            ~ courier_string(feed.id) ~ " and not excluded and definition <> "
+                            ~ courier_string(feed.definition)) -%}
+  {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+
+{% macro courier_built_files() -%}
+  {{ return(api.Relation.create(schema='courier', identifier='built_files')) }}
+{%- endmacro %}
+
+
+{#- Landed versions of a file tag: (file, load_id, file_date). -#}
+{% macro courier_landed(feed) -%}
+  {{ return(adapter.dispatch('courier_landed')(feed)) }}
+{%- endmacro %}
+
+{% macro default__courier_landed(feed) -%}
+  select record.file, record._dlt_load_id as load_id, record.file_date
+  from {{ source('raw_' ~ feed.courier, '_courier_files') }} as record
+  where record.tag = {{ courier_string(feed.tag) }}
+    and record._dlt_load_id in (select loads.load_id from {{ source('raw_' ~ feed.courier, '_dlt_loads') }} as loads
+                                where loads.status = 0)
+{%- endmacro %}
+
+
+{#- The (file, load_id) versions a build of `feed` reads. -#}
+{% macro courier_window(feed, mode=none) -%}
+  {{ return(adapter.dispatch('courier_window')(feed, mode or courier_build_mode(feed))) }}
+{%- endmacro %}
+
+{% macro default__courier_window(feed, mode) -%}
+  select landed.file, landed.load_id from ({{ courier_landed(feed) }}) as landed
+  {%- if mode == 'truncate' %}
+  where {{ courier_truncate_dates(feed, 'landed.file_date') }}
+  {%- else %}
+  where not exists (
+      select 1 from {{ courier_built_files() }} as built
+      where built.feed_id = {{ courier_string(feed.id) }} and built.file = landed.file
+        and built.load_id = landed.load_id
+        and (built.excluded {%- if mode == 'incremental' %} or built.definition = {{ courier_string(feed.definition) }}{% endif %}))
+  {%- endif %}
+{%- endmacro %}
+
+
+{#- A condition on a model's rows: they come from the window's file versions. -#}
+{% macro courier_in_window(feed) -%}
+  (_file, _load_id) in (select window_files.file, window_files.load_id from ({{ courier_window(feed) }}) as window_files)
+{%- endmacro %}
+
+
+{% macro courier_truncate_dates(feed, column) -%}
+  {%- set dates = var('courier_truncate', {}).get(feed.id) -%}
+  {%- if dates is mapping -%}
+    {{ column }} >= cast({{ courier_string(dates['from']) }} as date) and {{ column }} < cast({{ courier_string(dates['to']) }} as date)
   {%- else -%}
     1 = 1
   {%- endif -%}
 {%- endmacro %}
 
 
-{#- Pre-hook of a domain model: a courier run whose load operations truncate this feed empties the
-    table first, in the same transaction as the load, so a failed load leaves it as it was. -#}
-{% macro courier_truncate(feed_id) -%}
-  {%- if courier_is_incremental() and feed_id in var('courier_truncate', []) -%}
-    delete from {{ this }}
+{#- Which of two rows with the same key wins: `left` beats `right` when it is newer in `columns`
+    (compared in order, each descending; a null loses to a value). Rows equal in every column do
+    not beat each other. -#}
+{% macro courier_newer(left, right, columns) -%}
+  {%- set ns = namespace(sql='false') -%}
+  {%- for column in columns | reverse -%}
+    {%- set l = left ~ '.' ~ column -%}
+    {%- set r = right ~ '.' ~ column -%}
+    {%- set ns.sql = '(' ~ l ~ ' > ' ~ r ~ ' or (' ~ l ~ ' is not null and ' ~ r ~ ' is null) or ((' ~ l ~ ' = ' ~ r
+                     ~ ' or (' ~ l ~ ' is null and ' ~ r ~ ' is null)) and ' ~ ns.sql ~ '))' -%}
+  {%- endfor -%}
+  {{ ns.sql }}
+{%- endmacro %}
+
+
+{#- On-run-start: the tables the domain models keep their record in. -#}
+{% macro courier_prepare_record() -%}
+  {{ return(adapter.dispatch('courier_prepare_record')()) }}
+{%- endmacro %}
+
+{% macro default__courier_prepare_record() -%}
+  create schema if not exists courier;
+  create table if not exists courier.built_files (feed_id varchar, file varchar, load_id varchar,
+      definition varchar, excluded boolean, built_at timestamp with time zone);
+  create table if not exists courier.builds (invocation_id varchar, feed_id varchar, mode varchar,
+      started_at timestamp with time zone, ended_at timestamp with time zone, files bigint, rows_before bigint,
+      rows_after bigint, built_rows bigint, rejected_rows bigint)
+{%- endmacro %}
+
+
+{#- The domain model's facts, from its YAML `meta` (hooks render at run time, when it is known). -#}
+{% macro courier_model_feed() -%}
+  {%- set meta = model.config.get('meta', {}) -%}
+  {%- if not meta.get('feed_id') -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return(courier_feed(meta['feed_id'], meta['courier'], meta['file'])) }}
+{%- endmacro %}
+
+
+{#- Pre-hook of a domain model (inside its transaction): note the build, and empty the table for
+    a truncate, so a failed build leaves it as it was. -#}
+{% macro courier_before_build() -%}
+  {{ return(adapter.dispatch('courier_before_build')()) }}
+{%- endmacro %}
+
+{% macro default__courier_before_build() -%}
+  {%- set feed = courier_model_feed() -%}
+  {%- if feed is not none and execute -%}
+    {%- set mode = courier_build_mode(feed) -%}
+    insert into courier.builds (invocation_id, feed_id, mode, started_at, rows_before)
+    values ({{ courier_string(invocation_id) }}, {{ courier_string(feed.id) }}, {{ courier_string(mode) }},
+            current_timestamp, {% if mode == 'incremental' %}(select count(*) from {{ this }}){% else %}0{% endif %});
+    {%- if mode == 'truncate' and courier_is_incremental() %}
+    delete from {{ this }};
+    {%- endif %}
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of a domain model (inside its transaction): record which file versions the table now
+    holds, and what the build did. -#}
+{% macro courier_after_build() -%}
+  {{ return(adapter.dispatch('courier_after_build')()) }}
+{%- endmacro %}
+
+{% macro default__courier_after_build() -%}
+  {%- set feed = courier_model_feed() -%}
+  {%- if feed is not none and execute -%}
+    {%- set build = "invocation_id = " ~ courier_string(invocation_id) ~ " and feed_id = " ~ courier_string(feed.id) -%}
+    {%- set mode = run_query("select mode from courier.builds where " ~ build).columns[0].values()[0] -%}
+    {%- set built = courier_built_files() -%}
+    {%- set rejected = api.Relation.create(schema=this.schema, identifier=this.identifier ~ '__rejected') -%}
+    create or replace temporary table courier_build_window as {{ courier_window(feed, mode) }};
+    {%- if mode == 'truncate' %}
+    delete from {{ built }} where feed_id = {{ courier_string(feed.id) }};
+    insert into {{ built }} (feed_id, file, load_id, definition, excluded, built_at)
+    select {{ courier_string(feed.id) }}, landed.file, landed.load_id, {{ courier_string(feed.definition) }},
+           window_files.file is null, current_timestamp
+    from ({{ courier_landed(feed) }}) as landed
+    left join courier_build_window as window_files on window_files.file = landed.file and window_files.load_id = landed.load_id;
+    {%- else %}
+    delete from {{ built }} where feed_id = {{ courier_string(feed.id) }} and
+      {%- if mode == 'full' %} not excluded{% else %} (file, load_id) in (select file, load_id from courier_build_window){% endif %};
+    insert into {{ built }} (feed_id, file, load_id, definition, excluded, built_at)
+    select {{ courier_string(feed.id) }}, file, load_id, {{ courier_string(feed.definition) }}, false, current_timestamp
+    from courier_build_window;
+    {%- endif %}
+    update courier.builds set
+      ended_at = current_timestamp,
+      files = (select count(*) from courier_build_window),
+      rows_after = (select count(*) from {{ this }}),
+      built_rows = (select count(*) from {{ this }}
+                    where _load_id in (select load_id from courier_build_window)
+                      and (_file, _load_id) in (select file, load_id from courier_build_window)),
+      rejected_rows = (select count(*) from {{ rejected }}
+                       where _load_id in (select load_id from courier_build_window)
+                         and (_file, _load_id) in (select file, load_id from courier_build_window))
+    where {{ build }};
+    drop table courier_build_window
   {%- endif -%}
 {%- endmacro %}
 
 
 {#- Fails the model, before it changes anything, when too many of the window's rows are rejected. -#}
-{% macro courier_check_error_threshold(staging, feed_id, threshold, domain_table, feed_file) -%}
+{% macro courier_check_error_threshold(staging, feed, threshold, domain_table, feed_file) -%}
   {%- if execute and not var('courier_compile_only', false) -%}
-    {%- set window = courier_window(staging, feed_id) -%}
-    {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where " ~ window) -%}
+    {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where "
+                               ~ courier_in_window(feed)) -%}
     {%- set total, rejected = counts.rows[0][0], counts.rows[0][1] -%}
     {%- if total > 0 and rejected / total > threshold -%}
       {{ exceptions.raise_compiler_error(

@@ -15,7 +15,9 @@
       {%- do run_query('create database if not exists ' ~ source.schema) -%}
       {#- recreated each run, so columns that new files add are seen (the files stay where they are) -#}
       {%- do run_query('drop table if exists ' ~ files) -%}
-      {%- do run_query("create table " ~ files ~ " using parquet options (mergeSchema 'true') location '"
+      {#- dlt records completed loads as JSON lines; everything else lands as Parquet -#}
+      {%- set format = "json" if source.name == "_dlt_loads" else "parquet options (mergeSchema 'true')" -%}
+      {%- do run_query("create table " ~ files ~ " using " ~ format ~ " location '"
                        ~ lake ~ "/" ~ source.schema ~ "/" ~ source.name ~ "'") -%}
       {%- set columns = adapter.get_columns_in_relation(api.Relation.create(schema=source.schema,
                                                                             identifier=source.name ~ '__files')) -%}
@@ -76,12 +78,22 @@
 {%- endmacro %}
 
 
-{#- Spark tables are rebuilt whole: from every raw row, or after a truncate from this run's files only. -#}
-{% macro spark__courier_window(staging, feed_id) -%}
-  {%- set files = var('courier_files', {}) -%}
-  {%- if feed_id in files and feed_id in var('courier_truncate', []) -%}
-    {{ courier_files_window(staging, files[feed_id]) }}
-  {%- else -%}
-    1 = 1
-  {%- endif -%}
+{#- Spark tables are rebuilt whole, from every landed file version (or, for a truncate, those of the
+    run's dates): there is no record of built versions to keep. -#}
+{% macro spark__courier_window(feed, mode) -%}
+  select landed.file, landed.load_id from ({{ courier_landed(feed) }}) as landed
+  where {{ courier_truncate_dates(feed, 'landed.file_date') if mode == 'truncate' else '1 = 1' }}
+{%- endmacro %}
+
+{% macro spark__courier_definition_changed(feed) -%}
+  {{ return(false) }}
+{%- endmacro %}
+
+{% macro spark__courier_prepare_record() -%}
+{%- endmacro %}
+
+{% macro spark__courier_before_build() -%}
+{%- endmacro %}
+
+{% macro spark__courier_after_build() -%}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-"""Building domain tables: dbt invoked programmatically on the project, selected by feed."""
+"""Building domain tables: dbt run on the project in a child process, selected by feed."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class BuildResult:
 
     statuses: dict[str, str] = field(default_factory=dict)
     output: str = ""
+    invocation_id: Optional[str] = None
 
 
 def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
@@ -49,12 +50,14 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
            LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)}
     results_file = root / DBT_TARGET_DIR / "run_results.json"
     results_file.unlink(missing_ok=True)
-    process = subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args, *extra],
+    process = subprocess.run([sys.executable, "-m", "pipelines.dbt_worker", *args, *extra],
                              cwd=root, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent)
     result = BuildResult(output=process.stdout + process.stderr)
     failures = []
     if results_file.exists():
-        for node in json.loads(results_file.read_text()).get("results", []):
+        results = json.loads(results_file.read_text())
+        result.invocation_id = results.get("metadata", {}).get("invocation_id")
+        for node in results.get("results", []):
             name = node["unique_id"].split(".")[-1]
             result.statuses[name] = node["status"]
             if node["status"] in ("error", "fail"):
@@ -62,17 +65,8 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
     if process.returncode != 0 or failures:
         detail = failures[0] if failures else _first_line(result.output or "see .courier/logs/dbt.log")
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise BuildError(f"dbt {command} failed: {detail}{more}{_rebuild_hint(detail, select)}")
+        raise BuildError(f"dbt {command} failed: {detail}{more}")
     return result
-
-
-def _rebuild_hint(detail: str, select: Sequence[str]) -> str:
-    """A column the SQL cannot find, when the raw columns were checked first, is a domain table built
-    before its feed's columns changed (a rename, say): an incremental build cannot change it."""
-    if "Binder Error" not in detail or "column" not in detail or not select:
-        return ""
-    return (f"; if the feed's columns changed since its table was built, rebuild the table: "
-            f"`dbt build --full-refresh --select {' '.join(select)}`")
 
 
 def _die_with_parent() -> None:

@@ -87,9 +87,10 @@ def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[s
     """Pull a courier's files for the given dates and apply its load operations.
 
     Lands each file tag into raw_<courier>.<tag> (files already landed with the same ETag are
-    skipped), then builds the domain tables its load operations name from exactly this run's
-    files. With `load_operations: {}` it only lands files and keeps samples for `feeds init`.
-    Every run is recorded in the warehouse (see `courier history`).
+    skipped), then builds the domain tables its load operations name from every landed file not
+    yet in them (a plain `dbt build` does the same). With `load_operations: {}` it only lands
+    files and keeps samples for `feeds init`. Every run is recorded in the warehouse (see
+    `courier history`).
 
     \b
     Examples:
@@ -129,10 +130,12 @@ def format_run(report) -> str:  # noqa: ANN001
         lines.append(f"  {tag:<{width}}  {stats.files:>7,}  {stats.rows:>12,}  {stats.already_loaded:>14,}")
     if report.feeds:
         width = max(len(feed.domain_table) for feed in report.feeds.values())
-        lines.append(f"  {'domain table':<{width}}  {'upserted':>10}  {'rejected':>9}")
+        lines.append(f"  {'domain table':<{width}}  {'inserted':>10}  {'updated':>10}  {'rejected':>9}")
         for feed in report.feeds.values():
-            note = "  (truncated first)" if feed.truncated else "  (up to date)" if feed.up_to_date else ""
-            lines.append(f"  {feed.domain_table:<{width}}  {feed.upserted:>10,}  {feed.rejected:>9,}{note}")
+            note = ("  (truncated first)" if feed.truncated else
+                    f"  (up to date: {feed.already_built:,} file(s) already built)" if not feed.files else "")
+            lines.append(f"  {feed.domain_table:<{width}}  {feed.inserted:>10,}  {feed.updated:>10,}  "
+                         f"{feed.rejected:>9,}{note}")
     for tag, stats in landing.tags.items():
         if stats.new_columns:
             lines.append(f"  raw table {tag} gained column(s): {', '.join(stats.new_columns)}")

@@ -12,6 +12,7 @@ header that no feed produces any more are deleted, so `--check` catches them too
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -180,21 +181,39 @@ def _domain_columns(feed: Feed) -> list[str]:
     return [_q(c.name) for c in feed.columns] + [name for name, _, _ in SYSTEM_COLUMNS]
 
 
-def _winner_order(feed: Feed) -> str:
-    order = [] if feed.last_updated == GENERATED else [f"{_q(feed.last_updated)} desc nulls last"]
-    order += ["_updated desc", "_file_date desc", "_file desc", "_file_row desc", "_is_new desc"]
-    return ", ".join(order)
+def _winner_order(feed: Feed) -> list[str]:
+    """The columns that decide which row of a key wins, most significant first (each descending)."""
+    order = [] if feed.last_updated == GENERATED else [_q(feed.last_updated)]
+    return order + ["_updated", "_file_date", "_file", "_file_row"]
+
+
+def _jinja_list(items: list[str]) -> str:
+    return "[" + ", ".join(_jinja_arg(item) for item in items) + "]"
+
+
+def definition(feed: Feed) -> str:
+    """A fingerprint of what the feed's models compute: when it changes, every landed file is built again."""
+    text = staging_sql(feed) + domain_sql(feed)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _feed_line(feed: Feed) -> str:
+    return f"{{%- set feed = courier_feed('{feed.id}', '{feed.courier}', '{feed.file}') %}}"
 
 
 def domain_sql(feed: Feed) -> str:
     staging = f"ref('stg_{feed.model_name}')"
     columns = ",\n        ".join(_domain_columns(feed))
     outer_columns = ",\n    ".join(_domain_columns(feed))
+    order = _winner_order(feed)
+    ranking = ", ".join(f"{column} desc nulls last" if column.startswith("{{") else f"{column} desc"
+                        for column in order)
     return f"""{SQL_HEADER.format(source=feed.path)}
-{{{{ config(alias=courier_alias('{feed.domain_table}'), unique_key='_pk', pre_hook="{{{{ courier_truncate('{feed.id}') }}}}") }}}}
+{{{{ config(alias=courier_alias('{feed.domain_table}'), unique_key='_pk') }}}}
+{_feed_line(feed)}
 {{% set q = adapter.quote %}}
 -- depends_on: {{{{ ref('{feed.model_name}__rejected') }}}}
-{{{{ courier_check_error_threshold({staging}, '{feed.id}', {feed.error_threshold}, '{feed.domain_table}', '{feed.path}') }}}}
+{{{{ courier_check_error_threshold({staging}, feed, {feed.error_threshold}, '{feed.domain_table}', '{feed.path}') }}}}
 -- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
                                                                             else feed.last_updated} wins.
 
@@ -202,46 +221,34 @@ with incoming as (
     select
         {columns}
     from {{{{ {staging} }}}}
-    where _reject_reason is null and {{{{ courier_window({staging}, '{feed.id}') }}}}
+    where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
 ),
-
-{{% if courier_is_incremental() %}}
-current_rows as (
-    select
-        {columns}
-    from {{{{ this }}}}
-    where _pk in (select _pk from incoming)
-),
-
-candidates as (
-    select *, 1 as _is_new from incoming
-    union all
-    select *, 0 as _is_new from current_rows
-),
-{{% else %}}
-candidates as (
-    select *, 1 as _is_new from incoming
-),
-{{% endif %}}
 
 ranked as (
     select
         *,
-        row_number() over (partition by _pk order by {_winner_order(feed)}) as _rank
-    from candidates
+        row_number() over (partition by _pk order by {ranking}) as _rank
+    from incoming
 )
 
 select
     {outer_columns}
 from ranked
-where _rank = 1 and _is_new = 1
+where _rank = 1
+{{% if courier_is_incremental() %}}
+    and not exists (
+        select 1 from {{{{ this }}}} as current_row
+        where current_row._pk = ranked._pk and {{{{ courier_newer('current_row', 'ranked', {_jinja_list(order)}) }}}}
+    )
+{{% endif %}}
 """
 
 
 def rejected_sql(feed: Feed) -> str:
     values = ",\n".join(f"    {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
     return f"""{SQL_HEADER.format(source=feed.path)}
-{{{{ config(alias=courier_alias('{feed.domain_table}__rejected'), unique_key='_load_id') }}}}
+{{{{ config(alias=courier_alias('{feed.domain_table}__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}}}
+{_feed_line(feed)}
 {{% set q = adapter.quote %}}
 -- {feed.domain_table}: rows that failed a cast or missed a required value, with the raw values as text.
 
@@ -253,7 +260,7 @@ select
     _file_date,
     _file_row
 from {{{{ ref('stg_{feed.model_name}') }}}}
-where _reject_reason is not null and {{{{ courier_window(ref('stg_{feed.model_name}'), '{feed.id}') }}}}
+where _reject_reason is not null and {{{{ courier_in_window(feed) }}}}
 """
 
 
@@ -272,7 +279,7 @@ def model_yaml(feed: Feed) -> str:
     keys = ", ".join(feed.primary_key)
     winner = "the newest load" if feed.last_updated == GENERATED else f"the newest `{feed.last_updated}`"
     meta = {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
-            "file": feed.file, "primary_key": list(feed.primary_key), "last_updated": feed.last_updated,
+            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key), "last_updated": feed.last_updated,
             "stitch": feed.stitch, "error_threshold": feed.error_threshold,
             "pii_columns": [c.name for c in feed.columns if c.is_pii]}
     system = [{"name": name, "description": text, "data_type": kind} for name, kind, text in SYSTEM_COLUMNS]
@@ -290,7 +297,9 @@ def model_yaml(feed: Feed) -> str:
         {"name": f"{feed.model_name}__rejected",
          "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
                         "and the raw values as text.",
-         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}, "tags": ["feed", feed.id]}},
+         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path, "courier": feed.courier, "file": feed.file,
+                             "definition": meta["definition"]},
+                    "tags": ["feed", feed.id]}},
     ]}
     return _yaml(doc, feed.path)
 
@@ -302,7 +311,11 @@ def sources_yaml(feeds: list[Feed]) -> str:
     doc = {"version": 2, "sources": [
         {"name": f"raw_{courier}", "schema": f"raw_{courier}",
          "description": f"Raw tables the `{courier}` courier lands (append-only landing history).",
-         "tables": [{"name": tag, "description": f"Every landed row of file tag `{tag}`."} for tag in sorted(tags)]}
+         "tables": [{"name": tag, "description": f"Every landed row of file tag `{tag}`."} for tag in sorted(tags)]
+                   + [{"name": "_courier_files", "description": "The record: every landed file version (key, ETag, "
+                                                               "size, tag, date, rows) and the load that landed it."},
+                      {"name": "_dlt_loads", "description": "dlt's completed loads; a file version is landed once "
+                                                            "its load is here with status 0."}]}
         for courier, tags in sorted(tables.items())]}
     return _yaml(doc, "feeds")
 

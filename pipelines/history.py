@@ -20,7 +20,7 @@ SCHEMA = "courier"
 COLUMNS = {
     "run_id": "varchar primary key", "courier": "varchar", "group_name": "varchar", "dates": "varchar",
     "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "duration_seconds": "double",
-    "files": "json", "rows": "json", "feeds": "json", "skipped": "json", "rejected": "json", "new_columns": "json",
+    "files": "json", "landed": "json", "already_landed": "json", "rows": "json", "feeds": "json", "skipped": "json", "rejected": "json", "new_columns": "json",
     "error": "varchar", "load_id": "varchar", "host": "varchar", "pid": "integer",
 }
 GROUP_COLUMNS = {
@@ -28,11 +28,9 @@ GROUP_COLUMNS = {
     "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "courier_runs": "json",
     "alerts": "json", "downstream": "json", "error": "varchar", "host": "varchar", "pid": "integer",
 }
-JSON_FIELDS = ("files", "rows", "feeds", "skipped", "rejected", "new_columns", "courier_runs", "alerts", "downstream")
-JSON_MAPPINGS = ("files", "rows", "feeds", "new_columns")
-# Which (file, load) each feed's domain table has been built from, and with which feed definition.
-FEED_FILE_COLUMNS = {"feed_id": "varchar", "file": "varchar", "load_id": "varchar", "definition": "varchar"}
-TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS, "feed_files": FEED_FILE_COLUMNS}
+JSON_FIELDS = ("files", "landed", "already_landed", "rows", "feeds", "skipped", "rejected", "new_columns", "courier_runs", "alerts", "downstream")
+JSON_MAPPINGS = ("files", "landed", "already_landed", "rows", "feeds", "new_columns")
+TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS}
 
 
 @dataclass
@@ -47,8 +45,10 @@ class RunRecord:
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     ended_at: Optional[dt.datetime] = None
     duration_seconds: Optional[float] = None
-    files: dict = field(default_factory=dict)
-    rows: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # per tag, files the run's days hold
+    landed: dict = field(default_factory=dict)  # per tag, files this run landed
+    already_landed: dict = field(default_factory=dict)  # per tag, files an earlier run landed
+    rows: dict = field(default_factory=dict)  # per tag, rows this run landed
     feeds: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     rejected: list = field(default_factory=list)  # files rejected by policy: {"file", "reason"}
@@ -172,23 +172,3 @@ def last_success(warehouse: Path, group: str) -> Optional[dt.datetime]:
         found = db.execute(f"select max(scheduled_for) from {SCHEMA}.group_runs where group_name = ? and "
                            "status = 'success' and scheduled_for is not null", [group]).fetchall()[0][0]
     return found.astimezone(dt.timezone.utc) if found else None
-
-
-def built_files(warehouse: Path, feed_id: str) -> dict[str, tuple[str, str]]:
-    """file -> (load id, feed definition) a feed's domain table was last built from."""
-    with _connect(warehouse) as db:
-        rows = db.execute(f"select file, load_id, definition from {SCHEMA}.feed_files where feed_id = ?",
-                          [feed_id]).fetchall()
-    return {file: (load_id, definition) for file, load_id, definition in rows}
-
-
-def record_built(warehouse: Path, feed_id: str, files: dict[str, str], definition: str, replace_all: bool) -> None:
-    """Remember that `files` (file -> load id) are in the feed's table; `replace_all` after a truncate."""
-    with _connect(warehouse) as db:
-        if replace_all:
-            db.execute(f"delete from {SCHEMA}.feed_files where feed_id = ?", [feed_id])
-        else:
-            db.execute(f"delete from {SCHEMA}.feed_files where feed_id = ? and file in (select unnest(?))",
-                       [feed_id, list(files)])
-        db.executemany(f"insert into {SCHEMA}.feed_files values (?, ?, ?, ?)",
-                       [[feed_id, file, load_id, definition] for file, load_id in files.items()])

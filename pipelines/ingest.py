@@ -1,29 +1,40 @@
-"""Landing: run one courier's dlt pipeline for a set of dates into `raw_<courier>.<tag>`."""
+"""Landing: run one courier's dlt pipeline for a set of dates into `raw_<courier>.<tag>`.
+
+Every run starts by recovering: dlt's pending packages (a run that died) are aborted, rows of
+loads that did not complete are taken back, and the local pipeline state is synced from the
+warehouse. Only then does it read the record (`pipelines.record`) for the requested days: a file
+whose key and ETag are landed is skipped, everything else lands, in loads of about
+LANDING_CHUNK_BYTES, each one dlt package holding the rows and their record entries.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from pipelines.settings import configure_runtime
 
 configure_runtime()
 
 import copy  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import dlt  # noqa: E402 - telemetry must be off before dlt is imported
+import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: E402
 from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
 
+from pipelines import faults, record  # noqa: E402
 from pipelines.config import Courier, Project  # noqa: E402
+from pipelines.direct import PartFile, read_footer  # noqa: E402
 from pipelines.discovery import DataFile, Plan, RunDates, plan_run  # noqa: E402
 from pipelines.errors import DataError, find_courier_error, one_line  # noqa: E402
+from pipelines.lake import lake_record, take_back_lake_loads  # noqa: E402
 from pipelines.samples import keep_samples  # noqa: E402
-from pipelines.settings import (DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, LANDING_CHUNK_BYTES,  # noqa: E402
-                                PIPELINES_DIR)
-from pipelines.source import FileCallback, TagStats, courier_source, direct_source  # noqa: E402
+from pipelines.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, LANDING_CHUNK_BYTES, PIPELINES_DIR  # noqa: E402
+from pipelines.source import FileCallback, TagStats, accept_parts, arrow_source, direct_source  # noqa: E402
 from pipelines.storage import Downloads, ObjectStore, open_store  # noqa: E402
 
 # The system allocator gives memory back between batches; Arrow's default (mimalloc) keeps it, and the
@@ -42,9 +53,9 @@ class LandingResult:
     dates: RunDates
     plan: Plan
     tags: dict[str, TagStats]
-    load_id: Optional[str] = None
+    load_ids: list[str] = field(default_factory=list)
     samples: list[Path] = field(default_factory=list)
-    load_ids: dict[str, str] = field(default_factory=dict)  # key -> the load holding its current version
+    taken_back: list[str] = field(default_factory=list)  # loads of a dead run whose rows recovery removed
 
     @property
     def rows(self) -> int:
@@ -54,9 +65,9 @@ class LandingResult:
     def skipped(self) -> list[str]:
         return self.plan.skipped
 
-    def files_of(self, tag: str) -> list[str]:
-        """Keys of every file of `tag` this run covers (landed now or by an earlier run)."""
-        return [f.key for f in self.plan.files.get(tag, [])]
+    def found(self, tag: str) -> int:
+        """Files of `tag` the run's days hold (landed now or by an earlier run)."""
+        return len(self.plan.files.get(tag, []))
 
 
 def destination(project: Project):  # noqa: ANN201 - a dlt destination
@@ -100,26 +111,97 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
     courier = project.courier(courier_name)
     download_dir = project.root / DOWNLOAD_DIR / courier.name
     download_dir.mkdir(parents=True, exist_ok=True)
+    _clear(download_dir)  # a dead run's downloads: its packages are aborted below
     store = open_store(courier, download_dir)
     plan: Plan = plan_run(courier, store, dates, skip_missing)
     if on_plan is not None:
         on_plan(plan)
-    stats = {tag: TagStats() for tag in plan.files}
+    faults.arm_load_faults()
     pipeline = make_pipeline(project, courier)
+    taken_back = recover(pipeline, project, courier)
+    stats = {tag: TagStats() for tag in plan.files}
+    new = _not_landed(project, courier, plan, stats)
+    known = _raw_columns(pipeline)
     if project.engine == "duckdb":
-        undo_interrupted_jobs(pipeline, project.warehouse, courier.dataset)
-        pipeline, load_id = _land_direct(pipeline, project, courier, store, plan, stats, on_file, download_dir)
+        load_ids = _land_direct(pipeline, project, courier, store, new, stats, known, on_file, download_dir)
     else:
-        load_id = _run(pipeline, courier_source(courier, store, plan, stats, on_file), loader_file_format="parquet")
+        load_ids = _land_arrow(pipeline, courier, store, new, stats, known, on_file)
     kept = keep_samples(project.root, courier.name, store, plan) if sample else []
-    return LandingResult(courier.name, store.location, dates, plan, stats, load_id, kept,
-                         _landed_load_ids(pipeline, courier.name))
+    return LandingResult(courier.name, store.location, dates, plan, stats, load_ids, kept, taken_back)
+
+
+def recover(pipeline: dlt.Pipeline, project: Project, courier: Courier) -> list[str]:
+    """Undo whatever a run that died left behind; return the load ids whose rows were taken back.
+
+    dlt's pending packages are aborted (never finished: their files may be gone or rewritten, and
+    the record decides again what is landed), the rows their committed jobs left are deleted, and
+    the local state and schema are synced from the warehouse.
+    """
+    try:
+        pipeline.abort_packages()
+    except PipelineStepFailed as exc:
+        if exc.step != "load":
+            raise
+    if project.engine == "duckdb":
+        taken_back = []
+        if project.warehouse.exists():
+            with duckdb.connect(str(project.warehouse)) as db:
+                taken_back = record.take_back_incomplete_loads(db, courier.dataset)
+    elif project.engine == "spark":
+        taken_back = take_back_lake_loads(project.lake, courier.dataset)
+    else:
+        taken_back = []  # cloud warehouses: rows of incomplete loads are ignored (they are not in _dlt_loads)
+    pipeline.sync_destination()
+    return taken_back
+
+
+@contextmanager
+def record_reader(project: Project, courier: Courier) -> Iterator[Optional[duckdb.DuckDBPyConnection]]:
+    """A DuckDB connection that sees `<dataset>._courier_files` and `<dataset>._dlt_loads` (None on a
+    cloud warehouse, or before anything was landed)."""
+    if project.engine == "duckdb":
+        if not project.warehouse.exists():
+            yield None
+            return
+        with duckdb.connect(str(project.warehouse), read_only=True) as db:
+            yield db
+    elif project.engine == "spark":
+        with lake_record(project.lake, courier.dataset) as db:
+            yield db
+    else:
+        yield None
+
+
+def _not_landed(project: Project, courier: Courier, plan: Plan, stats: dict[str, TagStats]) -> dict[str, list[DataFile]]:
+    """Per tag, the plan's files whose key and ETag the record does not hold as landed."""
+    new: dict[str, list[DataFile]] = {}
+    with record_reader(project, courier) as db:
+        for tag, files in plan.files.items():
+            days = {f.date for f in files}
+            landed = record.landed_versions(db, courier.dataset, tag, days) if db is not None and files else {}
+            new[tag] = [f for f in files if landed.get(f.key, record.Landed("", "")).etag != f.etag]
+            stats[tag].already_loaded = len(files) - len(new[tag])
+    return new
+
+
+def _raw_columns(pipeline: dlt.Pipeline) -> dict[str, dict]:
+    """Per tag, the raw table's columns as dlt's schema (synced from the warehouse) knows them."""
+    if pipeline.default_schema_name is None:
+        return {}
+    return {name: dict(table.get("columns", {})) for name, table in pipeline.default_schema.tables.items()}
 
 
 def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) -> Optional[str]:
-    """Run the pipeline; a courier error raised inside dlt comes out as itself. Returns the load id."""
+    """Extract, normalize and load one package; a courier error raised inside dlt comes out as itself.
+
+    Returns the load id (None when the source yielded nothing).
+    """
     try:
-        info = pipeline.run(source, **options)
+        pipeline.extract(source, **options)
+        faults.fault_point("after-extract")
+        pipeline.normalize()
+        faults.fault_point("after-normalize")
+        info = pipeline.load()
     except PipelineStepFailed as exc:
         error = find_courier_error(exc)
         if error is None:
@@ -128,91 +210,109 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
     return info.loads_ids[-1] if info.loads_ids else None
 
 
-def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore, plan: Plan,
-                 stats: dict[str, TagStats], on_file: Optional[FileCallback],
-                 download_dir: Path) -> tuple[dlt.Pipeline, Optional[str]]:
-    """Land `plan` into DuckDB in loads of about LANDING_CHUNK_BYTES, fetching the next while one loads.
+def _land_arrow(pipeline: dlt.Pipeline, courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
+                stats: dict[str, TagStats], known: dict[str, dict], on_file: Optional[FileCallback]) -> list[str]:
+    """Land `files` as Arrow batches, in one load (lake and cloud warehouses)."""
+    if not any(files.values()):
+        return []
+    load_id = _run(pipeline, arrow_source(courier, store, files, stats, known, on_file), loader_file_format="parquet")
+    return [load_id] if load_id else []
 
-    Returns the pipeline (a new one if a load was taken back) and the last load id.
+
+def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
+                 files: dict[str, list[DataFile]], stats: dict[str, TagStats], known: dict[str, dict],
+                 on_file: Optional[FileCallback], download_dir: Path) -> list[str]:
+    """Land `files` into DuckDB in loads of about LANDING_CHUNK_BYTES, fetching the next while one loads.
+
+    Returns the load ids.
     """
     # A failed DuckDB load is a bad file or a bad disk: retrying it five times only reads the data again.
     # (Lake and cloud loads keep dlt's retries, which ride out network errors.)
     dlt.config["load.raise_on_max_retries"] = 1
-    if not pipeline.has_pending_data:  # a killed run's downloads are needed by its pending load only
-        _clear(download_dir)
-    landed_etags = _landed_etags(pipeline, courier.name)
-    new = {tag: [f for f in files if landed_etags.get(tag, {}).get(f.key) != f.etag]
-           for tag, files in plan.files.items()}
-    for tag, files in plan.files.items():
-        stats[tag].already_loaded += len(files) - len(new[tag])
-    chunks = _chunks(new, LANDING_CHUNK_BYTES)
-    load_id = None
+    chunks = _chunks(files, LANDING_CHUNK_BYTES)
+    load_ids = []
     with Downloads(store) as downloads:
         for index, chunk in enumerate(chunks):
             downloads.start(_files_of(chunk))
             if index + 1 < len(chunks):
                 downloads.start(_files_of(chunks[index + 1]))
-            pipeline, load_id, landed = _land_chunk(pipeline, project, courier, store, chunk, downloads, stats,
-                                                    download_dir)
+            load_id, landed = _land_chunk(pipeline, project, courier, store, chunk, downloads, stats, known,
+                                          download_dir)
             downloads.release(_files_of(chunk))
-            for datafile, rows in landed if on_file is not None else []:
-                on_file(datafile, rows)
-        if not chunks:  # still finish what a killed run left pending
-            load_id = _run(pipeline, direct_source(courier, store, {}, downloads.path, stats, download_dir, []))
+            load_ids += [load_id] if load_id else []
+            for part in landed:
+                stats[part.datafile.tag].add(part.datafile, part.rows)
+                if on_file is not None:
+                    on_file(part.datafile, part.rows)
     _clear(download_dir)
-    return pipeline, load_id
+    return load_ids
 
 
 def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
-                chunk: dict[str, list[DataFile]], downloads: "Downloads", stats: dict[str, TagStats],
-                scratch: Path) -> tuple[dlt.Pipeline, Optional[str], list[tuple[DataFile, int]]]:
-    """One load of `chunk`; returns the pipeline, the load id and the landed files with their rows.
+                chunk: dict[str, list[DataFile]], downloads: Downloads, stats: dict[str, TagStats],
+                known: dict[str, dict], scratch: Path) -> tuple[Optional[str], list[PartFile]]:
+    """One load of `chunk`; returns its load id and the part files it landed.
 
     A file whose data DuckDB cannot read is rejected: the load is taken back and the other files
     land again without it.
     """
-    while True:
-        before = copy.deepcopy(stats)
-        landed: list[tuple[DataFile, int]] = []
+    parts = []
+    for datafile in _files_of(chunk):
+        url = store.url(datafile.key)
         try:
-            load_id = _run(pipeline, direct_source(courier, store, chunk, downloads.path, stats, scratch, landed))
+            parts.append(read_footer(datafile, downloads.path(datafile), url))
+        except DataError as exc:
+            stats[datafile.tag].rejected.append({"file": datafile.key, "reason": str(exc)})
+    while True:
+        before = copy.deepcopy((stats, known))
+        accepted = accept_parts(parts, known, stats, store.url)
+        if not accepted:
+            return None, []
+        try:
+            load_id = _run(pipeline, direct_source(courier, accepted, scratch))
         except PipelineStepFailed as exc:
             if exc.step != "load" or exc.load_id is None:
                 raise
-            pipeline = take_back(pipeline, project.warehouse, courier.dataset, exc.load_id)
-            stats.clear()
-            stats.update(before)
+            recover(pipeline, project, courier)
+            _restore(stats, known, before)
             reason = _load_error(exc)
-            bad = downloads.named_in(reason, _files_of(chunk))
+            bad = downloads.named_in(reason, [part.datafile for part in parts])
             if bad is None:
                 raise DataError(f"loading into {courier.dataset} failed and was taken back, so none of its files "
                                 f"landed; the next run tries them again: {reason}") from None
             reason = reason.replace(str(downloads.path(bad)), store.url(bad.key))
             stats[bad.tag].rejected.append({"file": bad.key, "reason": f"{store.url(bad.key)} is corrupt: {reason}"})
-            chunk = {tag: [f for f in files if f.key != bad.key] for tag, files in chunk.items()}
+            parts = [part for part in parts if part.datafile.key != bad.key]
             continue
-        short = _short_tags(pipeline, project.warehouse, courier.dataset, load_id, landed)
+        landed = [part for tag_parts in accepted.values() for part in tag_parts]
+        short = _short_tags(project.warehouse, courier.dataset, load_id, landed)
         if short:
-            take_back(pipeline, project.warehouse, courier.dataset, load_id)
+            with duckdb.connect(str(project.warehouse)) as db:
+                record.take_back_load(db, courier.dataset, load_id)
             raise DataError(f"load {load_id} into {courier.dataset} has fewer rows than its files' footers "
                             f"({'; '.join(short)}), so it was taken back; run again with --debug and report it")
-        return pipeline, load_id, landed
+        return load_id, landed
 
 
-def _short_tags(pipeline: dlt.Pipeline, warehouse: Path, dataset: str, load_id: Optional[str],
-                landed: list[tuple[DataFile, int]]) -> list[str]:
+def _restore(stats: dict[str, TagStats], known: dict[str, dict], before: tuple) -> None:
+    """Put back the stats and known columns as they were before a load that was taken back."""
+    saved_stats, saved_known = before
+    stats.clear()
+    stats.update(saved_stats)
+    known.clear()
+    known.update(saved_known)
+
+
+def _short_tags(warehouse: Path, dataset: str, load_id: Optional[str], landed: list[PartFile]) -> list[str]:
     """Tags whose rows in the load differ from what the footers promised (a guard: DuckDB names each
     row's file, and a row whose file name did not match would be dropped without a word)."""
-    import duckdb
-
     expected: dict[str, int] = {}
-    for datafile, rows in landed:
-        expected[datafile.tag] = expected.get(datafile.tag, 0) + rows
+    for part in landed:
+        expected[part.datafile.tag] = expected.get(part.datafile.tag, 0) + part.rows
     if load_id is None or not expected:
         return []
     with duckdb.connect(str(warehouse), read_only=True) as db:
-        table = pipeline.default_schema.naming.normalize_table_identifier
-        found = {tag: db.execute(f'select count(*) from "{dataset}"."{table(tag)}" where _dlt_load_id = ?',
+        found = {tag: db.execute(f'select count(*) from "{dataset}"."{tag}" where _dlt_load_id = ?',
                                  [load_id]).fetchall()[0][0] for tag in expected}
     return [f"{tag}: {found[tag]:,} of {rows:,}" for tag, rows in expected.items() if found[tag] != rows]
 
@@ -235,68 +335,12 @@ def _files_of(chunk: dict[str, list[DataFile]]) -> list[DataFile]:
     return [datafile for files in chunk.values() for datafile in files]
 
 
-def _resource_states(pipeline: dlt.Pipeline, source: str) -> dict[str, dict]:
-    """Each tag's resource state (`source.py`), as the pipeline's state holds it."""
-    return pipeline.state.get("sources", {}).get(source, {}).get("resources", {})
-
-
-def _landed_etags(pipeline: dlt.Pipeline, source: str) -> dict[str, dict[str, str]]:
-    """Per tag, the ETag each key was landed with."""
-    return {tag: dict(state.get("loaded", {})) for tag, state in _resource_states(pipeline, source).items()}
-
-
 def _load_error(exc: PipelineStepFailed) -> str:
     """The database's own words from a failed load (dlt quotes them in its retry message)."""
     lines = [line for line in str(exc).splitlines() if "Exception: " in line]
     return one_line(lines[-1].split("Exception: ", 1)[1] if lines else str(exc).strip().splitlines()[0])
 
 
-def take_back(pipeline: dlt.Pipeline, warehouse: Path, dataset: str, load_id: str) -> dlt.Pipeline:
-    """Undo a failed load: delete the rows its finished jobs committed, drop its package, and forget
-    the local state it advanced (the next run restores the state committed in the warehouse)."""
-    import duckdb
-
-    with duckdb.connect(str(warehouse)) as db:
-        tables = db.execute("select table_name from information_schema.columns where table_schema = ? and "
-                            "column_name = '_dlt_load_id'", [dataset]).fetchall()
-        for (table,) in tables:
-            db.execute(f'delete from "{dataset}"."{table}" where _dlt_load_id = ?', [load_id])
-    return pipeline.drop()
-
-
 def _clear(directory: Path) -> None:
     for path in directory.iterdir():
         path.unlink(missing_ok=True)
-
-
-def undo_interrupted_jobs(pipeline: dlt.Pipeline, warehouse: Path, dataset: str) -> list[str]:
-    """Take back the rows of load jobs a killed run may have committed without dlt recording it.
-
-    dlt finishes an interrupted load on the next run by running its unfinished jobs again; a job whose
-    INSERT committed just before the process died would then land its rows twice. Each package has
-    one job per raw table, so deleting that table's rows of that load id first makes the retry exact.
-    Returns the tables cleaned.
-    """
-    import duckdb
-
-    cleaned = []
-    for load_id in pipeline.list_normalized_load_packages():
-        jobs = pipeline.get_load_package_info(load_id).jobs
-        started = {job.job_file_info.table_name for job in jobs.get("started_jobs", [])}
-        done = {job.job_file_info.table_name for job in jobs.get("completed_jobs", [])}
-        tables = sorted(t for t in started - done if not t.startswith("_dlt"))
-        if not tables or not warehouse.exists():
-            continue
-        with duckdb.connect(str(warehouse)) as db:
-            present = {row[0] for row in db.execute("select table_name from information_schema.tables where "
-                                                    "table_schema = ?", [dataset]).fetchall()}
-            for table in (t for t in tables if t in present):
-                db.execute(f'delete from "{dataset}"."{table}" where _dlt_load_id = ?', [load_id])
-                cleaned.append(table)
-    return cleaned
-
-
-def _landed_load_ids(pipeline: dlt.Pipeline, source: str) -> dict[str, str]:
-    """Which load holds each landed key, from the state dlt committed with the rows."""
-    return {key: load for state in _resource_states(pipeline, source).values()
-            for key, load in state.get("load_ids", {}).items()}

@@ -10,7 +10,6 @@ feed has still lets the files land, then fails the run (as the workflow this rep
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Optional
 from pipelines.config import SOURCES_FILE, Project
 from pipelines.discovery import RunDates
 from pipelines.errors import CourierError
-from pipelines.history import RunRecord, built_files, mark_interrupted, record_built, save
+from pipelines.history import RunRecord, mark_interrupted, save
 from pipelines.lock import warehouse_lock
 from pipelines.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
 
@@ -30,9 +29,12 @@ class FeedReport:
 
     domain_table: str
     truncated: bool
-    upserted: int = 0
+    files: int = 0  # landed file versions built into the table
+    inserted: int = 0  # rows with a new key
+    updated: int = 0  # rows that replaced an older version of their key
+    upserted: int = 0  # inserted + updated
     rejected: int = 0
-    up_to_date: bool = False  # every file of the run was already in the table: nothing was built
+    already_built: int = 0  # files of the run's days the table already had
 
 
 DEFAULT_LOCK_TIMEOUT_SECONDS = 300.0
@@ -88,15 +90,17 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         reporter.status(WAITING)
         landing = _land(project, courier_name, dates, options, reporter, sample_mode=not courier.load_operations)
         report.landing = landing
-        record.load_id = landing.load_id
-        record.files = {tag: len(landing.files_of(tag)) for tag in landing.tags}
+        record.load_id = landing.load_ids[-1] if landing.load_ids else None
+        record.files = {tag: landing.found(tag) for tag in landing.tags}
+        record.landed = {tag: stats.files for tag, stats in landing.tags.items()}
+        record.already_landed = {tag: stats.already_loaded for tag, stats in landing.tags.items()}
         record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
         record.skipped = list(landing.skipped)
         record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
         record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
         if operations and not options.ingest_only:
             reporter.status(COMMITTING)
-            report.feeds = _apply_operations(project, operations, landing)
+            report.feeds = _apply_operations(project, operations, landing, dates)
             record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
         record.status = "success"
     except CourierError as exc:
@@ -121,47 +125,86 @@ def _land(project: Project, courier_name: str, dates: RunDates, options: RunOpti
                 on_file=reporter.file, sample=sample_mode)
 
 
-def _apply_operations(project: Project, operations: list, landing) -> dict[str, FeedReport]:  # noqa: ANN001
-    """Build the domain tables the operations name, from this run's files that are not in them yet."""
+def _apply_operations(project: Project, operations: list, landing, dates: RunDates) -> dict[str, FeedReport]:  # noqa: ANN001
+    """Build the domain tables the operations name: every landed file version not yet in them.
+
+    What is landed and what is built come from the record (`pipelines.record`); dbt reads the same
+    record, so this decides only whether dbt has anything to do. A truncate rebuilds the table from
+    the landed versions of this run's dates.
+    """
     from pipelines.build import feed_selector, run_dbt
+    from pipelines.compile import definition
     from pipelines.feeds import load_feeds
     from pipelines.loadops import resolve
 
-    pairs = resolve(operations, load_feeds(project.root))
-    window = {feed.id: {key: landing.load_ids[key] for tag in op.files for key in landing.files_of(tag)
-                        if key in landing.load_ids} for feed, op in pairs}
-    pending = {feed.id: _pending_files(project, feed, op, window[feed.id]) for feed, op in pairs}
-    to_build = [(feed, op) for feed, op in pairs if pending[feed.id] or op.truncate]
-    if to_build:
-        if project.engine == "duckdb":
-            _check_raw_columns(project, [feed for feed, _ in to_build])
-        run_dbt(project, "build", select=feed_selector([feed.id for feed, _ in to_build]),
-                variables={"courier_files": {feed.id: sorted(pending[feed.id]) for feed, _ in to_build},
-                           "courier_truncate": [feed.id for feed, op in to_build if op.truncate]})
-        for feed, op in to_build:
-            record_built(project.warehouse, feed.id, pending[feed.id], _definition(feed), replace_all=op.truncate)
-    built = {feed.id for feed, _ in to_build}
-    return {feed.id: _feed_report(project, feed, op, list(window[feed.id]), up_to_date=feed.id not in built)
-            for feed, op in pairs}
+    feeds = load_feeds(project.root)
+    _check_models_fresh(project, feeds)
+    pairs = resolve(operations, feeds)
+    reports = {feed.id: FeedReport(feed.domain_table, op.truncate) for feed, op in pairs}
+    pending = {feed.id: _pending(project, feed, definition(feed), landing) for feed, op in pairs}
+    to_build = [(feed, op) for feed, op in pairs if op.truncate or pending[feed.id] is None or pending[feed.id][0]]
+    for feed, _ in pairs:
+        if pending[feed.id] is not None:
+            reports[feed.id].already_built = pending[feed.id][1]
+    if not to_build:
+        return reports
+    if project.engine == "duckdb":
+        _check_raw_columns(project, [feed for feed, _ in to_build])
+    truncate = {feed.id: _truncate_scope(dates) for feed, op in to_build if op.truncate}
+    result = run_dbt(project, "build", select=feed_selector([feed.id for feed, _ in to_build]),
+                     variables={"courier_truncate": truncate} if truncate else None)
+    for feed_id, stats in _build_stats(project, result.invocation_id).items():
+        report = reports.get(feed_id)
+        if report is not None:
+            report.files, report.inserted, report.updated, report.rejected = (stats.files, stats.inserted,
+                                                                             stats.updated, stats.rejected)
+            report.upserted = stats.inserted + stats.updated
+    return reports
 
 
-def _definition(feed) -> str:  # noqa: ANN001
-    """A fingerprint of the SQL a feed compiles to: a changed feed rebuilds files it already has."""
-    from pipelines.compile import compile_feeds
+def _truncate_scope(dates: RunDates):  # noqa: ANN202 - "all" or {"from", "to"}
+    """What a truncate keeps: the landed versions of the run's dates."""
+    if dates.is_all:
+        return "all"
+    return {"from": dates.start.isoformat(), "to": dates.end.isoformat()}
 
-    text = "".join(output.text for output in compile_feeds([feed]))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+def _check_models_fresh(project: Project, feeds: list) -> None:
+    """The generated models must match the feeds: a build records which feed definition it used."""
+    from pipelines.compile import write_models
+
+    stale = write_models(project.root, feeds, check=True).stale
+    if stale:
+        raise CourierError(f"the generated models do not match feeds/ ({', '.join(stale[:3])}"
+                           f"{' ...' if len(stale) > 3 else ''}): run `courier feeds compile` and commit the result")
 
 
-def _pending_files(project: Project, feed, op, window: dict[str, str]) -> dict[str, str]:  # noqa: ANN001
-    """The window's files (file -> load) the feed's table does not have yet, in their current version.
+def _pending(project: Project, feed, fingerprint: str, landing) -> Optional[tuple[int, int]]:  # noqa: ANN001
+    """(file versions the feed has not built, files of this run's days it already has); None when
+    it cannot be known here (not DuckDB, or no domain table yet): then dbt decides."""
+    import duckdb
 
-    After a truncate, or when the table is missing, that is every file; a no-op run builds nothing.
-    """
-    if op.truncate or project.engine != "duckdb" or not _domain_table_exists(project, feed.domain_table):
-        return dict(window)
-    built, definition = built_files(project.warehouse, feed.id), _definition(feed)
-    return {key: load for key, load in window.items() if built.get(key) != (load, definition)}
+    from pipelines import record
+
+    if project.engine != "duckdb" or not _domain_table_exists(project, feed.domain_table):
+        return None
+    days = {datafile.date for datafile in landing.plan.files.get(feed.file, [])}
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        dataset = f"raw_{feed.courier}"
+        return (record.unbuilt_files(db, dataset, feed.file, feed.id, fingerprint),
+                record.already_built(db, dataset, feed.file, feed.id, fingerprint, days))
+
+
+def _build_stats(project: Project, invocation_id: Optional[str]) -> dict:
+    """Per feed id, what the dbt invocation built (DuckDB keeps the numbers; elsewhere nothing)."""
+    import duckdb
+
+    from pipelines import record
+
+    if project.engine != "duckdb" or invocation_id is None:
+        return {}
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        return record.build_stats(db, invocation_id)
 
 
 def _domain_table_exists(project: Project, table: str) -> bool:
@@ -190,18 +233,3 @@ def _check_raw_columns(project: Project, feeds: list) -> None:
             if missing:
                 raise CourierError(f"{feed.path}: {dataset}.{feed.file} has no column "
                                    f"{', '.join(f'`{m}`' for m in missing)}; fix the feed's `name`/`from`")
-
-
-def _feed_report(project: Project, feed, op, files: list[str], up_to_date: bool) -> FeedReport:  # noqa: ANN001
-    """Rows of this run's files now in the domain table, and rejected."""
-    import duckdb
-
-    report = FeedReport(feed.domain_table, op.truncate, up_to_date=up_to_date)
-    if not files or project.engine != "duckdb":
-        return report
-    marks = ", ".join("?" for _ in files)
-    with duckdb.connect(str(project.warehouse), read_only=True) as db:
-        for attribute, table in (("upserted", feed.domain_table), ("rejected", f"{feed.domain_table}__rejected")):
-            count = db.execute(f'select count(*) from domain."{table}" where _file in ({marks})', files)
-            setattr(report, attribute, count.fetchall()[0][0])
-    return report

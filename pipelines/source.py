@@ -9,9 +9,8 @@ Two ways to land, one set of rules:
   (`pipelines.direct`); the files are fetched before the run (`ingest.land`);
 - into a lake or a cloud warehouse, a resource yields Arrow batches of each file.
 
-The resource state remembers the ETag each key was landed with, and dlt commits that state in the
-same transaction as the rows: a re-run skips files it already has, and a rewritten file (new ETag)
-lands again.
+Each resource also yields the record entries of its files (`pipelines.record`) into the same
+load package: a file counts as landed once dlt records the load as complete, never before.
 
 Bad files, by policy:
 - a file that is not readable Parquet (truncated, not Parquet at all) is rejected;
@@ -20,8 +19,8 @@ Bad files, by policy:
 - an empty Parquet file lands no rows;
 - a file whose footer reads but whose data is corrupt fails its load; `ingest.land` takes that
   load back and lands the other files without it.
-A rejected file is named in the run result and history and is not marked as landed, so the next
-run retries it; the run's other files land as usual.
+A rejected file is named in the run result and history and gets no record entry, so the next run
+retries it; the run's other files land as usual.
 """
 
 from __future__ import annotations
@@ -36,8 +35,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.config import Courier
-from pipelines.direct import file_columns, model_for, open_part_file, read_footer
-from pipelines.discovery import DataFile, Plan
+from pipelines.direct import PartFile, file_columns, model_for, open_part_file
+from pipelines.record import RECORD_COLUMNS, RECORD_TABLE
+from pipelines.discovery import DataFile
 from pipelines.errors import DataError
 from pipelines.settings import BATCH_ROWS, PREFETCH_FILES
 from pipelines.storage import Downloads, ObjectStore
@@ -53,6 +53,10 @@ class TagStats:
     rejected: list = field(default_factory=list)  # {"file": key, "reason": ...}
     new_columns: list = field(default_factory=list)  # columns this run added to the raw table
 
+    def add(self, datafile: DataFile, rows: int) -> None:
+        """One more file landed."""
+        self.files, self.rows, self.bytes = self.files + 1, self.rows + rows, self.bytes + datafile.size
+
     def note_new_columns(self, schema: pa.Schema, columns: dict) -> None:
         self.new_columns += [c for c in _new_columns(schema, columns) if c not in self.new_columns]
 
@@ -60,38 +64,36 @@ class TagStats:
 FileCallback = Callable[[DataFile, int], None]
 
 
-def courier_source(courier: Courier, store: ObjectStore, plan: Plan, stats: dict[str, TagStats],
-                   on_file: Optional[FileCallback] = None) -> dlt.sources.DltSource:
-    """The dlt source that lands `plan` for `courier` as Arrow batches (lake and cloud warehouses).
+def arrow_source(courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
+                 stats: dict[str, TagStats], known: dict[str, dict],
+                 on_file: Optional[FileCallback] = None) -> dlt.sources.DltSource:
+    """The dlt source that lands `files` as Arrow batches (lake and cloud warehouses).
 
     Args:
         courier: the courier being run.
         store: where its objects are read from.
-        plan: the files to land, per tag, in load order.
+        files: the files to land, per tag, in load order.
         stats: filled in per tag as files land.
+        known: per tag, the raw table's columns (dlt hints) a file's types are checked against.
         on_file: called with each landed file and its row count (progress reporting).
     """
-    return _source(courier, [_arrow_resource(tag, files, store, stats.setdefault(tag, TagStats()), on_file)
-                             for tag, files in plan.files.items()])
+    return _source(courier, [_arrow_resource(tag, tag_files, store, stats.setdefault(tag, TagStats()),
+                                             dict(known.get(tag, {})), on_file)
+                             for tag, tag_files in files.items()])
 
 
-def direct_source(courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
-                  local_copy: Callable[[DataFile], Path], stats: dict[str, TagStats], scratch: Path,
-                  landed: list[tuple[DataFile, int]]) -> dlt.sources.DltSource:
-    """The dlt source that lands `files` into DuckDB, which reads them in place (`pipelines.direct`).
+def direct_source(courier: Courier, parts: dict[str, list[PartFile]], scratch: Path) -> dlt.sources.DltSource:
+    """The dlt source that lands `parts` into DuckDB, which reads them in place (`pipelines.direct`).
 
     Args:
         courier: the courier being run.
-        store: where its objects are read from (names them in messages).
-        files: the files to land, per tag, in load order.
-        local_copy: the local path of a file (waits for its download).
-        stats: filled in per tag as files are accepted.
+        parts: the accepted part files, per tag, in load order (their footers already read).
         scratch: a directory for the model files handed to dlt.
-        landed: gets each accepted file and its row count; they are landed once the load commits.
     """
-    return _source(courier, [_direct_resource(tag, tag_files, store, local_copy, stats.setdefault(tag, TagStats()),
-                                              scratch, landed)
-                             for tag, tag_files in files.items()])
+    landed = [(part.datafile, part.rows) for tag_parts in parts.values() for part in tag_parts]
+    return _source(courier, [_direct_resource(tag, tag_parts, scratch) for tag, tag_parts in parts.items() if tag_parts]
+                   + [dlt.resource(record_rows(landed), name=RECORD_TABLE, write_disposition="append",
+                                   columns=RECORD_COLUMNS)])
 
 
 def _source(courier: Courier, resources: list) -> dlt.sources.DltSource:
@@ -102,83 +104,78 @@ def _source(courier: Courier, resources: list) -> dlt.sources.DltSource:
     return land()
 
 
-LANDING_HINTS = {"_file_date": {"data_type": "date"}, "_file_row": {"data_type": "bigint"}}
+RECORD_SCHEMA = pa.schema([("file", pa.string()), ("etag", pa.string()), ("size_bytes", pa.int64()),
+                           ("tag", pa.string()), ("file_date", pa.date32()), ("row_count", pa.int64())])
 
 
-def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: TagStats,
+def record_rows(landed: list[tuple[DataFile, int]]) -> pa.Table:
+    """The record entries of `landed` files (`pipelines.record`)."""
+    return pa.table([[d.key for d, _ in landed], [d.etag for d, _ in landed], [d.size for d, _ in landed],
+                     [d.tag for d, _ in landed], [d.date for d, _ in landed], [rows for _, rows in landed]],
+                    schema=RECORD_SCHEMA)
+
+
+def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: TagStats, known: dict,
                     on_file: Optional[FileCallback]) -> dlt.sources.DltResource:
-    @dlt.resource(name=tag, table_name=tag, write_disposition="append", columns=LANDING_HINTS)
+    @dlt.resource(name=tag, table_name=tag, write_disposition="append")
     def files_of_tag() -> Iterator[pa.Table]:
-        landing = _LandingState(files, stats)
-        for datafile, path in _fetch_in_order(store, landing.pending):
+        for datafile, path in _fetch_in_order(store, files):
             url = store.url(datafile.key)
             try:
                 parquet = open_part_file(path, url)
-                _check_types(parquet.schema_arrow, _raw_columns(tag), url)
+                check_types(parquet.schema_arrow, known, url)
             except DataError as exc:
                 stats.rejected.append({"file": datafile.key, "reason": str(exc)})
                 continue
-            stats.note_new_columns(parquet.schema_arrow, _raw_columns(tag))
+            stats.note_new_columns(parquet.schema_arrow, known)
+            known.update({k: v for k, v in file_columns(parquet.schema_arrow).items() if k not in known})
             rows = 0
             for table in read_batches(parquet, datafile, url):
                 rows += table.num_rows
                 yield table
-            landing.mark_landed(datafile, rows)
+            # into the record table, in the same package; a table variant, so the hints are its own
+            yield dlt.mark.with_hints(record_rows([(datafile, rows)]),
+                                      dlt.mark.make_hints(table_name=RECORD_TABLE, columns=RECORD_COLUMNS),
+                                      create_table_variant=True)
+            stats.add(datafile, rows)
             if on_file is not None:
                 on_file(datafile, rows)
 
     return files_of_tag()
 
 
-def _direct_resource(tag: str, files: list[DataFile], store: ObjectStore, local_copy: Callable[[DataFile], Path],
-                     stats: TagStats, scratch: Path, landed: list) -> dlt.sources.DltResource:
+def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sources.DltResource:
     # The column hints come with the model, in table order (file columns first).
     @dlt.resource(name=tag, table_name=tag, write_disposition="append")
     def files_of_tag() -> Iterator:
-        landing = _LandingState(files, stats)
-        known = dict(_raw_columns(tag))  # grows with each accepted file: one run cannot mix types either
-        accepted = []
-        for datafile in landing.pending:
-            url = store.url(datafile.key)
-            try:
-                part = read_footer(datafile, local_copy(datafile), url)
-                _check_types(part.schema, known, url)
-            except DataError as exc:
-                stats.rejected.append({"file": datafile.key, "reason": str(exc)})
-                continue
-            stats.note_new_columns(part.schema, known)
-            known.update({k: v for k, v in file_columns(part.schema).items() if k not in known})
-            accepted.append(part)
-        if not accepted:
-            return
-        text, columns = model_for(accepted, dlt.current.source_schema().naming.normalize_identifier)
-        model = scratch / f"{landing.load_id}.{tag}.model"
+        text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier)
+        model = scratch / f"{dlt.current.load_package_state()['load_id']}.{tag}.model"
         model.write_text(text, encoding="utf-8")
         yield dlt.mark.with_file_import(str(model), "model", hints=dlt.mark.make_hints(columns=columns))
         model.unlink()  # dlt linked it into the load package
-        for part in accepted:
-            landing.mark_landed(part.datafile, part.rows)
-            landed.append((part.datafile, part.rows))
 
     return files_of_tag()
 
 
-class _LandingState:
-    """A tag's resource state: which files are new, and recording what lands with the load."""
+def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str, TagStats],
+                 url: Callable[[str], str]) -> dict[str, list[PartFile]]:
+    """The part files whose types agree with the raw tables (and with earlier files of the run), per tag.
 
-    def __init__(self, files: list[DataFile], stats: TagStats):
-        state = dlt.current.resource_state()
-        self.loaded: dict = state.setdefault("loaded", {})
-        self.load_ids: dict = state.setdefault("load_ids", {})  # the load that landed each key's current version
-        self.load_id = dlt.current.load_package_state()["load_id"]
-        self.stats = stats
-        self.pending = [f for f in files if self.loaded.get(f.key) != f.etag]
-        stats.already_loaded += len(files) - len(self.pending)
-
-    def mark_landed(self, datafile: DataFile, rows: int) -> None:
-        self.loaded[datafile.key], self.load_ids[datafile.key] = datafile.etag, self.load_id
-        self.stats.files, self.stats.rows = self.stats.files + 1, self.stats.rows + rows
-        self.stats.bytes += datafile.size
+    A file that disagrees is rejected into its tag's stats; the columns a file adds become known,
+    so one run cannot mix types either.
+    """
+    accepted: dict[str, list[PartFile]] = {}
+    for part in parts:
+        tag, columns = part.datafile.tag, known.setdefault(part.datafile.tag, {})
+        try:
+            check_types(part.schema, columns, url(part.datafile.key))
+        except DataError as exc:
+            stats[tag].rejected.append({"file": part.datafile.key, "reason": str(exc)})
+            continue
+        stats[tag].note_new_columns(part.schema, columns)
+        columns.update({k: v for k, v in file_columns(part.schema).items() if k not in columns})
+        accepted.setdefault(tag, []).append(part)
+    return accepted
 
 
 def _fetch_in_order(store: ObjectStore, files: list[DataFile]) -> Iterator[tuple[DataFile, Path]]:
@@ -205,13 +202,7 @@ def read_batches(parquet: pq.ParquetFile, datafile: DataFile, url: str) -> Itera
         raise DataError(f"{url} is corrupt after row {offset} ({exc})") from None
 
 
-def _raw_columns(tag: str) -> dict:
-    """The raw table's columns as the pipeline's schema knows them (empty before the first load)."""
-    table = dlt.current.source_schema().tables.get(tag, {})
-    return table.get("columns", {})
-
-
-def _check_types(schema: pa.Schema, columns: dict, url: str) -> None:
+def check_types(schema: pa.Schema, columns: dict, url: str) -> None:
     """Reject a file whose column has another type than the raw table's column of that name."""
     from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
 

@@ -1,8 +1,9 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
-{{ config(alias=courier_alias('Optimizely:Conversions'), unique_key='_pk', pre_hook="{{ courier_truncate('df-3p8x1w') }}") }}
+{{ config(alias=courier_alias('Optimizely:Conversions'), unique_key='_pk') }}
+{%- set feed = courier_feed('df-3p8x1w', 'optimizely', 'conversions') %}
 {% set q = adapter.quote %}
 -- depends_on: {{ ref('optimizely__conversions__rejected') }}
-{{ courier_check_error_threshold(ref('stg_optimizely__conversions'), 'df-3p8x1w', 0.01, 'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
+{{ courier_check_error_threshold(ref('stg_optimizely__conversions'), feed, 0.01, 'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
 -- Optimizely:Conversions: one row per uuid; the newest load wins.
 
 with incoming as (
@@ -39,63 +40,14 @@ with incoming as (
         _file_date,
         _file_row
     from {{ ref('stg_optimizely__conversions') }}
-    where _reject_reason is null and {{ courier_window(ref('stg_optimizely__conversions'), 'df-3p8x1w') }}
+    where _reject_reason is null and {{ courier_in_window(feed) }}
 ),
-
-{% if courier_is_incremental() %}
-current_rows as (
-    select
-        {{ q('uuid') }},
-        {{ q('converted_at') }},
-        {{ q('processed_at') }},
-        {{ q('visitor_id') }},
-        {{ q('session_id') }},
-        {{ q('account_id') }},
-        {{ q('entity_id') }},
-        {{ q('event_type') }},
-        {{ q('event_name') }},
-        {{ q('revenue_cents') }},
-        {{ q('value') }},
-        {{ q('quantity') }},
-        {{ q('experiments') }},
-        {{ q('attributes') }},
-        {{ q('tags') }},
-        {{ q('sku') }},
-        {{ q('category') }},
-        {{ q('plan') }},
-        {{ q('user_ip') }},
-        {{ q('user_agent') }},
-        {{ q('referer') }},
-        {{ q('revision') }},
-        {{ q('client_engine') }},
-        {{ q('client_version') }},
-        _pk,
-        _uuid_pk,
-        _updated,
-        _load_id,
-        _file,
-        _file_date,
-        _file_row
-    from {{ this }}
-    where _pk in (select _pk from incoming)
-),
-
-candidates as (
-    select *, 1 as _is_new from incoming
-    union all
-    select *, 0 as _is_new from current_rows
-),
-{% else %}
-candidates as (
-    select *, 1 as _is_new from incoming
-),
-{% endif %}
 
 ranked as (
     select
         *,
-        row_number() over (partition by _pk order by _updated desc, _file_date desc, _file desc, _file_row desc, _is_new desc) as _rank
-    from candidates
+        row_number() over (partition by _pk order by _updated desc, _file_date desc, _file desc, _file_row desc) as _rank
+    from incoming
 )
 
 select
@@ -131,4 +83,10 @@ select
     _file_date,
     _file_row
 from ranked
-where _rank = 1 and _is_new = 1
+where _rank = 1
+{% if courier_is_incremental() %}
+    and not exists (
+        select 1 from {{ this }} as current_row
+        where current_row._pk = ranked._pk and {{ courier_newer('current_row', 'ranked', ['_updated', '_file_date', '_file', '_file_row']) }}
+    )
+{% endif %}

@@ -1,5 +1,6 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
-{{ config(alias=courier_alias('Optimizely:Conversions__rejected'), unique_key='_load_id') }}
+{{ config(alias=courier_alias('Optimizely:Conversions__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}
+{%- set feed = courier_feed('df-3p8x1w', 'optimizely', 'conversions') %}
 {% set q = adapter.quote %}
 -- Optimizely:Conversions: rows that failed a cast or missed a required value, with the raw values as text.
 
@@ -34,4 +35,4 @@ select
     _file_date,
     _file_row
 from {{ ref('stg_optimizely__conversions') }}
-where _reject_reason is not null and {{ courier_window(ref('stg_optimizely__conversions'), 'df-3p8x1w') }}
+where _reject_reason is not null and {{ courier_in_window(feed) }}

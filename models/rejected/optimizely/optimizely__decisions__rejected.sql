@@ -1,5 +1,6 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
-{{ config(alias=courier_alias('Optimizely:Decisions__rejected'), unique_key='_load_id') }}
+{{ config(alias=courier_alias('Optimizely:Decisions__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}
+{%- set feed = courier_feed('df-7k2m9q', 'optimizely', 'decisions') %}
 {% set q = adapter.quote %}
 -- Optimizely:Decisions: rows that failed a cast or missed a required value, with the raw values as text.
 
@@ -30,4 +31,4 @@ select
     _file_date,
     _file_row
 from {{ ref('stg_optimizely__decisions') }}
-where _reject_reason is not null and {{ courier_window(ref('stg_optimizely__decisions'), 'df-7k2m9q') }}
+where _reject_reason is not null and {{ courier_in_window(feed) }}
