@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 from pipelines.config import Project
@@ -29,30 +30,57 @@ class BuildResult:
     invocation_id: Optional[str] = None
 
 
+class DbtProcess:
+    """dbt in a child process of its own, started ahead of need.
+
+    It imports dbt and parses the project (seconds) while the courier lands, then waits for one
+    command. dbt runs apart from the courier because dbt-duckdb keeps its database open for the
+    life of its process, and DuckDB allows one writer per file: the courier's own process must not
+    hold the warehouse while dbt builds. The child dies with the courier (kill -9 included).
+    """
+
+    def __init__(self, project: Project):
+        self.project = project
+        root = project.root
+        self.paths = ["--project-dir", str(root), "--profiles-dir", str(root), "--log-path", str(root / DBT_LOG_DIR),
+                      "--target-path", str(root / DBT_TARGET_DIR)]
+        env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse), TARGET_ENV: project.engine,
+               LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)}
+        self.process = subprocess.Popen([sys.executable, "-m", "pipelines.dbt_worker", json.dumps(self.paths)],
+                                        cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+
+    def run(self, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
+            extra: Sequence[str] = ()) -> BuildResult:
+        """Run one dbt command (`build`, `run`, `docs generate`, ...) and end the process.
+
+        Raises:
+            BuildError: naming the first failing model or test and dbt's message.
+        """
+        args = [*command.split(), *self.paths, "--quiet", *extra]
+        if select:
+            args += ["--select", *select]
+        if variables:
+            args += ["--vars", json.dumps(variables)]
+        results_file = self.project.root / DBT_TARGET_DIR / "run_results.json"
+        results_file.unlink(missing_ok=True)
+        output, _ = self.process.communicate(json.dumps(args) + "\n")
+        return _result(command, self.process.returncode, output, results_file)
+
+    def close(self) -> None:
+        """End the process without running anything."""
+        if self.process.poll() is None:
+            self.process.communicate("")
+
+
 def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
             extra: Sequence[str] = ()) -> BuildResult:
-    """Run one dbt command (`build`, `run`, `test`, `docs generate`, ...) in the project.
+    """Run one dbt command in the project, in a new dbt process (see `DbtProcess`)."""
+    return DbtProcess(project).run(command, select, variables, extra)
 
-    dbt runs in a child process: dbt-duckdb keeps its database open for the life of the process,
-    and DuckDB allows one writer per file, so the courier's own process must not hold it.
 
-    Raises:
-        BuildError: naming the first failing model or test and dbt's message.
-    """
-    root = project.root
-    args = [*command.split(), "--project-dir", str(root), "--profiles-dir", str(root), "--quiet",
-            "--log-path", str(root / DBT_LOG_DIR), "--target-path", str(root / DBT_TARGET_DIR)]
-    if select:
-        args += ["--select", *select]
-    if variables:
-        args += ["--vars", json.dumps(variables)]
-    env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse), TARGET_ENV: project.engine,
-           LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)}
-    results_file = root / DBT_TARGET_DIR / "run_results.json"
-    results_file.unlink(missing_ok=True)
-    process = subprocess.run([sys.executable, "-m", "pipelines.dbt_worker", *args, *extra],
-                             cwd=root, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent)
-    result = BuildResult(output=process.stdout + process.stderr)
+def _result(command: str, returncode: int, output: str, results_file: Path) -> BuildResult:
+    result = BuildResult(output=output)
     failures = []
     if results_file.exists():
         results = json.loads(results_file.read_text())
@@ -62,7 +90,7 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
             result.statuses[name] = node["status"]
             if node["status"] in ("error", "fail"):
                 failures.append(f"{name}: {_first_line(node.get('message') or node['status'])}")
-    if process.returncode != 0 or failures:
+    if returncode != 0 or failures:
         detail = failures[0] if failures else _first_line(result.output or "see .courier/logs/dbt.log")
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise BuildError(f"dbt {command} failed: {detail}{more}")

@@ -203,8 +203,7 @@ def _feed_line(feed: Feed) -> str:
 
 def domain_sql(feed: Feed) -> str:
     staging = f"ref('stg_{feed.model_name}')"
-    columns = ",\n        ".join(_domain_columns(feed))
-    outer_columns = ",\n    ".join(_domain_columns(feed))
+    columns = ",\n    ".join(_domain_columns(feed))
     order = _winner_order(feed)
     ranking = ", ".join(f"{column} desc nulls last" if column.startswith("{{") else f"{column} desc"
                         for column in order)
@@ -217,30 +216,31 @@ def domain_sql(feed: Feed) -> str:
 -- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
                                                                             else feed.last_updated} wins.
 
-with incoming as (
-    select
-        {columns}
-    from {{{{ {staging} }}}}
-    where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (partition by _pk order by {ranking}) as _rank
-    from incoming
+-- The winning row of each key, decided on the key and the winner order alone, so the wide rows
+-- stream through once instead of being ranked.
+with winners as (
+    select _load_id, _file, _file_row
+    from (
+        select
+            {", ".join(dict.fromkeys(["_pk", "_load_id", *order]))},
+            row_number() over (partition by _pk order by {ranking}) as _rank
+        from {{{{ {staging} }}}}
+        where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
+    ) as ranked
+    where _rank = 1
+{{% if courier_is_incremental() %}}
+        and not exists (
+            select 1 from {{{{ this }}}} as current_row
+            where current_row._pk = ranked._pk and {{{{ courier_newer('current_row', 'ranked', {_jinja_list(order)}) }}}}
+        )
+{{% endif %}}
 )
 
 select
-    {outer_columns}
-from ranked
-where _rank = 1
-{{% if courier_is_incremental() %}}
-    and not exists (
-        select 1 from {{{{ this }}}} as current_row
-        where current_row._pk = ranked._pk and {{{{ courier_newer('current_row', 'ranked', {_jinja_list(order)}) }}}}
-    )
-{{% endif %}}
+    {columns}
+from {{{{ {staging} }}}}
+where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
+    and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
 """
 
 

@@ -1,12 +1,16 @@
-"""The dbt child process: `python -m pipelines.dbt_worker <dbt arguments>` runs dbt once.
+"""The dbt child process (see `build.DbtProcess`): `python -m pipelines.dbt_worker '<paths as JSON>'`.
 
-The courier runs dbt in its own process (see `build.run_dbt`). With `COURIER_FAULT=during-dbt`,
-the worker kills its parent and itself inside the first domain model's transaction, after the
-table was written and before the build is recorded and committed.
+It imports dbt and parses the project right away, then reads one line from stdin: the arguments of
+one dbt command as a JSON list (an empty line ends it without running anything). Its exit code is
+dbt's: 0 success, 1 failure, 2 an error before dbt could run.
+
+With `COURIER_FAULT=during-dbt`, it kills its parent and itself inside the first domain model's
+transaction, after the table was written and before the build is recorded and committed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -21,16 +25,23 @@ def _die_in_domain_transaction(event) -> None:  # noqa: ANN001 - a dbt EventMsg
         faults.die()
 
 
-def main(args: list[str]) -> int:
+def main(paths: list[str]) -> int:
     from dbt.cli.main import dbtRunner
 
+    parsed = dbtRunner().invoke(["parse", *paths, "--quiet"])
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    args = json.loads(line)
     callbacks = [_die_in_domain_transaction] if faults.armed("during-dbt") else []
-    result = dbtRunner(callbacks=callbacks).invoke(args)
+    # the project was parsed above: reuse it (a parse that failed is left for the command to report)
+    runner = dbtRunner(manifest=parsed.result, callbacks=callbacks) if parsed.success else dbtRunner(callbacks=callbacks)
+    result = runner.invoke(args)
     if result.exception is not None:
-        print(f"{type(result.exception).__name__}: {result.exception}", file=sys.stderr)
+        print(f"{type(result.exception).__name__}: {result.exception}")
         return 2
     return 0 if result.success else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(json.loads(sys.argv[1])))

@@ -55,7 +55,7 @@ def _print_raw_counts(warehouse: Path, dataset: str) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as db:
         rows = db.execute(f"""
             select table_name from information_schema.tables
-            where table_schema = '{dataset}' and table_name not like '\\_dlt%' escape '\\'
+            where table_schema = '{dataset}' and table_name not like '\\_%' escape '\\'
             order by table_name""").fetchall()
         print(f"\nRaw tables in {warehouse.name}:")
         for (table,) in rows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from pipelines.config import Courier, Entity
 from pipelines.errors import CourierError, NotReadyError
@@ -85,6 +85,30 @@ class Plan:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for files in self.files.values() for f in files)
+
+
+@dataclass
+class TagStats:
+    """What one run landed for one file tag."""
+
+    files: int = 0
+    rows: int = 0
+    bytes: int = 0
+    already_loaded: int = 0
+    rejected: list = field(default_factory=list)  # {"file": key, "reason": ...}
+    new_columns: list = field(default_factory=list)  # columns this run added to the raw table
+
+    def add(self, datafile: DataFile, rows: int) -> None:
+        """One more file landed."""
+        self.files, self.rows, self.bytes = self.files + 1, self.rows + rows, self.bytes + datafile.size
+
+    def note_new_columns(self, schema, columns: dict) -> None:  # noqa: ANN001 - a pyarrow Schema
+        """Remember the columns of `schema` the raw table (`columns`) does not have yet."""
+        if columns:
+            self.new_columns += [f.name for f in schema if f.name not in columns and f.name not in self.new_columns]
+
+
+FileCallback = Callable[[DataFile, int], None]
 
 
 def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing: bool = False) -> Plan:

@@ -1,61 +1,67 @@
 """Landing: run one courier's dlt pipeline for a set of dates into `raw_<courier>.<tag>`.
 
-Every run starts by recovering: dlt's pending packages (a run that died) are aborted, rows of
-loads that did not complete are taken back, and the local pipeline state is synced from the
-warehouse. Only then does it read the record (`pipelines.record`) for the requested days: a file
-whose key and ETag are landed is skipped, everything else lands, in loads of about
-LANDING_CHUNK_BYTES, each one dlt package holding the rows and their record entries.
+`prepare` lists the days' files, takes back the rows of loads a dead run did not complete, and
+reads the record (`pipelines.record`): a file whose key and ETag are landed is not new. It needs
+neither dlt nor a download, so a run with nothing new ends there. `land_new` aborts the dead
+run's dlt packages, syncs the local state from the warehouse, and lands the new files in loads of
+about LANDING_CHUNK_BYTES, each one dlt package holding the rows and their record entries.
 """
 
 from __future__ import annotations
 
+import copy
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
-from pipelines.settings import configure_runtime
+import duckdb
 
-configure_runtime()
+from pipelines import faults, record
+from pipelines.config import Courier, Project
+from pipelines.discovery import DataFile, FileCallback, Plan, RunDates, TagStats, plan_run
+from pipelines.errors import DataError, find_courier_error, one_line
+from pipelines.samples import keep_samples
+from pipelines.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, LANDING_CHUNK_BYTES, PIPELINES_DIR
+from pipelines.storage import Downloads, ObjectStore, open_store
 
-import copy  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+if TYPE_CHECKING:
+    import dlt
+    from dlt.pipeline.exceptions import PipelineStepFailed
 
-import dlt  # noqa: E402 - telemetry must be off before dlt is imported
-import duckdb  # noqa: E402
-import pyarrow as pa  # noqa: E402
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials  # noqa: E402
-from dlt.pipeline.exceptions import PipelineStepFailed  # noqa: E402
+    from pipelines.direct import PartFile
 
-from pipelines import faults, record  # noqa: E402
-from pipelines.config import Courier, Project  # noqa: E402
-from pipelines.direct import PartFile, read_footer  # noqa: E402
-from pipelines.discovery import DataFile, Plan, RunDates, plan_run  # noqa: E402
-from pipelines.errors import DataError, find_courier_error, one_line  # noqa: E402
-from pipelines.lake import lake_record, take_back_lake_loads  # noqa: E402
-from pipelines.samples import keep_samples  # noqa: E402
-from pipelines.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, LANDING_CHUNK_BYTES, PIPELINES_DIR  # noqa: E402
-from pipelines.source import FileCallback, TagStats, accept_parts, arrow_source, direct_source  # noqa: E402
-from pipelines.storage import Downloads, ObjectStore, open_store  # noqa: E402
 
-# The system allocator gives memory back between batches; Arrow's default (mimalloc) keeps it, and the
-# peak RSS of a large landing grows with it.
-pa.set_memory_pool(pa.system_memory_pool())
-# Arrow tables get the load id at extract time, without rewriting any file.
-dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+def _dlt():  # noqa: ANN202 - the dlt module
+    """dlt, imported on first use (a run with nothing new never pays for it), configured for landing."""
+    from pipelines.settings import configure_runtime
+
+    configure_runtime()  # telemetry off before dlt is imported
+    import dlt
+    import pyarrow as pa
+
+    # The system allocator gives memory back between batches; Arrow's default (mimalloc) keeps it, and the
+    # peak RSS of a large landing grows with it.
+    pa.set_memory_pool(pa.system_memory_pool())
+    # Arrow tables get the load id at extract time, without rewriting any file.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    return dlt
 
 
 @dataclass
 class LandingResult:
-    """What a landing run did."""
+    """A landing run: what its days hold, what was new, and what landed."""
 
     courier: str
     location: str
     dates: RunDates
     plan: Plan
     tags: dict[str, TagStats]
+    new: dict[str, list[DataFile]] = field(default_factory=dict)  # per tag, files not landed before this run
     load_ids: list[str] = field(default_factory=list)
     samples: list[Path] = field(default_factory=list)
     taken_back: list[str] = field(default_factory=list)  # loads of a dead run whose rows recovery removed
+    store: Optional[ObjectStore] = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
@@ -65,6 +71,10 @@ class LandingResult:
     def skipped(self) -> list[str]:
         return self.plan.skipped
 
+    @property
+    def has_new_files(self) -> bool:
+        return any(self.new.values())
+
     def found(self, tag: str) -> int:
         """Files of `tag` the run's days hold (landed now or by an earlier run)."""
         return len(self.plan.files.get(tag, []))
@@ -73,7 +83,10 @@ class LandingResult:
 def destination(project: Project):  # noqa: ANN201 - a dlt destination
     """Where raw tables land: the DuckDB warehouse, Parquet in the lake (Spark), or a cloud warehouse
     (configured the dlt way, credentials in .dlt/secrets.toml)."""
+    dlt = _dlt()
     if project.engine == "duckdb":
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
         credentials = DuckDbCredentials(str(project.warehouse), global_config=dict(DUCKDB_LANDING_CONFIG))
         return dlt.destinations.duckdb(credentials)
     if project.engine == "spark":
@@ -83,7 +96,7 @@ def destination(project: Project):  # noqa: ANN201 - a dlt destination
 
 def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
     """The courier's dlt pipeline: named after it, landing into the project's warehouse or lake."""
-    return dlt.pipeline(
+    return _dlt().pipeline(
         pipeline_name=courier.name,
         destination=destination(project),
         dataset_name=courier.dataset,
@@ -94,7 +107,7 @@ def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
 def land(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False,
          on_plan: Optional[Callable[[Plan], None]] = None, on_file: Optional[FileCallback] = None,
          sample: bool = False) -> LandingResult:
-    """Pull a courier's files for `dates` into its raw tables.
+    """Pull a courier's files for `dates` into its raw tables (`prepare`, then `land_new`).
 
     Args:
         project: the loaded project.
@@ -108,51 +121,80 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
     Raises:
         CourierError: config, credential, readiness, storage or data problems, with one clear message.
     """
+    landing = prepare(project, courier_name, dates, skip_missing)
+    if on_plan is not None:
+        on_plan(landing.plan)
+    return land_new(project, landing, on_file, sample)
+
+
+def prepare(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False) -> LandingResult:
+    """List the files of `dates`, take back what a dead run left, and find the files not landed yet.
+
+    Needs neither dlt nor a download: a run with nothing new ends after this.
+    """
     courier = project.courier(courier_name)
-    download_dir = project.root / DOWNLOAD_DIR / courier.name
-    download_dir.mkdir(parents=True, exist_ok=True)
-    _clear(download_dir)  # a dead run's downloads: its packages are aborted below
+    download_dir = _download_dir(project, courier)
+    _clear(download_dir)  # a dead run's downloads: its packages are aborted before anything lands
     store = open_store(courier, download_dir)
     plan: Plan = plan_run(courier, store, dates, skip_missing)
-    if on_plan is not None:
-        on_plan(plan)
-    faults.arm_load_faults()
-    pipeline = make_pipeline(project, courier)
-    taken_back = recover(pipeline, project, courier)
+    taken_back = take_back(project, courier)
     stats = {tag: TagStats() for tag in plan.files}
     new = _not_landed(project, courier, plan, stats)
-    known = _raw_columns(pipeline)
+    return LandingResult(courier.name, store.location, dates, plan, stats, new, taken_back=taken_back, store=store)
+
+
+def land_new(project: Project, landing: LandingResult, on_file: Optional[FileCallback] = None,
+             sample: bool = False) -> LandingResult:
+    """Land the files `prepare` found new; keep samples in sample mode. Returns `landing`, filled in."""
+    courier, store = project.courier(landing.courier), landing.store
+    download_dir = _download_dir(project, courier)
+    if landing.has_new_files:
+        faults.arm_load_faults()
+        pipeline = make_pipeline(project, courier)
+        recover(pipeline)
+        known = _raw_columns(pipeline)
+        if project.engine == "duckdb":
+            landing.load_ids = _land_direct(pipeline, project, courier, store, landing.new, landing.tags, known,
+                                            on_file, download_dir)
+        else:
+            landing.load_ids = _land_arrow(pipeline, courier, store, landing.new, landing.tags, known, on_file)
+    if sample:
+        landing.samples = keep_samples(project.root, courier.name, store, landing.plan)
+    return landing
+
+
+def _download_dir(project: Project, courier: Courier) -> Path:
+    """Where a run's objects download to."""
+    path = project.root / DOWNLOAD_DIR / courier.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def take_back(project: Project, courier: Courier) -> list[str]:
+    """Delete what loads that never completed left in the warehouse (or lake); return their load ids."""
     if project.engine == "duckdb":
-        load_ids = _land_direct(pipeline, project, courier, store, new, stats, known, on_file, download_dir)
-    else:
-        load_ids = _land_arrow(pipeline, courier, store, new, stats, known, on_file)
-    kept = keep_samples(project.root, courier.name, store, plan) if sample else []
-    return LandingResult(courier.name, store.location, dates, plan, stats, load_ids, kept, taken_back)
+        if not project.warehouse.exists():
+            return []
+        with duckdb.connect(str(project.warehouse)) as db:
+            return record.take_back_incomplete_loads(db, courier.dataset)
+    if project.engine == "spark":
+        from pipelines.lake import take_back_lake_loads
+
+        return take_back_lake_loads(project.lake, courier.dataset)
+    return []  # cloud warehouses: rows of incomplete loads are ignored (they are not in _dlt_loads)
 
 
-def recover(pipeline: dlt.Pipeline, project: Project, courier: Courier) -> list[str]:
-    """Undo whatever a run that died left behind; return the load ids whose rows were taken back.
+def recover(pipeline: dlt.Pipeline) -> None:
+    """Abort dlt's pending packages (a dead run's: the record decides again what to land) and sync
+    the local state and schema from the warehouse."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
 
-    dlt's pending packages are aborted (never finished: their files may be gone or rewritten, and
-    the record decides again what is landed), the rows their committed jobs left are deleted, and
-    the local state and schema are synced from the warehouse.
-    """
     try:
         pipeline.abort_packages()
     except PipelineStepFailed as exc:
         if exc.step != "load":
             raise
-    if project.engine == "duckdb":
-        taken_back = []
-        if project.warehouse.exists():
-            with duckdb.connect(str(project.warehouse)) as db:
-                taken_back = record.take_back_incomplete_loads(db, courier.dataset)
-    elif project.engine == "spark":
-        taken_back = take_back_lake_loads(project.lake, courier.dataset)
-    else:
-        taken_back = []  # cloud warehouses: rows of incomplete loads are ignored (they are not in _dlt_loads)
     pipeline.sync_destination()
-    return taken_back
 
 
 @contextmanager
@@ -166,6 +208,8 @@ def record_reader(project: Project, courier: Courier) -> Iterator[Optional[duckd
         with duckdb.connect(str(project.warehouse), read_only=True) as db:
             yield db
     elif project.engine == "spark":
+        from pipelines.lake import lake_record
+
         with lake_record(project.lake, courier.dataset) as db:
             yield db
     else:
@@ -196,6 +240,8 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
 
     Returns the load id (None when the source yielded nothing).
     """
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
     try:
         pipeline.extract(source, **options)
         faults.fault_point("after-extract")
@@ -213,6 +259,8 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
 def _land_arrow(pipeline: dlt.Pipeline, courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
                 stats: dict[str, TagStats], known: dict[str, dict], on_file: Optional[FileCallback]) -> list[str]:
     """Land `files` as Arrow batches, in one load (lake and cloud warehouses)."""
+    from pipelines.source import arrow_source
+
     if not any(files.values()):
         return []
     load_id = _run(pipeline, arrow_source(courier, store, files, stats, known, on_file), loader_file_format="parquet")
@@ -228,7 +276,7 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
     """
     # A failed DuckDB load is a bad file or a bad disk: retrying it five times only reads the data again.
     # (Lake and cloud loads keep dlt's retries, which ride out network errors.)
-    dlt.config["load.raise_on_max_retries"] = 1
+    _dlt().config["load.raise_on_max_retries"] = 1
     chunks = _chunks(files, LANDING_CHUNK_BYTES)
     load_ids = []
     with Downloads(store) as downloads:
@@ -256,6 +304,11 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
     A file whose data DuckDB cannot read is rejected: the load is taken back and the other files
     land again without it.
     """
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from pipelines.direct import read_footer
+    from pipelines.source import accept_parts, direct_source
+
     parts = []
     for datafile in _files_of(chunk):
         url = store.url(datafile.key)
@@ -273,7 +326,8 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
         except PipelineStepFailed as exc:
             if exc.step != "load" or exc.load_id is None:
                 raise
-            recover(pipeline, project, courier)
+            recover(pipeline)
+            take_back(project, courier)
             _restore(stats, known, before)
             reason = _load_error(exc)
             bad = downloads.named_in(reason, [part.datafile for part in parts])

@@ -19,6 +19,7 @@ from pipelines.config import SOURCES_FILE, Project
 from pipelines.discovery import RunDates
 from pipelines.errors import CourierError
 from pipelines.history import RunRecord, mark_interrupted, save
+from pipelines.build import DbtProcess
 from pipelines.lock import warehouse_lock
 from pipelines.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
 
@@ -81,6 +82,7 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
 
     started = time.monotonic()
     report = RunReport(record)
+    dbt = None
     mark_interrupted(project.warehouse)
     save(project.warehouse, record)
     reporter.status(SENSOR_STARTED)
@@ -88,7 +90,9 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         courier = project.courier(courier_name)
         operations = parse_operations(courier, project.root / SOURCES_FILE)
         reporter.status(WAITING)
-        landing = _land(project, courier_name, dates, options, reporter, sample_mode=not courier.load_operations)
+        builds = bool(operations) and not options.ingest_only
+        landing, dbt = _land(project, courier_name, dates, options, reporter, builds,
+                             sample=not courier.load_operations)
         report.landing = landing
         record.load_id = landing.load_ids[-1] if landing.load_ids else None
         record.files = {tag: landing.found(tag) for tag in landing.tags}
@@ -98,9 +102,9 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         record.skipped = list(landing.skipped)
         record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
         record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
-        if operations and not options.ingest_only:
+        if builds:
             reporter.status(COMMITTING)
-            report.feeds = _apply_operations(project, operations, landing, dates)
+            report.feeds = _apply_operations(project, operations, landing, dates, dbt)
             record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
         record.status = "success"
     except CourierError as exc:
@@ -111,6 +115,8 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if dbt is not None:
+            dbt.close()
         record.ended_at = dt.datetime.now(dt.timezone.utc)
         record.duration_seconds = round(time.monotonic() - started, 3)
         save(project.warehouse, record)
@@ -118,21 +124,26 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
 
 
 def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
-          sample_mode: bool):  # noqa: ANN202
-    from pipelines.ingest import land
+          builds: bool, sample: bool):  # noqa: ANN202 - (LandingResult, Optional[DbtProcess])
+    """Land the run's new files. When they will be built, dbt starts (and parses) while they land."""
+    from pipelines.build import DbtProcess
+    from pipelines.ingest import land_new, prepare
 
-    return land(project, courier_name, dates, skip_missing=options.skip_missing, on_plan=reporter.plan,
-                on_file=reporter.file, sample=sample_mode)
+    landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing)
+    reporter.plan(landing.plan)
+    dbt = DbtProcess(project) if builds and landing.has_new_files else None
+    return land_new(project, landing, on_file=reporter.file, sample=sample), dbt
 
 
-def _apply_operations(project: Project, operations: list, landing, dates: RunDates) -> dict[str, FeedReport]:  # noqa: ANN001
+def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001
+                      dbt: Optional[DbtProcess]) -> dict[str, FeedReport]:
     """Build the domain tables the operations name: every landed file version not yet in them.
 
     What is landed and what is built come from the record (`pipelines.record`); dbt reads the same
     record, so this decides only whether dbt has anything to do. A truncate rebuilds the table from
     the landed versions of this run's dates.
     """
-    from pipelines.build import feed_selector, run_dbt
+    from pipelines.build import feed_selector
     from pipelines.compile import definition
     from pipelines.feeds import load_feeds
     from pipelines.loadops import resolve
@@ -151,8 +162,10 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     if project.engine == "duckdb":
         _check_raw_columns(project, [feed for feed, _ in to_build])
     truncate = {feed.id: _truncate_scope(dates) for feed, op in to_build if op.truncate}
-    result = run_dbt(project, "build", select=feed_selector([feed.id for feed, _ in to_build]),
-                     variables={"courier_truncate": truncate} if truncate else None)
+    # `run`, not `build`: the feed models' own tests (unique, not_null keys) hold by construction and
+    # scan whole tables; a plain `dbt build` runs them.
+    result = (dbt or DbtProcess(project)).run("run", select=feed_selector([feed.id for feed, _ in to_build]),
+                                             variables={"courier_truncate": truncate} if truncate else None)
     for feed_id, stats in _build_stats(project, result.invocation_id).items():
         report = reports.get(feed_id)
         if report is not None:

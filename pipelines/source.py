@@ -25,7 +25,6 @@ retries it; the run's other files land as usual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -37,31 +36,11 @@ import pyarrow.parquet as pq
 from pipelines.config import Courier
 from pipelines.direct import PartFile, file_columns, model_for, open_part_file
 from pipelines.record import RECORD_COLUMNS, RECORD_TABLE
-from pipelines.discovery import DataFile
+from pipelines.discovery import DataFile, FileCallback, TagStats
 from pipelines.errors import DataError
 from pipelines.settings import BATCH_ROWS, PREFETCH_FILES
 from pipelines.storage import Downloads, ObjectStore
 
-@dataclass
-class TagStats:
-    """What one run landed for one file tag."""
-
-    files: int = 0
-    rows: int = 0
-    bytes: int = 0
-    already_loaded: int = 0
-    rejected: list = field(default_factory=list)  # {"file": key, "reason": ...}
-    new_columns: list = field(default_factory=list)  # columns this run added to the raw table
-
-    def add(self, datafile: DataFile, rows: int) -> None:
-        """One more file landed."""
-        self.files, self.rows, self.bytes = self.files + 1, self.rows + rows, self.bytes + datafile.size
-
-    def note_new_columns(self, schema: pa.Schema, columns: dict) -> None:
-        self.new_columns += [c for c in _new_columns(schema, columns) if c not in self.new_columns]
-
-
-FileCallback = Callable[[DataFile, int], None]
 
 
 def arrow_source(courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
@@ -214,10 +193,6 @@ def check_types(schema: pa.Schema, columns: dict, url: str) -> None:
         if found != existing:
             raise DataError(f"{url}: column `{arrow_field.name}` is {found} here but {existing} in the raw table; "
                             f"the file is rejected until it is rewritten with {existing} values")
-
-
-def _new_columns(schema: pa.Schema, columns: dict) -> list[str]:
-    return [f.name for f in schema if columns and f.name not in columns]
 
 
 def _with_landing_columns(table: pa.Table, datafile: DataFile, offset: int) -> pa.Table:

@@ -21,7 +21,7 @@ from pipelines.faults import FAULT_ENV, POINTS
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
 from tests.reliability_report import record
 
-pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+pytestmark = [pytest.mark.reliability, pytest.mark.faults]
 
 SPEC = E3Spec(days=2, experiments=3, events=("purchase", "add:cart"), rows=3000, rows_per_file=500, seed=11)
 TOTAL = SPEC.days * SPEC.rows  # decisions, and as many conversions

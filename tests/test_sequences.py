@@ -25,7 +25,7 @@ from pipelines.faults import FAULT_ENV, POINTS
 from tests.conftest import query, run_cli, write_feed, write_part
 from tests.reliability_report import record
 
-pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+pytestmark = [pytest.mark.reliability, pytest.mark.faults]
 
 FEED = """id: df-aaaaaa
 source: Shop
@@ -151,8 +151,7 @@ def test_any_sequence_of_runs_ends_in_the_tables_a_full_rebuild_and_a_fresh_run_
     sequence.run()
 
     dbt(root, "build")
-    built = domain(root)
-    assert built, "\n".join(sequence.log)
+    built = domain(root)  # may be empty: a truncate over days with nothing landed empties the table
     dbt(root, "build", "--full-refresh")
 
     assert domain(root) == built, "\n".join(sequence.log)

@@ -6,44 +6,24 @@
 {{ courier_check_error_threshold(ref('stg_optimizely__decisions'), feed, 0.01, 'Optimizely:Decisions', 'feeds/optimizely/decisions.yml') }}
 -- Optimizely:Decisions: one row per uuid; the newest load wins.
 
-with incoming as (
-    select
-        {{ q('uuid') }},
-        {{ q('decided_at') }},
-        {{ q('processed_at') }},
-        {{ q('visitor_id') }},
-        {{ q('session_id') }},
-        {{ q('account_id') }},
-        {{ q('campaign_id') }},
-        {{ q('experiment_id') }},
-        {{ q('variation_id') }},
-        {{ q('is_holdback') }},
-        {{ q('attributes') }},
-        {{ q('plan') }},
-        {{ q('country') }},
-        {{ q('device') }},
-        {{ q('user_ip') }},
-        {{ q('user_agent') }},
-        {{ q('referer') }},
-        {{ q('revision') }},
-        {{ q('client_engine') }},
-        {{ q('client_version') }},
-        _pk,
-        _uuid_pk,
-        _updated,
-        _load_id,
-        _file,
-        _file_date,
-        _file_row
-    from {{ ref('stg_optimizely__decisions') }}
-    where _reject_reason is null and {{ courier_in_window(feed) }}
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (partition by _pk order by _updated desc, _file_date desc, _file desc, _file_row desc) as _rank
-    from incoming
+-- The winning row of each key, decided on the key and the winner order alone, so the wide rows
+-- stream through once instead of being ranked.
+with winners as (
+    select _load_id, _file, _file_row
+    from (
+        select
+            _pk, _load_id, _updated, _file_date, _file, _file_row,
+            row_number() over (partition by _pk order by _updated desc, _file_date desc, _file desc, _file_row desc) as _rank
+        from {{ ref('stg_optimizely__decisions') }}
+        where _reject_reason is null and {{ courier_in_window(feed) }}
+    ) as ranked
+    where _rank = 1
+{% if courier_is_incremental() %}
+        and not exists (
+            select 1 from {{ this }} as current_row
+            where current_row._pk = ranked._pk and {{ courier_newer('current_row', 'ranked', ['_updated', '_file_date', '_file', '_file_row']) }}
+        )
+{% endif %}
 )
 
 select
@@ -74,11 +54,6 @@ select
     _file,
     _file_date,
     _file_row
-from ranked
-where _rank = 1
-{% if courier_is_incremental() %}
-    and not exists (
-        select 1 from {{ this }} as current_row
-        where current_row._pk = ranked._pk and {{ courier_newer('current_row', 'ranked', ['_updated', '_file_date', '_file', '_file_row']) }}
-    )
-{% endif %}
+from {{ ref('stg_optimizely__decisions') }}
+where _reject_reason is null and {{ courier_in_window(feed) }}
+    and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
