@@ -68,9 +68,11 @@ class DbtProcess:
         return _result(command, self.process.returncode, output, results_file)
 
     def close(self) -> None:
-        """End the process without running anything."""
+        """End the process if it was not used (dbt keeps nothing half-written that matters: a partial
+        parse file it cannot read makes the next dbt parse in full)."""
         if self.process.poll() is None:
-            self.process.communicate("")
+            self.process.kill()
+            self.process.communicate()
 
 
 def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
