@@ -112,17 +112,18 @@ def main() -> None:
     lines = report(run(args.days, args.files, args.rows_per_file), args.files)
     print("\n".join(lines))
     if args.write:
-        write_section(ROOT / "bench" / "results.md", lines)
+        write_section(ROOT / "bench" / "results.md", lines, r"### \d+ days of ")
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Put `lines` (a `### ` section) into `path`, replacing the section with the same title up to the word
-    `days`, so a rerun at another size replaces it too."""
-    key = lines[0].split(" days ")[0].rsplit(" ", 1)[0] + " "
+def write_section(path: Path, lines: list[str], heading: str) -> None:
+    """Put `lines` (a `### ` section) at the end of `path`, replacing any section whose heading matches
+    the regular expression `heading` (a rerun at another size replaces it too)."""
+    import re
+
     kept, skipping = [], False
     for line in path.read_text().splitlines():
         if line.startswith("### "):
-            skipping = line.startswith(key) and " days of " in line
+            skipping = re.match(heading, line) is not None
         if not skipping:
             kept.append(line)
     path.write_text("\n".join(kept).rstrip() + "\n\n" + "\n".join(lines) + "\n")

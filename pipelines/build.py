@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from pipelines.config import Project
 from pipelines.errors import CourierError
 from pipelines.settings import (DBT_LOG_DIR, DBT_TARGET_DIR, LAKE_ENV, SPARK_DIR, SPARK_DIR_ENV, TARGET_ENV,
-                                WAREHOUSE_ENV)
+                                WAREHOUSE_ENV, WAREHOUSE_FILE)
 
 
 class BuildError(CourierError):
@@ -44,10 +44,8 @@ class DbtProcess:
         root = project.root
         self.paths = ["--project-dir", str(root), "--profiles-dir", str(root), "--log-path", str(root / DBT_LOG_DIR),
                       "--target-path", str(root / DBT_TARGET_DIR)]
-        env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse), TARGET_ENV: project.engine,
-               LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)}
         self.process = subprocess.Popen([sys.executable, "-m", "pipelines.dbt_worker", json.dumps(self.paths)],
-                                        cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        cwd=root, env=dbt_environment(project), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
 
     def run(self, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
@@ -73,6 +71,20 @@ class DbtProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.communicate()
+
+
+def dbt_environment(project: Project) -> dict[str, str]:
+    """The environment dbt runs in: what a plain `dbt build` in the project sees, plus only the
+    settings that differ from profiles.yml's defaults. (dbt re-parses the whole project when an
+    environment variable it read changes, so the courier's runs and the user's keep one parse.)"""
+    env = dict(os.environ)
+    if project.warehouse != project.root / WAREHOUSE_FILE:
+        env[WAREHOUSE_ENV] = str(project.warehouse)
+    if project.engine != "duckdb":
+        env[TARGET_ENV] = project.engine
+    if project.engine == "spark":
+        env.update({LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)})
+    return env
 
 
 def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,

@@ -4,19 +4,21 @@ The Arrow path decodes each file in Python, and dlt writes it out again as Parqu
 read: three passes over the data, one file at a time. Here a resource hands dlt a SQL model instead
 (dlt's `.model` job format):
 
-    SELECT <file columns>, <landing columns> FROM read_parquet([<files>]) JOIN (VALUES <file facts>)
+    SELECT <file columns>, <landing columns> FROM read_parquet('<load>/*.parquet') JOIN <file facts>
 
 dlt's DuckDB loader runs it as `INSERT INTO raw_<courier>.<tag> SELECT ...`. DuckDB decodes every
 file once, several files in parallel, within its memory limit. dlt still creates and evolves the
 table from the column hints, adds `_dlt_load_id`, and commits the resource state (the ETags) with the
 rows.
 
-The model names local files, so they must outlive the extract step. `ingest.land` deletes the
-downloads once their load is committed.
+The model names local files (links to the downloads, and a facts file), so they must outlive the
+extract step. `ingest.land_new` deletes them once their load is committed.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -62,18 +64,27 @@ def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
     return PartFile(datafile, path, parquet.schema_arrow, parquet.metadata.num_rows)
 
 
+@functools.lru_cache(maxsize=256)
 def file_columns(schema: pa.Schema) -> dict:
-    """dlt column hints of a file's typed columns; all-null columns carry no type and are left out."""
+    """dlt column hints of a file's typed columns; all-null columns carry no type and are left out.
+
+    Cached: the part files of a tag nearly always share one schema, and thousands of them are common.
+    """
     typed = pa.schema([f.with_nullable(True) for f in schema if not pa.types.is_null(f.type)])
     return py_arrow_to_table_schema_columns(typed)
 
 
-def model_for(files: list[PartFile], normalize: Callable[[str], str]) -> tuple[str, dict]:
+def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Path) -> tuple[str, dict]:
     """The `.model` text that lands `files` and the column hints of what it selects.
+
+    The SQL stays the same size for ten files or ten thousand (dlt parses it with sqlglot): the part
+    files are linked into `folder` as `<n>.parquet`, read with one glob, and joined to a Parquet file
+    of their facts (key, date, Hive values). `folder` must outlive the load.
 
     Args:
         files: the part files of one tag, in load order.
         normalize: dlt's identifier normalizer (column names become what dlt calls them).
+        folder: a new, empty directory for the links and the facts.
     """
     columns: dict = {}
     for part in files:
@@ -81,42 +92,59 @@ def model_for(files: list[PartFile], normalize: Callable[[str], str]) -> tuple[s
     partition_names = list(dict.fromkeys(name for part in files for name in part.datafile.partition))
     selects = [f"p.{_quote(name)} AS {_quote(normalize(name))}" for name in columns
                if name not in partition_names]
-    facts = ["_path", "_file", "_file_date"] + [f"_path_{i}" for i in range(len(partition_names))]
     for i, name in enumerate(partition_names):
         selects.append(f"{_partition_value(name, i, files)} AS {_quote(normalize(name))}")
         if not _every_file_has(files, name):  # values from the path are text
             columns[name] = {"name": name, "data_type": "text", "nullable": True}
     selects += ["m._file AS _file", "m._file_date AS _file_date", f"p.{ROW_COLUMN} AS _file_row"]
     columns.update(LANDING_COLUMNS)
-    rows = ", ".join(_fact_row(part, partition_names) for part in files)
-    paths = ", ".join(_literal(str(part.path)) for part in files)
+    facts = _write_facts(files, partition_names, folder)
     query = (f"SELECT {', '.join(selects)} "
-             f"FROM read_parquet([{paths}], filename = '{PATH_COLUMN}', file_row_number = true, "
-             f"hive_partitioning = false, union_by_name = true) AS p "
-             f"JOIN (VALUES {rows}) AS m({', '.join(facts)}) ON p.{PATH_COLUMN} = m._path")
+             f"FROM read_parquet({_literal(str(folder / '*.parquet'))}, filename = '{PATH_COLUMN}', "
+             f"file_row_number = true, hive_partitioning = false, union_by_name = true) AS p "
+             f"JOIN read_parquet({_literal(str(facts))}) AS m ON p.{PATH_COLUMN} = m._path")
     hints = {normalize(name): {**hint, "name": normalize(name)} for name, hint in columns.items()}
     return str(SqlModel(query, "duckdb")), hints
 
 
+def _write_facts(files: list[PartFile], partition_names: list[str], folder: Path) -> Path:
+    """Link each part file into `folder` and write their facts beside it; return the facts file."""
+    folder.mkdir(parents=True)
+    paths = []
+    for index, part in enumerate(files):
+        link = folder / f"{index}.parquet"
+        _link(part.path, link)
+        paths.append(str(link))
+    facts = {"_path": paths, "_file": [part.datafile.key for part in files],
+             "_file_date": pa.array([part.datafile.date for part in files], pa.date32())}
+    for i, name in enumerate(partition_names):
+        facts[f"_path_{i}"] = pa.array([part.datafile.partition.get(name) for part in files], pa.string())
+        facts[f"_owns_{i}"] = [name in part.schema.names for part in files]
+    target = folder.parent / f"{folder.name}.facts.parquet"
+    pq.write_table(pa.table(facts), target)
+    return target
+
+
+def _link(source: Path, link: Path) -> None:
+    """A hard link (a symbolic one, 20 times slower to make here, across file systems)."""
+    try:
+        os.link(source, link)
+    except OSError:
+        link.symlink_to(source.resolve())
+
+
 def _partition_value(name: str, index: int, files: list[PartFile]) -> str:
     """A Hive value from the path, unless the file has a column of that name: the file's own wins."""
-    owners = [part for part in files if name in part.schema.names]
+    owners = sum(name in part.schema.names for part in files)
     if not owners:
         return f"m._path_{index}"
-    if len(owners) == len(files):
+    if owners == len(files):
         return f"p.{_quote(name)}"
-    owned = ", ".join(_literal(str(part.path)) for part in owners)
-    return f"CASE WHEN m._path IN ({owned}) THEN CAST(p.{_quote(name)} AS VARCHAR) ELSE m._path_{index} END"
+    return f"CASE WHEN m._owns_{index} THEN CAST(p.{_quote(name)} AS VARCHAR) ELSE m._path_{index} END"
 
 
 def _every_file_has(files: list[PartFile], name: str) -> bool:
     return all(name in part.schema.names for part in files)
-
-
-def _fact_row(part: PartFile, partition_names: list[str]) -> str:
-    values = [_literal(str(part.path)), _literal(part.datafile.key), f"DATE '{part.datafile.date.isoformat()}'"]
-    values += [_literal(part.datafile.partition.get(name)) for name in partition_names]
-    return f"({', '.join(values)})"
 
 
 def _literal(value: str | None) -> str:

@@ -311,9 +311,8 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
 
     parts = []
     for datafile in _files_of(chunk):
-        url = store.url(datafile.key)
         try:
-            parts.append(read_footer(datafile, downloads.path(datafile), url))
+            parts.append(read_footer(datafile, downloads.path(datafile), store.url(datafile.key)))
         except DataError as exc:
             stats[datafile.tag].rejected.append({"file": datafile.key, "reason": str(exc)})
     while True:
@@ -329,15 +328,19 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
             recover(pipeline)
             take_back(project, courier)
             _restore(stats, known, before)
+            _clear(scratch, f"{exc.load_id}.")
             reason = _load_error(exc)
-            bad = downloads.named_in(reason, [part.datafile for part in parts])
-            if bad is None:
+            named = _named_part(reason, accepted)
+            if named is None:
                 raise DataError(f"loading into {courier.dataset} failed and was taken back, so none of its files "
                                 f"landed; the next run tries them again: {reason}") from None
-            reason = reason.replace(str(downloads.path(bad)), store.url(bad.key))
+            link, bad = named
+            reason = reason.replace(link, store.url(bad.key))
             stats[bad.tag].rejected.append({"file": bad.key, "reason": f"{store.url(bad.key)} is corrupt: {reason}"})
             parts = [part for part in parts if part.datafile.key != bad.key]
             continue
+        if load_id is not None:
+            _clear(scratch, f"{load_id}.")  # the load's model, links and facts
         landed = [part for tag_parts in accepted.values() for part in tag_parts]
         short = _short_tags(project.warehouse, courier.dataset, load_id, landed)
         if short:
@@ -346,6 +349,18 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
             raise DataError(f"load {load_id} into {courier.dataset} has fewer rows than its files' footers "
                             f"({'; '.join(short)}), so it was taken back; run again with --debug and report it")
         return load_id, landed
+
+
+def _named_part(message: str, accepted: dict[str, list[PartFile]]) -> Optional[tuple[str, DataFile]]:
+    """The part file a load error names (by its link `<scratch>/<load id>.<tag>/<n>.parquet`, see
+    `direct.model_for`), and the path as the message writes it."""
+    import re
+
+    for match in re.finditer(r"[^\s\"']*\.(?P<tag>[^/\s\"']+)/(?P<index>\d+)\.parquet", message):
+        parts = accepted.get(match["tag"], [])
+        if int(match["index"]) < len(parts):
+            return match.group(0), parts[int(match["index"])].datafile
+    return None
 
 
 def _restore(stats: dict[str, TagStats], known: dict[str, dict], before: tuple) -> None:
@@ -395,6 +410,9 @@ def _load_error(exc: PipelineStepFailed) -> str:
     return one_line(lines[-1].split("Exception: ", 1)[1] if lines else str(exc).strip().splitlines()[0])
 
 
-def _clear(directory: Path) -> None:
-    for path in directory.iterdir():
-        path.unlink(missing_ok=True)
+def _clear(directory: Path, prefix: str = "") -> None:
+    """Delete what `directory` holds (only the entries whose names start with `prefix`)."""
+    import shutil
+
+    for path in directory.glob(f"{prefix}*"):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)

@@ -127,8 +127,10 @@ def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sour
     # The column hints come with the model, in table order (file columns first).
     @dlt.resource(name=tag, table_name=tag, write_disposition="append")
     def files_of_tag() -> Iterator:
-        text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier)
-        model = scratch / f"{dlt.current.load_package_state()['load_id']}.{tag}.model"
+        load_id = dlt.current.load_package_state()["load_id"]
+        text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier,
+                                  scratch / f"{load_id}.{tag}")
+        model = scratch / f"{load_id}.{tag}.model"
         model.write_text(text, encoding="utf-8")
         yield dlt.mark.with_file_import(str(model), "model", hints=dlt.mark.make_hints(columns=columns))
         model.unlink()  # dlt linked it into the load package
@@ -144,8 +146,12 @@ def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str,
     so one run cannot mix types either.
     """
     accepted: dict[str, list[PartFile]] = {}
+    agreed: set[tuple[str, pa.Schema]] = set()  # (tag, schema) already accepted: thousands of files share a few
     for part in parts:
         tag, columns = part.datafile.tag, known.setdefault(part.datafile.tag, {})
+        if (tag, part.schema) in agreed:
+            accepted.setdefault(tag, []).append(part)
+            continue
         try:
             check_types(part.schema, columns, url(part.datafile.key))
         except DataError as exc:
@@ -154,6 +160,7 @@ def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str,
         stats[tag].note_new_columns(part.schema, columns)
         columns.update({k: v for k, v in file_columns(part.schema).items() if k not in columns})
         accepted.setdefault(tag, []).append(part)
+        agreed.add((tag, part.schema))
     return accepted
 
 
@@ -183,15 +190,10 @@ def read_batches(parquet: pq.ParquetFile, datafile: DataFile, url: str) -> Itera
 
 def check_types(schema: pa.Schema, columns: dict, url: str) -> None:
     """Reject a file whose column has another type than the raw table's column of that name."""
-    from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
-
-    for arrow_field in schema:
-        existing = columns.get(arrow_field.name, {}).get("data_type")
-        if existing is None or pa.types.is_null(arrow_field.type):
-            continue
-        found = get_column_type_from_py_arrow(arrow_field.type)["data_type"]
-        if found != existing:
-            raise DataError(f"{url}: column `{arrow_field.name}` is {found} here but {existing} in the raw table; "
+    for name, hint in file_columns(schema).items():
+        existing, found = columns.get(name, {}).get("data_type"), hint["data_type"]
+        if existing is not None and found != existing:
+            raise DataError(f"{url}: column `{name}` is {found} here but {existing} in the raw table; "
                             f"the file is rejected until it is rewritten with {existing} values")
 
 

@@ -278,14 +278,6 @@ class Downloads:
             if future is not None and not future.cancel() and future.exception() is None:
                 self.store.release(future.result())
 
-    def named_in(self, text: str, files: Iterable):  # noqa: ANN201 - Optional[discovery.DataFile]
-        """The file of `files` whose local copy `text` names, if any."""
-        for datafile in files:
-            future = self.futures.get(datafile.key)
-            if future is not None and future.done() and future.exception() is None and str(future.result()) in text:
-                return datafile
-        return None
-
 
 def open_store(courier: Courier, temp_dir: Optional[Path] = None) -> ObjectStore:
     """The store a courier reads from."""
