@@ -10,9 +10,13 @@
   '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
 {%- endmacro %}
 
-{% macro snowflake__courier_lookup(column, key) -%}
+{% macro snowflake_json_field(element, name) -%}
+  {{ element }}:{{ name }}::string
+{%- endmacro %}
+
+{% macro snowflake__courier_lookup(column, key, by) -%}
   case when is_array({{ column }})
-       then get(filter({{ column }}, a -> a:name::string = {{ courier_string(key) }}), 0):value::string
+       then get(filter({{ column }}, a -> {{ courier_attribute_key(snowflake_json_field, 'a', by) }} = {{ courier_string(key) }}), 0):value::string
        else get({{ column }}, {{ courier_string(key) }})::string
   end
 {%- endmacro %}
@@ -49,10 +53,14 @@
   '{{ text | replace("\\", "\\\\") | replace("'", "\\'") }}'
 {%- endmacro %}
 
-{% macro bigquery__courier_lookup(column, key) -%}
+{% macro bigquery_json_field(element, name) -%}
+  json_value({{ element }}, '$.{{ name }}')
+{%- endmacro %}
+
+{% macro bigquery__courier_lookup(column, key, by) -%}
   case when json_type({{ column }}) = 'array'
        then (select json_value(_item, '$.value') from unnest(json_query_array({{ column }})) as _item
-             where json_value(_item, '$.name') = {{ courier_string(key) }} limit 1)
+             where {{ courier_attribute_key(bigquery_json_field, '_item', by) }} = {{ courier_string(key) }} limit 1)
        else json_value({{ column }}, {{ courier_string('$."' ~ key ~ '"') }})
   end
 {%- endmacro %}

@@ -47,16 +47,31 @@
 {%- endmacro %}
 
 
-{#- A value by key: the `value` of the attribute named `key` in a list of {name, value} structs
-    (E3 `attributes`), or the entry `key` of a map (E3 `tags`). -#}
-{% macro courier_lookup(column, key) -%}
-  {{ return(adapter.dispatch('courier_lookup')(column, key)) }}
+{#- A value by key: the `value` of an attribute in a list of {id, name, type, value} structs (E3
+    `attributes`), or the entry `key` of a map (E3 `tags`). An attribute matches on `by`: its
+    `name`, `type` or `id`; by default its name, or, when it has none (the built-in attributes of
+    Optimizely Web exports: browserId, device, campaign, source_type), its type. -#}
+{% macro courier_lookup(column, key, by='name-or-type') -%}
+  {{ return(adapter.dispatch('courier_lookup')(column, key, by)) }}
 {%- endmacro %}
 
-{% macro default__courier_lookup(column, key) -%}
+{#- The attribute field `by` names, for one element `element` read with `field(element, name)`. -#}
+{% macro courier_attribute_key(field, element, by) -%}
+  {%- if by == 'name-or-type' -%}
+    coalesce({{ field(element, 'name') }}, {{ field(element, 'type') }})
+  {%- else -%}
+    {{ field(element, by) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro courier_json_field(element, name) -%}
+  json_extract_string({{ element }}, '$.{{ name }}')
+{%- endmacro %}
+
+{% macro default__courier_lookup(column, key, by) -%}
   case when json_type({{ column }}) = 'ARRAY'
        then json_extract_string(list_filter(cast({{ column }} as json[]),
-                lambda a: json_extract_string(a, '$.name') = {{ courier_string(key) }})[1], '$.value')
+                lambda a: {{ courier_attribute_key(courier_json_field, 'a', by) }} = {{ courier_string(key) }})[1], '$.value')
        else json_extract_string({{ column }}, {{ courier_string('$."' ~ key ~ '"') }})
   end
 {%- endmacro %}
@@ -382,11 +397,13 @@
 {%- endmacro %}
 
 
-{#- Fails the model, before it changes anything, when too many of the window's rows are rejected. -#}
-{% macro courier_check_error_threshold(staging, feed, threshold, domain_table, feed_file) -%}
+{#- Fails the model, before it changes anything, when too many of the window's rows are rejected.
+    The rejected rows are counted in the rejected model (built just before), all rows in staging
+    (a count reads no values), so the casts are not computed once more. -#}
+{% macro courier_check_error_threshold(staging, rejected, feed, threshold, domain_table, feed_file) -%}
   {%- if execute and not var('courier_compile_only', false) -%}
-    {%- set counts = run_query("select count(*), count(_reject_reason) from " ~ staging ~ " where "
-                               ~ courier_in_window(feed)) -%}
+    {%- set counts = run_query("select (select count(*) from " ~ staging ~ " where " ~ courier_in_window(feed)
+                               ~ "), (select count(*) from " ~ rejected ~ " where " ~ courier_in_window(feed) ~ ")") -%}
     {%- set total, rejected = counts.rows[0][0], counts.rows[0][1] -%}
     {%- if total > 0 and rejected / total > threshold -%}
       {{ exceptions.raise_compiler_error(

@@ -25,7 +25,8 @@
       {%- for column in columns -%}
         {%- set name = adapter.quote(column.name) -%}
         {%- if column.dtype.lower().startswith(('array', 'map', 'struct')) -%}
-          {%- do selected.append('to_json(' ~ name ~ ') as ' ~ name) -%}
+          {#- nulls kept ("name": null), as DuckDB's JSON has them -#}
+          {%- do selected.append('to_json(' ~ name ~ ", map('ignoreNullFields', 'false')) as " ~ name) -%}
         {%- else -%}
           {%- do selected.append(name) -%}
         {%- endif -%}
@@ -43,10 +44,14 @@
 {%- endmacro %}
 
 
-{% macro spark__courier_lookup(column, key) -%}
+{% macro spark_json_field(element, name) -%}
+  get_json_object({{ element }}, '$.{{ name }}')
+{%- endmacro %}
+
+{% macro spark__courier_lookup(column, key, by) -%}
   case when substr(ltrim({{ column }}), 1, 1) = '['
        then get_json_object(element_at(filter(from_json({{ column }}, 'array<string>'),
-                a -> get_json_object(a, '$.name') = {{ courier_string(key) }}), 1), '$.value')
+                a -> {{ courier_attribute_key(spark_json_field, 'a', by) }} = {{ courier_string(key) }}), 1), '$.value')
        else from_json({{ column }}, 'map<string,string>')[{{ courier_string(key) }}]
   end
 {%- endmacro %}

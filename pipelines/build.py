@@ -105,7 +105,7 @@ def _result(command: str, returncode: int, output: str, results_file: Path) -> B
             if node["status"] in ("error", "fail"):
                 failures.append(f"{name}: {_first_line(node.get('message') or node['status'])}")
     if returncode != 0 or failures:
-        detail = failures[0] if failures else _first_line(result.output or "see .courier/logs/dbt.log")
+        detail = failures[0] if failures else _cause(result.output)
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise BuildError(f"dbt {command} failed: {detail}{more}")
     return result
@@ -122,11 +122,27 @@ def _die_with_parent() -> None:
         pass
 
 
+ERROR_HEADERS = ("Runtime Error", "Compilation Error", "Database Error", "Parsing Error")
+
+
+def _cause(output: str) -> str:
+    """What dbt says went wrong before any node ran (a project that does not parse, say): the lines
+    after "Encountered an error:", without colours and timestamps."""
+    import re
+
+    lines = [re.sub(r"^\d\d:\d\d:\d\d(\.\d+)?\s+", "", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)).strip()
+             for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    marker = next((i for i, line in enumerate(lines) if line.startswith("Encountered an error")), None)
+    cause = [line for line in (lines[marker + 1:marker + 5] if marker is not None else lines[-3:])
+             if not line.startswith(ERROR_HEADERS)]
+    return "; ".join(cause[:3]) if cause else "see .courier/logs/dbt.log"
+
+
 def _first_line(message: str) -> str:
     """dbt messages carry a header line ('Runtime Error in model ...'); keep the informative line."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(("Runtime Error in", "Compilation Error in",
-                                                               "Database Error in"))]
+    useful = [line for line in lines if not line.startswith(ERROR_HEADERS)]
     return (useful or lines or [message])[0]
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 import click
 
-from pipelines.cli_common import Context, current_project, date_options, run_dates
+from pipelines.cli_common import SECONDS, Context, current_project, date_options, run_dates
 from pipelines.cli_feeds import feeds, model_problems
 from pipelines.cli_groups import group, serve
 from pipelines.errors import CourierError
@@ -79,7 +79,7 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
 @click.option("--skip-missing", is_flag=True, help="Skip days that are missing or have no ready marker.")
 @click.option("--ingest-only", is_flag=True, help="Land raw data and stop: no load operations.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (status lines go to stderr).")
-@click.option("--lock-timeout", default=300, show_default=True, type=click.FloatRange(0), metavar="SECONDS",
+@click.option("--lock-timeout", default=300, show_default=True, type=SECONDS, metavar="SECONDS",
               help="How long to wait for another run that holds the warehouse.")
 @click.pass_context
 def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[str], end: Optional[str],
@@ -99,7 +99,7 @@ def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[s
       courier run optimizely --all --ingest-only --json
     """
     from pipelines.progress import Reporter
-    from pipelines.runs import RunOptions, run_courier
+    from pipelines.runs import PARTIAL, PARTIAL_EXIT_CODE, RunOptions, run_courier
 
     dates = run_dates(date, start, end, everything)
     project = current_project(ctx)
@@ -118,6 +118,8 @@ def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[s
     else:
         click.echo(format_run(report))
     reporter.completed(report.record.duration_seconds)
+    if report.record.status == PARTIAL:
+        ctx.exit(PARTIAL_EXIT_CODE)
 
 
 def format_run(report) -> str:  # noqa: ANN001
@@ -240,7 +242,7 @@ def samples(ctx: click.Context, courier: str, tag: Optional[str]) -> None:
 
 @cli.command()
 @click.argument("table")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="Rows to show.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="Rows to show.")
 @click.option("--where", help="A SQL condition on the table's columns (read-only).")
 @click.pass_context
 def explore(ctx: click.Context, table: str, limit: int, where: Optional[str]) -> None:

@@ -9,6 +9,26 @@ from typing import Optional
 import click
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds from 0 to a day (not `nan`, not `inf`)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number of seconds, got {value!r}", param, ctx)
+        if not math.isfinite(seconds) or not 0 <= seconds <= 86400:
+            self.fail(f"expected a number of seconds from 0 to 86400, got {value!r}", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
+
 @dataclass
 class Context:
     """What the root command passes to every sub-command (`-C`, `--debug`)."""

@@ -44,9 +44,12 @@ def group_run(ctx: click.Context, name: str, date: Optional[str], start: Optiona
     from pipelines.groups import run_group
     from pipelines.progress import Reporter
 
+    from pipelines.runs import PARTIAL, PARTIAL_EXIT_CODE
+
     given = date or start or end or everything
     dates = run_dates(date, start, end, everything) if given else None
-    run_group(current_project(ctx), name, dates, reporter=Reporter())
+    if run_group(current_project(ctx), name, dates, reporter=Reporter()).record.status == PARTIAL:
+        ctx.exit(PARTIAL_EXIT_CODE)
 
 
 @group.command("next")
@@ -74,6 +77,8 @@ def group_next(ctx: click.Context, name: str, count: int, after: Optional[str], 
         raise CourierError(f"courier group {name} has no schedule: it runs by hand only")
     start = iso_instant(after, "--after") or dt.datetime.now(dt.timezone.utc)
     times = list(itertools.islice(scheduled_times(chosen.schedule, chosen.timezone, start), count))
+    if not times:
+        raise CourierError(f"courier group {name}: {chosen.schedule.text!r} has no scheduled time after {start.isoformat()}")
     entries = [{"local": t.astimezone(chosen.timezone).isoformat(), "utc": t.isoformat(),
                 "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
                           for m in chosen.couriers}} for t in times]

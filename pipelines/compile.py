@@ -19,7 +19,7 @@ from typing import Iterable
 
 import yaml
 
-from pipelines.feeds import GENERATED, Feed, FeedColumn
+from pipelines.feeds import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
 from pipelines.semantics import PII_TAGS, canonical
 
 MODELS_DIR = "models"
@@ -83,7 +83,8 @@ def _value(feed: Feed, column: FeedColumn) -> str:
     ref = column.source
     base = "{{ courier_element() }}" if ref.column == feed.unnest else _q(ref.column)
     if ref.key is not None:
-        return "{{ courier_lookup(" + _jinja_arg(base) + ", '" + ref.key + "') }}"
+        by = "" if ref.by == DEFAULT_MATCH else f", '{ref.by}'"
+        return "{{ courier_lookup(" + _jinja_arg(base) + ", '" + ref.key + "'" + by + ") }}"
     if ref.field is not None:
         return "{{ courier_field(" + _jinja_arg(base) + ", '" + ref.field + "') }}"
     return base
@@ -126,7 +127,7 @@ def staging_sql(feed: Feed) -> str:
     keys = "[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]"
     columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
     raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)
-    return f"""{SQL_HEADER.format(source=feed.path)}
+    return f"""{SQL_HEADER.format(source=inert(feed.path))}
 {{% set q = adapter.quote %}}
 -- {feed.domain_table}: raw_{feed.courier}.{feed.file} rows extracted, cast, keyed and checked.
 
@@ -207,12 +208,12 @@ def domain_sql(feed: Feed) -> str:
     order = _winner_order(feed)
     ranking = ", ".join(f"{column} desc nulls last" if column.startswith("{{") else f"{column} desc"
                         for column in order)
-    return f"""{SQL_HEADER.format(source=feed.path)}
+    return f"""{SQL_HEADER.format(source=inert(feed.path))}
 {{{{ config(alias=courier_alias('{feed.domain_table}'), unique_key='_pk') }}}}
 {_feed_line(feed)}
 {{% set q = adapter.quote %}}
--- depends_on: {{{{ ref('{feed.model_name}__rejected') }}}}
-{{{{ courier_check_error_threshold({staging}, feed, {feed.error_threshold}, '{feed.domain_table}', '{feed.path}') }}}}
+{{{{ courier_check_error_threshold({staging}, ref('{feed.model_name}__rejected'), feed, {feed.error_threshold},
+                                 '{feed.domain_table}', {_jinja_string(feed.path)}) }}}}
 -- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
                                                                             else feed.last_updated} wins.
 
@@ -246,7 +247,7 @@ where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
 
 def rejected_sql(feed: Feed) -> str:
     values = ",\n".join(f"    {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
-    return f"""{SQL_HEADER.format(source=feed.path)}
+    return f"""{SQL_HEADER.format(source=inert(feed.path))}
 {{{{ config(alias=courier_alias('{feed.domain_table}__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}}}
 {_feed_line(feed)}
 {{% set q = adapter.quote %}}
@@ -337,7 +338,7 @@ def stitch_sql(feeds: list[Feed]) -> str:
             chosen.append(f"        {value} as {canonical(tag)}")
         parts.append(f"    select\n        '{feed.domain_table}' as source,\n        _pk,\n        _updated,\n"
                      + ",\n".join(chosen) + f"\n    from {{{{ ref('{feed.model_name}') }}}}")
-    sources = ", ".join(f.path for f in sorted(feeds, key=lambda f: f.path))
+    sources = inert(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
     return (f"-- generated from feeds with stitch: true ({sources}); do not edit\n"
             "{{ config(materialized='view') }}\n{% set q = adapter.quote %}\n"
             "-- PII columns of every Stitch feed under canonical names, one row per domain-table row.\n\n"
@@ -356,8 +357,33 @@ def stitch_yaml(feeds: list[Feed]) -> str:
 
 
 def _yaml(doc: dict, source: str) -> str:
-    return YAML_HEADER.format(source=source) + "\n" + yaml.safe_dump(doc, sort_keys=False, width=110,
+    return YAML_HEADER.format(source=source) + "\n" + yaml.safe_dump(_inert_strings(doc), sort_keys=False, width=110,
                                                                       allow_unicode=True)
+
+
+def inert(text: str) -> str:
+    """Text from a feed as dbt must show it, and never run it.
+
+    dbt renders every string of a model's SQL and YAML with Jinja (descriptions included, when docs
+    are built), so a description saying `{{ env_var('SECRET') }}` would be evaluated. Each `{`
+    becomes `{{ '{' }}`, which renders back to `{` and can open no expression, statement or comment.
+    """
+    return text.replace("{", "{{ '{' }}")
+
+
+def _inert_strings(value):  # noqa: ANN001, ANN202 - any YAML value
+    if isinstance(value, str):
+        return inert(value)
+    if isinstance(value, dict):
+        return {key: _inert_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_inert_strings(item) for item in value]
+    return value
+
+
+def _jinja_string(text: str) -> str:
+    """A Jinja string literal holding `text` exactly."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def is_generated(path: Path) -> bool:

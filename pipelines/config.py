@@ -47,7 +47,10 @@ CONTENT_TYPES = ("application/x-parquet",)
 COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "credential", "entities",
                 "load_operations")
 ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
-               "object/optional")
+               "object/optional", "object/schema")
+# Schemas the project knows (pipelines/e3.py): a file that deviates from them is rejected, whichever
+# file comes first. The E3 entities get theirs from their pattern (`type=decisions/`, `type=events/`).
+KNOWN_SCHEMAS = ("optimizely-decisions", "optimizely-events", "none")
 LAND_AS_KEYS = ("file/tag", "file/content-type")
 ENGINES = ("duckdb", "spark", "snowflake", "bigquery", "databricks", "athena")
 GROUP_KEYS = ("schedule", "timezone", "status", "only_past_day", "use_timezone_for_dates", "couriers", "downstream",
@@ -89,6 +92,7 @@ class Entity:
     ready_marker: Optional[FilePattern] = None
     content_type: str = "application/x-parquet"
     optional: bool = False
+    schema: Optional[str] = None  # a known schema (KNOWN_SCHEMAS), or None
 
 
 @dataclass(frozen=True)
@@ -359,9 +363,20 @@ def _parse_entities(s: Section) -> tuple[Entity, ...]:
         marker = _pattern(e, "object/ready-marker") if e.has("object/ready-marker") else None
         if marker is not None and marker.has_wildcards:
             raise e.error("object/ready-marker", "a ready marker names one object: no `*` wildcards")
+        schema = e.choice("object/schema", KNOWN_SCHEMAS, default=_e3_schema(pattern))
         entities.append(Entity(tag=tag, pattern=pattern, ready_marker=marker, content_type=content_type,
-                               optional=e.boolean("object/optional", False)))
+                               optional=e.boolean("object/optional", False),
+                               schema=None if schema == "none" else schema))
     return tuple(entities)
+
+
+def _e3_schema(pattern: FilePattern) -> str:
+    """The known schema an E3 pattern implies: `type=decisions/...` or `type=events/...`."""
+    text = pattern.text.lstrip("'/")
+    for kind, schema in (("type=decisions/", "optimizely-decisions"), ("type=events/", "optimizely-events")):
+        if text.startswith(kind):
+            return schema
+    return "none"
 
 
 def _parse_load_operations(s: Section) -> Any:
@@ -411,12 +426,28 @@ def warehouse_path(root: Path, env: Mapping[str, str]) -> Path:
 
 
 def _load_secrets(path: Path) -> dict:
+    """`.dlt/secrets.toml`; its `[couriers.<name>.credential]` sections are checked (dlt's own
+    sections are dlt's business)."""
     if not path.exists():
         return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        secrets = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise ConfigError(path, "", f"cannot read secrets file: {exc}") from None
+    couriers = secrets.get("couriers", {})
+    for name, courier in (couriers.items() if isinstance(couriers, dict) else [("", couriers)]):
+        where = f"couriers.{name}" if name else "couriers"
+        if not isinstance(courier, dict) or set(courier) - {"credential"} or not isinstance(
+                courier.get("credential", {}), dict):
+            raise ConfigError(path, where, "expected only a [couriers.<courier>.credential] table of secrets")
+        for key, value in courier.get("credential", {}).items():
+            if key not in SECRET_KEYS:
+                raise ConfigError(path, f"{where}.credential.{key}", f"unknown key; secrets here are: "
+                                  f"{', '.join(SECRET_KEYS)} (other credential keys belong in sources.yml)")
+            if not isinstance(value, str) or not value:
+                raise ConfigError(path, f"{where}.credential.{key}", f"expected a non-empty string, got a "
+                                  f"{type(value).__name__}")
+    return secrets
 
 
 def parse_sources_text(text: str, root: Path, env: Optional[Mapping[str, str]] = None) -> Project:

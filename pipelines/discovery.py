@@ -7,6 +7,7 @@ lists the date level only, never the files of every day.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -121,9 +122,15 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
     files: dict[str, list[DataFile]] = {}
     skipped: list[str] = []
     missing: list[str] = []
+    unmarked: list[tuple[Entity, dt.date]] = []  # days whose ready marker is missing
     all_days: set[dt.date] = set()
     for entity in courier.entities:
-        days = discover_dates(store, entity.pattern) if dates.is_all else dates.days()
+        if dates.is_all:
+            days, not_dates = discover_dates(store, entity.pattern)
+            skipped += [f"{entity.tag}: {store.url(folder)} does not name a date of the pattern: skipped"
+                        for folder in not_dates]
+        else:
+            days = dates.days()
         all_days.update(days)
         files[entity.tag] = []
         for day in days:
@@ -136,11 +143,24 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
                 skipped.append(f"{entity.tag} {day}: {reason} (skipped: {why})")
             else:
                 missing.append(f"{entity.tag} {day}: {reason}")
+                if entity.ready_marker is not None and reason.startswith("ready marker"):
+                    unmarked.append((entity, day))
     if missing:
         more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
         raise NotReadyError("source data not ready: " + "; ".join(missing[:3]) + more +
-                            ". Run later, pass --skip-missing, or set `object/optional: true` on the entity")
+                            ". Run later, pass --skip-missing, or set `object/optional: true` on the entity"
+                            + _marker_hint(store, unmarked[:3]))
     return Plan(sorted(all_days), files, skipped)
+
+
+def _marker_hint(store: ObjectStore, unmarked: list[tuple[Entity, dt.date]]) -> str:
+    """When data files are there without their ready marker, the export may never write one."""
+    for entity, day in unmarked:
+        without_marker = dataclasses.replace(entity, ready_marker=None)
+        if _files_for_day(store, without_marker, day)[0]:
+            return (f"; {entity.tag} {day} has data files but no ready marker: if this export never writes one, "
+                    f"remove `object/ready-marker` from the entity")
+    return ""
 
 
 def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[list[DataFile], Optional[str], list]:
@@ -165,18 +185,23 @@ def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[li
     return sorted(found, key=lambda f: f.key), None, empty
 
 
-def discover_dates(store: ObjectStore, pattern: FilePattern) -> list[dt.date]:
-    """Every date present for a pattern, found by listing the date levels only."""
-    prefixes = [""]
+def discover_dates(store: ObjectStore, pattern: FilePattern) -> tuple[list[dt.date], list[str]]:
+    """Every date present for a pattern, found by listing the date levels only; and the folders at
+    the date level that name no valid date (`date=notadate`, `date=2026-13-45`)."""
+    prefixes, not_dates = [""], []
     for segment in pattern.date_segments():
         if all(token.kind == "text" for token in segment):
             prefixes = [p + segment[0].value + "/" for p in prefixes] if segment else prefixes
             continue
         regex, head = segment_regex(segment), segment_literal_head(segment)
-        prefixes = [
-            name if name.endswith("/") else name + "/"
-            for prefix in prefixes
-            for name in store.list_dirs(prefix + head)
-            if regex.fullmatch(name[len(prefix):].rstrip("/"))
-        ]
-    return sorted({day for p in prefixes if (day := pattern.date_of(p)) is not None})
+        matching = []
+        for prefix in prefixes:
+            for name in store.list_dirs(prefix + head):
+                if regex.fullmatch(name[len(prefix):].rstrip("/")):
+                    matching.append(name if name.endswith("/") else name + "/")
+                elif name.endswith("/"):
+                    not_dates.append(name)
+        prefixes = matching
+    days = {p: pattern.date_of(p) for p in prefixes}
+    return (sorted({day for day in days.values() if day is not None}),
+            sorted(not_dates + [p for p, day in days.items() if day is None]))

@@ -52,6 +52,9 @@ EVENTS_SCHEMA = pa.schema([
     ("client_version", pa.string()),
 ])
 
+# The schemas `object/schema` (config.KNOWN_SCHEMAS) names: a part file that deviates from them is rejected.
+KNOWN_SCHEMAS = {"optimizely-decisions": DECISIONS_SCHEMA, "optimizely-events": EVENTS_SCHEMA}
+
 # Event names as Optimizely writes them: ':' is URL-quoted in the key, "NULL" is a real name.
 DEFAULT_EVENTS = ("purchase", "add:cart", "signup", "NULL")
 _USER_AGENTS = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
@@ -182,8 +185,14 @@ def _constant(value: str, n: int) -> pa.Array:
     return pc.take(pa.array([value], pa.string()), pa.array(np.zeros(n, dtype=np.int32)))
 
 
+# How each attribute appears: plan and country as custom attributes (a name, type `custom`); device as
+# Optimizely Web's built-in audience attributes do (no name, the key in `type`).
+_ATTRIBUTE_NAMES = pa.array(["plan", "country", None], pa.string())
+_ATTRIBUTE_TYPES = pa.array(["custom", "custom", "device"], pa.string())
+
+
 def _attributes(rng: np.random.Generator, n: int) -> pa.Array:
-    """0-3 custom attributes per row (plan, country, device), as Optimizely's attribute structs."""
+    """0-3 attributes per row (plan, country, device), as Optimizely's attribute structs."""
     counts = rng.integers(0, len(_ATTRIBUTES) + 1, n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     total = int(offsets[-1])
@@ -193,8 +202,8 @@ def _attributes(rng: np.random.Generator, n: int) -> pa.Array:
     pool = pa.array([value for _, values in _ATTRIBUTES for value in values], pa.string())
     picks = starts[slot] + (rng.random(total) * sizes[slot]).astype(np.int64)
     struct = pa.StructArray.from_arrays(
-        [_prefixed("attr_", slot + 100), pc.take(pa.array([name for name, _ in _ATTRIBUTES]), pa.array(slot)),
-         _constant("custom", total), pc.take(pool, pa.array(picks))],
+        [_prefixed("attr_", slot + 100), pc.take(_ATTRIBUTE_NAMES, pa.array(slot)),
+         pc.take(_ATTRIBUTE_TYPES, pa.array(slot)), pc.take(pool, pa.array(picks))],
         fields=list(ATTRIBUTE))
     return pa.ListArray.from_arrays(pa.array(offsets), struct, type=pa.list_(ATTRIBUTE))
 

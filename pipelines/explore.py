@@ -1,7 +1,9 @@
 """`courier explore`: a quick look at a domain table, with column types and semantic tags.
 
-The query runs on a read-only connection with external access off, so `--where` can neither write
-to the warehouse nor read or write files.
+`--where` is a filter and nothing else: it must parse as one SQL expression on its own (so it
+cannot end the statement, comment out the rest, or add clauses), it is placed in parentheses on
+lines of its own, the row limit is applied by the cursor, not in the SQL, and the query runs on a
+read-only connection with external access off (so no expression can write, or read a file).
 """
 
 from __future__ import annotations
@@ -42,18 +44,31 @@ def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, whe
             known = ", ".join(tables) or "none yet (run a courier with load operations, or dbt build)"
             raise CourierError(f"no domain table {table!r}; domain tables: {known}")
         relation = f'{DOMAIN_SCHEMA}."{table}"'
-        sql = f"select * from {relation}" + (f" where {where}" if where else "") + f" limit {int(limit)}"
+        sql = f"select * from {relation}" + (f" where (\n{_filter(where)}\n)" if where else "")
         try:
             cursor = db.execute(sql)
+            rows = cursor.fetchmany(limit)
         except duckdb.Error as exc:
             raise CourierError(f"--where: {str(exc).splitlines()[0]}") from None
-        rows = cursor.fetchall()
         names = [d[0] for d in cursor.description]
         types = dict(db.execute("select column_name, data_type from information_schema.columns "
                                 "where table_schema = ? and table_name = ?", [DOMAIN_SCHEMA, table]).fetchall())
     feed = next((f for f in feeds if f.domain_table == table), None)
     tags = {c.name: c.semantics for c in feed.columns} if feed else {}
     return Exploration(table, [(n, types.get(n, "?"), tags.get(n, ())) for n in names], rows)
+
+
+def _filter(where: str) -> str:
+    """`where`, checked to be exactly one expression: `select <where>` parses as one statement
+    (a `;`, an unbalanced parenthesis or a trailing comment that swallows the rest does not)."""
+    try:
+        statements = duckdb.extract_statements(f"select (\n{where}\n)")
+    except duckdb.Error as exc:
+        raise CourierError(f"--where: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise CourierError("--where: expected one condition, such as \"revenue_cents > 1000\"; got more than one "
+                           "statement")
+    return where
 
 
 def _cell(value: object) -> str:

@@ -1,4 +1,5 @@
-"""Fault points: with `COURIER_FAULT=<point>` set, the process kills itself (SIGKILL) at that point.
+"""Fault points: with `COURIER_FAULT=<point>` set, the process kills itself (SIGKILL) at that point;
+`COURIER_FAULT=<point>:TERM` sends SIGTERM instead (a polite stop, as a scheduler's would be).
 
 The crash tests use them instead of a timed kill, so each fault happens exactly where it is named,
 every time. Points inside dlt's load step are armed by wrapping two of dlt's load methods, and only
@@ -21,7 +22,7 @@ POINTS = ("after-extract", "after-normalize", "between-jobs", "before-complete",
 
 
 def armed(point: str) -> bool:
-    return os.environ.get(FAULT_ENV) == point
+    return os.environ.get(FAULT_ENV, "").split(":")[0] == point
 
 
 def fault_point(point: str) -> None:
@@ -31,7 +32,9 @@ def fault_point(point: str) -> None:
 
 
 def die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    """SIGKILL this process, or SIGTERM when the fault says `:TERM`."""
+    polite = os.environ.get(FAULT_ENV, "").endswith(":TERM")
+    os.kill(os.getpid(), signal.SIGTERM if polite else signal.SIGKILL)
 
 
 def arm_load_faults() -> None:

@@ -27,9 +27,13 @@ GENERATED = "generated"
 FEED_ID = re.compile(r"^df-[a-z0-9]{6}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# `col`, `col[key]` (attribute by name or map entry) or `col.field` (struct field / unnested element).
+# `col`, `col[key]` (attribute or map entry), `col[name=key]`, `col[type=key]`, `col[id=key]` (an
+# attribute matched on that field only) or `col.field` (struct field / unnested element).
 SOURCE_REF = re.compile(r"^(?P<column>[A-Za-z_][A-Za-z0-9_]*)"
-                        r"(?:\[(?P<key>[A-Za-z0-9_:.\- $]+)\]|\.(?P<field>[A-Za-z0-9_:\-$]+))?$")
+                        r"(?:\[(?:(?P<by>name|type|id)=)?(?P<key>[A-Za-z0-9_:.\- $]+)\]|\.(?P<field>[A-Za-z0-9_:\-$]+))?$")
+# How `col[key]` finds an attribute: its `name`, or for Optimizely's built-in attributes (browserId,
+# device, campaign, source_type on Web exports), which have no name, its `type`.
+DEFAULT_MATCH = "name-or-type"
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,11 @@ class SourceRef:
     column: str
     key: Optional[str] = None  # attributes[plan], tags[sku]
     field: Optional[str] = None  # experiments.experiment_id
+    by: str = DEFAULT_MATCH  # which attribute field `key` is matched on: name, type, id, or name-or-type
 
     def __str__(self) -> str:
-        return self.column + (f"[{self.key}]" if self.key else f".{self.field}" if self.field else "")
+        by = "" if self.by == DEFAULT_MATCH else f"{self.by}="
+        return self.column + (f"[{by}{self.key}]" if self.key else f".{self.field}" if self.field else "")
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,7 @@ def _column(c: Section) -> FeedColumn:
     if not match:
         raise c.error("from" if c.has("from") else "name",
                       f"expected a raw column, `column[key]` or `column.field`; got {text!r}")
-    source = SourceRef(match["column"], match["key"], match["field"])
+    source = SourceRef(match["column"], match["key"], match["field"], match["by"] or DEFAULT_MATCH)
     kind = c.choice("type", TYPES)
     scale = 0
     if kind == "Decimal":

@@ -24,8 +24,9 @@ from pipelines.discovery import RunDates, plan_run
 from pipelines.errors import CourierError, NotReadyError
 from pipelines.history import GroupRecord, last_success, mark_interrupted, save
 from pipelines.progress import WAITING, Reporter
+from pipelines.runs import PARTIAL
 from pipelines.schedule import previous_time, scheduled_times, window_dates
-from pipelines.settings import WAREHOUSE_ENV
+from pipelines.build import dbt_environment
 
 MAX_POLL_GROWTH = 16  # the poll interval doubles up to 16 times the configured `poll`
 
@@ -46,8 +47,8 @@ def scheduled_dates(group: CourierGroup, member: GroupCourier, scheduled: dt.dat
     zone = group.timezone if group.use_timezone_for_dates else None
     start, end = window_dates(scheduled, member.offset, zone)
     if since is not None and not group.only_past_day and group.schedule is not None:
-        first_missed = next(scheduled_times(group.schedule, group.timezone, since))
-        if first_missed < scheduled:
+        first_missed = next(scheduled_times(group.schedule, group.timezone, since), None)
+        if first_missed is not None and first_missed < scheduled:
             start = min(start, window_dates(first_missed, member.offset, zone)[0])
     return RunDates.between(start, end)
 
@@ -95,7 +96,10 @@ def run_group(project: Project, name: str, dates: Optional[RunDates] = None,
             except CourierError as exc:
                 raise GroupFailed(f"courier {member.name}: {exc}") from None
         _run_downstream(project, group, record, reporter)
-        record.status = "success"
+        partial = [r.record.courier for r in report.courier_reports if r.record.status == PARTIAL]
+        record.status = PARTIAL if partial else "success"
+        if partial:
+            record.alerts.append(f"courier(s) {', '.join(partial)} rejected files: see `courier history`")
     except CourierError as exc:
         record.status, record.error = "failed", str(exc)
         reporter.status(f"Courier group {name} failed: {exc}")
@@ -103,7 +107,7 @@ def run_group(project: Project, name: str, dates: Optional[RunDates] = None,
     finally:
         record.ended_at = dt.datetime.now(dt.timezone.utc)
         save(project.warehouse, record)
-    reporter.status(f"Courier group {name} succeeded")
+    reporter.status(f"Courier group {name} {'finished, some files rejected' if record.status == PARTIAL else 'succeeded'}")
     return report
 
 
@@ -142,7 +146,9 @@ def _wait_for_data(project: Project, member: GroupCourier, dates: RunDates, dead
             remaining = (deadline - clock.now()).total_seconds()
             if remaining <= 0:
                 return _Readiness(str(exc))
-            reporter.status(f"{WAITING} ({member.name}: checking again in {min(interval, remaining):.0f}s)")
+            waiting_for = str(exc).split(": ", 1)[-1].split(". Run later")[0]  # which markers are missing
+            reporter.status(f"{WAITING} ({member.name}: {waiting_for}; checking again in "
+                            f"{min(interval, remaining):.0f}s)")
             clock.sleep(min(interval, remaining))
             interval = min(interval * 2, poll.total_seconds() * MAX_POLL_GROWTH)
 
@@ -150,8 +156,7 @@ def _wait_for_data(project: Project, member: GroupCourier, dates: RunDates, dead
 def _run_downstream(project: Project, group: CourierGroup, record: GroupRecord, reporter: Reporter) -> None:
     """Run the group's downstream commands in the project directory, in order; stop at a failure."""
     bin_dir = os.path.dirname(sys.executable)  # dbt and courier of this installation come first on PATH
-    env = {**os.environ, WAREHOUSE_ENV: str(project.warehouse),
-           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env = {**dbt_environment(project), "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     for command in group.downstream:
         reporter.status(f"Downstream: {command}")
         process = subprocess.run(command, shell=True, cwd=project.root, env=env, capture_output=True, text=True)

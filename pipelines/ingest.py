@@ -152,7 +152,7 @@ def land_new(project: Project, landing: LandingResult, on_file: Optional[FileCal
         faults.arm_load_faults()
         pipeline = make_pipeline(project, courier)
         recover(pipeline)
-        known = _raw_columns(pipeline)
+        known = _expected_columns(courier, _raw_columns(pipeline))
         if project.engine == "duckdb":
             landing.load_ids = _land_direct(pipeline, project, courier, store, landing.new, landing.tags, known,
                                             on_file, download_dir)
@@ -233,6 +233,19 @@ def _raw_columns(pipeline: dlt.Pipeline) -> dict[str, dict]:
     if pipeline.default_schema_name is None:
         return {}
     return {name: dict(table.get("columns", {})) for name, table in pipeline.default_schema.tables.items()}
+
+
+def _expected_columns(courier: Courier, raw: dict[str, dict]) -> dict[str, dict]:
+    """Per tag, the column types files must have: the raw table's, and for an entity with a known
+    schema (E3 decisions and events) that schema's, so no first file can decide them otherwise."""
+    from pipelines.direct import file_columns
+    from pipelines.e3 import KNOWN_SCHEMAS
+
+    for entity in courier.entities:
+        if entity.schema is not None:
+            columns = raw.setdefault(entity.tag, {})
+            columns.update({k: v for k, v in file_columns(KNOWN_SCHEMAS[entity.schema]).items() if k not in columns})
+    return raw
 
 
 def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) -> Optional[str]:

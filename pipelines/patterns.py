@@ -129,6 +129,8 @@ class FilePattern:
             segments = segments[1:]  # a leading '/' means the courier prefix itself
         if any(not seg for seg in segments[:-1]):
             raise PatternError("empty path segment ('//') in file pattern")
+        if any(len(seg) == 1 and seg[0].kind == "text" and seg[0].value in (".", "..") for seg in segments):
+            raise PatternError("a '.' or '..' path segment would leave the courier's prefix")
         return cls(text, tuple(tuple(seg) for seg in segments))
 
     @property

@@ -15,11 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Optional
 
+from pipelines.build import DbtProcess
 from pipelines.config import SOURCES_FILE, Project
 from pipelines.discovery import RunDates
 from pipelines.errors import CourierError
 from pipelines.history import RunRecord, mark_interrupted, save
-from pipelines.build import DbtProcess
 from pipelines.lock import warehouse_lock
 from pipelines.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
 
@@ -39,6 +39,10 @@ class FeedReport:
 
 
 DEFAULT_LOCK_TIMEOUT_SECONDS = 300.0
+# The status of a run that finished but rejected files (named in its `rejected`); `courier run` then
+# exits with PARTIAL_EXIT_CODE. The next run retries the rejected files.
+PARTIAL = "partial"
+PARTIAL_EXIT_CODE = 3
 
 
 @dataclass
@@ -106,7 +110,8 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
             reporter.status(COMMITTING)
             report.feeds = _apply_operations(project, operations, landing, dates, dbt)
             record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
-        record.status = "success"
+        # files rejected by the bad-file policy: the run landed the rest, and says so in its status
+        record.status = PARTIAL if record.rejected else "success"
     except CourierError as exc:
         record.status, record.error = "failed", str(exc)
         reporter.status(FAILED)
@@ -126,7 +131,6 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
 def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
           builds: bool, sample: bool):  # noqa: ANN202 - (LandingResult, Optional[DbtProcess])
     """Land the run's new files. When they will be built, dbt starts (and parses) while they land."""
-    from pipelines.build import DbtProcess
     from pipelines.ingest import land_new, prepare
 
     landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing)

@@ -49,7 +49,9 @@ def _surfaced_keys(table: pa.Table, column: str) -> list[str]:
         if pa.types.is_map(kind):
             found = [k for k, _ in value]
         elif pa.types.is_list(kind) and isinstance(value[0], dict) and "name" in value[0] and "value" in value[0]:
-            found = [item["name"] for item in value if item and item.get("name")]
+            # an attribute without a name (Optimizely Web's built-in ones) is known by its type
+            found = [item.get("name") or item.get("type") for item in value
+                     if item and (item.get("name") or item.get("type"))]
         else:
             return []
         keys += [k for k in found if k not in keys]

@@ -23,6 +23,9 @@ _NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oc
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_SEARCH_DAYS = 366 * 8  # a schedule like "0 0 29 2 1" may not fire for years
+# Waits, offsets and poll intervals beyond this are mistakes (and overflow date arithmetic).
+MAX_DURATION = dt.timedelta(days=366)
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class ScheduleError(ValueError):
@@ -37,6 +40,8 @@ def parse_duration(text: object) -> dt.timedelta:
     if not value or _DURATION.sub("", value) != "":
         raise ScheduleError(f"expected a duration such as 30m, 6h, 1h30m, 2d or 1w; got {text!r}")
     seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(value))
+    if seconds > MAX_DURATION.total_seconds():
+        raise ScheduleError(f"{text!r} is longer than the longest duration allowed, {MAX_DURATION.days}d")
     return dt.timedelta(seconds=seconds)
 
 
@@ -103,7 +108,11 @@ class Cron:
             raise ScheduleError(f"expected five fields (minute hour day-of-month month day-of-week); got "
                                 f"{len(fields)} in {text!r}")
         values = [frozenset(_field_values(f, i)) for i, f in enumerate(fields)]
-        return cls(text, *values, any_day=fields[2] == "*", any_weekday=fields[4] == "*")
+        cron = cls(text, *values, any_day=fields[2] == "*", any_weekday=fields[4] == "*")
+        if not cron.any_day and cron.any_weekday and not any(day <= _MONTH_DAYS[month - 1] for month in cron.months
+                                                              for day in cron.days):
+            raise ScheduleError(f"{text!r} never runs: none of its months has day {min(cron.days)}")
+        return cron
 
     def runs_on(self, day: dt.date) -> bool:
         if day.month not in self.months:
@@ -120,25 +129,42 @@ def _instant(day: dt.date, hour: int, minute: int, zone: ZoneInfo) -> dt.datetim
     return wall.astimezone(UTC)
 
 
+def _local_date(instant: dt.datetime, zone: ZoneInfo) -> dt.date:
+    try:
+        return instant.astimezone(zone).date()
+    except OverflowError:  # within a day of the calendar's ends
+        return instant.date()
+
+
 def scheduled_times(cron: Cron, zone: ZoneInfo, after: dt.datetime) -> Iterator[dt.datetime]:
-    """Scheduled instants (UTC) strictly after `after`, in order."""
-    day = after.astimezone(zone).date() - dt.timedelta(days=1)
+    """Scheduled instants (UTC) strictly after `after`, in order (none past the end of the calendar)."""
+    day = max(_local_date(after, zone), dt.date.min + dt.timedelta(days=1)) - dt.timedelta(days=1)
     for _ in range(MAX_SEARCH_DAYS):
         if cron.runs_on(day):
-            times = sorted({_instant(day, h, m, zone) for h in cron.hours for m in cron.minutes})
+            try:
+                times = sorted({_instant(day, h, m, zone) for h in cron.hours for m in cron.minutes})
+            except OverflowError:  # the last days of year 9999 have no UTC instant in range
+                return
             yield from (t for t in times if t > after)
+        if day == dt.date.max:
+            return
         day += dt.timedelta(days=1)
 
 
 def previous_time(cron: Cron, zone: ZoneInfo, at: dt.datetime) -> dt.datetime | None:
     """The latest scheduled instant at or before `at` (searching back up to MAX_SEARCH_DAYS)."""
-    day = at.astimezone(zone).date() + dt.timedelta(days=1)
+    day = min(_local_date(at, zone), dt.date.max - dt.timedelta(days=1)) + dt.timedelta(days=1)
     for _ in range(MAX_SEARCH_DAYS):
         if cron.runs_on(day):
-            times = sorted({_instant(day, h, m, zone) for h in cron.hours for m in cron.minutes}, reverse=True)
+            try:
+                times = sorted({_instant(day, h, m, zone) for h in cron.hours for m in cron.minutes}, reverse=True)
+            except OverflowError:
+                times = []
             found = next((t for t in times if t <= at), None)
             if found is not None:
                 return found
+        if day == dt.date.min:
+            return None
         day -= dt.timedelta(days=1)
     return None
 

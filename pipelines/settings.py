@@ -42,5 +42,8 @@ def configure_runtime() -> None:
     """
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # SIGTERM and Ctrl-C reach the courier, not dlt: dlt would swallow one arriving mid-load, and a
+    # `courier serve` told to stop would go on scheduling runs.
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

@@ -140,28 +140,44 @@ def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sour
 
 def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str, TagStats],
                  url: Callable[[str], str]) -> dict[str, list[PartFile]]:
-    """The part files whose types agree with the raw tables (and with earlier files of the run), per tag.
+    """The part files whose types agree with what is expected of their tag, per tag.
 
-    A file that disagrees is rejected into its tag's stats; the columns a file adds become known,
-    so one run cannot mix types either.
+    Expected are the raw table's types (and a known schema's, see `ingest._expected_columns`). A
+    column that is new decides its type by the majority of this load's files that have it (ties:
+    the type of more rows, then the type's name), never by which file comes first. A file that
+    disagrees is rejected into its tag's stats; what a load accepts is expected of later loads.
     """
     accepted: dict[str, list[PartFile]] = {}
-    agreed: set[tuple[str, pa.Schema]] = set()  # (tag, schema) already accepted: thousands of files share a few
-    for part in parts:
-        tag, columns = part.datafile.tag, known.setdefault(part.datafile.tag, {})
-        if (tag, part.schema) in agreed:
+    for tag in dict.fromkeys(part.datafile.tag for part in parts):
+        tag_parts = [part for part in parts if part.datafile.tag == tag]
+        columns = known.setdefault(tag, {})
+        seen = dict(columns)  # the columns before each accepted file: what it adds is new
+        columns.update(_majority_types(tag_parts, columns))
+        agreed: set[pa.Schema] = set()  # schemas already checked: thousands of files share a few
+        for part in tag_parts:
+            if part.schema not in agreed:
+                try:
+                    check_types(part.schema, columns, url(part.datafile.key))
+                except DataError as exc:
+                    stats[tag].rejected.append({"file": part.datafile.key, "reason": str(exc)})
+                    continue
+                agreed.add(part.schema)
+            stats[tag].note_new_columns(part.schema, seen)
+            seen.update(file_columns(part.schema))
             accepted.setdefault(tag, []).append(part)
-            continue
-        try:
-            check_types(part.schema, columns, url(part.datafile.key))
-        except DataError as exc:
-            stats[tag].rejected.append({"file": part.datafile.key, "reason": str(exc)})
-            continue
-        stats[tag].note_new_columns(part.schema, columns)
-        columns.update({k: v for k, v in file_columns(part.schema).items() if k not in columns})
-        accepted.setdefault(tag, []).append(part)
-        agreed.add((tag, part.schema))
     return accepted
+
+
+def _majority_types(parts: list[PartFile], columns: dict) -> dict:
+    """For each column none of `columns` has, the hint of the type most of `parts` give it."""
+    votes: dict[str, dict[str, list]] = {}  # column -> data type -> [files, rows, hint]
+    for part in parts:
+        for name, hint in file_columns(part.schema).items():
+            if name not in columns:
+                vote = votes.setdefault(name, {}).setdefault(hint["data_type"], [0, 0, hint])
+                vote[0], vote[1] = vote[0] + 1, vote[1] + part.rows
+    return {name: max(by_type.items(), key=lambda item: (item[1][0], item[1][1], item[0]))[1][2]
+            for name, by_type in votes.items()}
 
 
 def _fetch_in_order(store: ObjectStore, files: list[DataFile]) -> Iterator[tuple[DataFile, Path]]:

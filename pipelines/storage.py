@@ -68,6 +68,8 @@ class S3Store:
     """An S3 bucket (or any S3 API endpoint) under a prefix."""
 
     def __init__(self, courier: Courier, temp_dir: Optional[Path] = None):
+        if courier.endpoint_url:
+            _check_endpoint(courier.endpoint_url)
         connection = connect(courier)
         self.bucket, self.identity = connection.bucket, connection.identity
         self.prefix = f"{connection.prefix.strip('/')}/" if connection.prefix.strip("/") else ""
@@ -176,6 +178,30 @@ class S3Store:
         return StorageError(f"S3 refused {target} as {self.identity}: {code}: {message}")
 
 
+ENDPOINT_ATTEMPTS = 3
+ENDPOINT_TIMEOUT_SECONDS = 3
+
+
+def _check_endpoint(url: str) -> None:
+    """Fail in seconds, not minutes, when nothing listens at an S3-compatible endpoint (botocore would
+    retry a refused connection ten times with back-off, silently, for about 90 seconds)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    for attempt in range(ENDPOINT_ATTEMPTS):
+        try:
+            socket.create_connection((parts.hostname, port), timeout=ENDPOINT_TIMEOUT_SECONDS).close()
+            return
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            if attempt + 1 < ENDPOINT_ATTEMPTS:
+                time.sleep(1)
+    raise StorageError(f"cannot connect to the S3 endpoint {url} ({reason}, {ENDPOINT_ATTEMPTS} tries): check "
+                       "`endpoint_url` and that the server is running")
+
+
 class _NotFound(Exception):
     """Internal: a HEAD answered 404."""
 
@@ -197,7 +223,14 @@ class LocalStore:
 
     def _split(self, prefix: str) -> tuple[Path, str]:
         directory, _, head = prefix.rpartition("/")
-        return (self.base / directory if directory else self.base), head
+        return (self._inside(directory) if directory else self.base), head
+
+    def _inside(self, key: str) -> Path:
+        """The path of `key`, which must lie inside the mirror (a key cannot climb out with '..')."""
+        path = (self.base / key).resolve()
+        if path != self.base.resolve() and self.base.resolve() not in path.parents:
+            raise StorageError(f"{self.base / key} is outside the local mirror {self.base}")
+        return path
 
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         directory, head = self._split(prefix)
@@ -224,10 +257,10 @@ class LocalStore:
         return names
 
     def exists(self, key: str) -> bool:
-        return (self.base / key).is_file()
+        return self._inside(key).is_file()
 
     def fetch(self, key: str) -> Path:
-        path = self.base / key
+        path = self._inside(key)
         if not path.is_file():
             raise StorageError(f"file {path} disappeared during the run")
         return path

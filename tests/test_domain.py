@@ -190,6 +190,41 @@ def test_nested_fields_are_extracted_and_a_list_unnests_to_one_row_per_element(d
         ("A", "e1", False, "pro", "s-1", "Berlin"), ("A", "e2", True, "pro", "s-1", "Berlin")]
 
 
+ATTRIBUTES = pa.schema([
+    ("order_id", pa.string()),
+    ("attributes", pa.list_(pa.struct([("id", pa.string()), ("name", pa.string()), ("type", pa.string()),
+                                       ("value", pa.string())]))),
+])
+
+
+def test_an_attribute_is_found_by_name_or_for_built_in_attributes_by_type_and_on_request_by_id(dbt_project):
+    write_feed(dbt_project, """id: df-aaaaaa
+source: Shop
+name: Orders
+courier: shop
+file: orders
+primary_key: [order_id]
+columns:
+  - {name: order_id, type: String, required: true}
+  - {name: device, type: String, from: "attributes[device]"}
+  - {name: plan, type: String, from: "attributes[plan]"}
+  - {name: by_type, type: String, from: "attributes[type=custom]"}
+  - {name: by_id, type: String, from: "attributes[id=6]"}
+  - {name: named, type: String, from: "attributes[name=device]"}
+""")
+    write_part(dbt_project, "2026-11-25", "part-0.parquet", [
+        # Optimizely Web: built-in attributes have no name, their key is the type
+        {"order_id": "web", "attributes": [{"id": "5", "name": None, "type": "device", "value": "mobile"},
+                                           {"id": "6", "name": "plan", "type": "custom", "value": "pro"}]},
+        # Full Stack: every attribute is named, custom ones are typed `custom`
+        {"order_id": "full-stack", "attributes": [{"id": "7", "name": "device", "type": "custom", "value": "desktop"}]},
+    ], ATTRIBUTES)
+    land(dbt_project, "--date", "2026-11-25")
+    build(dbt_project)
+    assert table(dbt_project, "Shop:Orders", "order_id, device, plan, by_type, by_id, named") == [
+        ("full-stack", "desktop", None, "desktop", None, "desktop"), ("web", "mobile", "pro", "pro", "pro", None)]
+
+
 def test_stitch_input_exposes_pii_columns_under_canonical_names(dbt_project):
     write_feed(dbt_project, feed(extra="stitch: true\n",
                                  columns="  - {name: mail, type: String, semantic: email}\n"
@@ -253,6 +288,8 @@ def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_pro
         raw = query(project, f"select count(distinct uuid) from raw_optimizely.{tag}")[0][0]
         assert query(project, f'select count(*), count(distinct uuid) from domain."{table_name}"') == [(raw, raw)]
     assert query(project, 'select count(*) from domain."Optimizely:Decisions" where plan is not null')[0][0] > 0
+    # device is a built-in attribute in the generated export, as on Optimizely Web: no name, key in `type`
+    assert query(project, 'select count(*) from domain."Optimizely:Decisions" where device is not null')[0][0] > 0
     assert query(project, 'select count(*) from domain."Optimizely:Conversions__rejected"') == [(0,)]
 
 

@@ -132,3 +132,54 @@ def test_the_command_line_never_shows_a_traceback_for_broken_config(tmp_path_fac
             record("tracebacks_seen")
         assert result.exit_code in (0, 1, 2), result.output
         assert "Traceback" not in result.output
+
+
+# -- feed text never reaches Jinja -----------------------------------------------------------------
+
+JINJA_PIECES = list("{}%#'\"\\ -_ab6*7()") + ["{{", "}}", "{%", "%}", "{#", "#}", "env_var(\"COURIER_FUZZ_SECRET\")",
+                                                "{% raw %}", "{% endraw %}"]
+JINJA_TEXT = st.lists(st.sampled_from(JINJA_PIECES), min_size=1, max_size=12).map("".join).filter(
+    lambda t: t.strip() == t and t.strip())
+FUZZ_FEED = """id: df-fuzz01
+source: Shop
+name: Orders
+courier: shop
+file: orders
+primary_key: [order_id]
+description: {description}
+columns:
+{columns}"""
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(JINJA_TEXT, min_size=8, max_size=8))
+def test_feed_descriptions_reach_dbt_as_text_and_are_never_evaluated(dbt_project, monkeypatch, texts):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import write_feed
+
+    secret = "fuzz-secret-value-93817"
+    monkeypatch.setenv("COURIER_FUZZ_SECRET", secret)
+    texts = ["LEAK{{ env_var(\"COURIER_FUZZ_SECRET\") }}END", "{{ 6*7 }}", *texts]
+    columns = "\n".join(f"  - {{name: c{i}, type: String, description: {json.dumps(text)}}}"
+                        for i, text in enumerate(texts))
+    shutil.rmtree(dbt_project / "models", ignore_errors=True)
+    write_feed(dbt_project, FUZZ_FEED.format(description=json.dumps(texts[0]),
+                                             columns="  - {name: order_id, type: String}\n" + columns))
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    parse = subprocess.run([str(Path(sys.executable).parent / "dbt"), "parse", "--quiet"], cwd=dbt_project,
+                           capture_output=True, text=True, env={**__import__("os").environ, "DO_NOT_TRACK": "1"})
+    assert parse.returncode == 0, parse.stdout + parse.stderr
+    record("bad_inputs_tried", len(texts))
+
+    manifest = json.loads((dbt_project / "target" / "manifest.json").read_text())
+    [model] = [n for n in manifest["nodes"].values() if n["name"] == "shop__orders"]
+    for i, text in enumerate(texts):
+        assert model["columns"][f"c{i}"]["description"] == text
+    assert model["description"].startswith(texts[0])
+    for path in (dbt_project / "target").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

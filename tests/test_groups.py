@@ -229,6 +229,38 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
     assert raw_days(root) == ["2026-11-27"]
 
 
+def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
+    from pipelines.faults import FAULT_ENV
+
+    root = project()
+    ready_day(root, "2026-11-27")
+    start = (SCHEDULED - dt.timedelta(seconds=2)).isoformat()
+    # the serve process sends itself SIGTERM right after the first raw table job commits
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1", FAULT_ENV: "between-jobs:TERM"}
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "-C", str(root), "serve", "--clock-start", start],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        output, _ = server.communicate(timeout=120)
+    finally:
+        server.kill()
+
+    assert server.returncode == 0, output
+    assert "Received SIGTERM: stopped after the current run" in output
+    assert "Stopped after 1 group run(s)" in output
+    [group_run] = json.loads(run_cli(root, "group", "history", "--json").output)
+    assert group_run["status"] == "success"
+    assert raw_days(root) == ["2026-11-27"]
+
+
+def test_the_courier_pipeline_leaves_sigterm_to_the_courier(project):
+    """dlt would hold a SIGTERM arriving mid-normalize or mid-load and drop it when the step ends."""
+    from pipelines.config import load_project
+    from pipelines.ingest import make_pipeline
+
+    project_ = load_project(project())
+    assert make_pipeline(project_, project_.courier("shop")).runtime_config.intercept_signals is False
+
+
 def test_sigterm_during_a_wait_records_the_group_run_as_interrupted(project):
     root = project(wait="1h")
     ready_day(root, "2026-11-27", marker=False)

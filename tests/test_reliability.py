@@ -38,12 +38,13 @@ def test_bad_files_are_handled_by_policy_and_a_fixed_file_lands_on_the_next_run(
     result = run_cli(root, "run", "shop", "--date", DAY)
     record("bad_inputs_tried", 5)
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # partial: some files rejected
     assert landed(result.output, "orders") == (3, 6, 0)  # part-0, the empty part-4, part-5
     assert query(root, "select order_id, coupon from raw_shop.orders order by 1") == [
         ("a0", None), ("a1", None), ("a2", None), ("a3", None), ("a4", None), ("d0", "XMAS")]
     assert "raw table orders gained column(s): coupon" in result.output
     [run] = json.loads(run_cli(root, "history", "--json").output)
+    assert run["status"] == "partial"
     rejected = {item["file"].rsplit("/", 1)[-1]: item["reason"] for item in run["rejected"]}
     assert sorted(rejected) == ["part-1.parquet", "part-3.parquet", "part-6.parquet"]
     assert "is not a readable Parquet file" in rejected["part-1.parquet"]
@@ -55,12 +56,66 @@ def test_bad_files_are_handled_by_policy_and_a_fixed_file_lands_on_the_next_run(
     write_part(root, DAY, "part-6.parquet", [{"order_id": "e0", "amount": 12}], ORDERS)
     again = run_cli(root, "run", "shop", "--date", DAY)
 
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 3, again.output  # part-1 and part-3 are still bad
     assert landed(again.output, "orders") == (1, 1, 3)
     assert query(root, "select amount from raw_shop.orders where order_id = 'e0'") == [(12,)]
     [latest, _] = json.loads(run_cli(root, "history", "--json").output)
     assert sorted(item["file"].rsplit("/", 1)[-1] for item in latest["rejected"]) == ["part-1.parquet",
                                                                                       "part-3.parquet"]
+
+
+def test_which_file_comes_first_never_decides_the_raw_types(dbt_project):
+    root = dbt_project
+    # the first file in key order says `amount` is text; the two after it say integer: the majority wins
+    write_part(root, DAY, "part-0.parquet", [{"order_id": "x0", "amount": "12"}],
+               pa.schema([("order_id", pa.string()), ("amount", pa.string())]))
+    write_part(root, DAY, "part-1.parquet", _rows("a", 3), ORDERS)
+    write_part(root, DAY, "part-2.parquet", _rows("b", 2), ORDERS)
+
+    result = run_cli(root, "run", "shop", "--date", DAY)
+
+    assert result.exit_code == 3, result.output
+    assert query(root, "select data_type from information_schema.columns where table_name = 'orders' "
+                       "and column_name = 'amount'") == [("BIGINT",)]
+    assert query(root, "select count(*) from raw_shop.orders") == [(5,)]
+    [run] = json.loads(run_cli(root, "history", "--json").output)
+    assert [item["file"] for item in run["rejected"]] == [f"orders/date={DAY}/part-0.parquet"]
+
+
+def test_an_e3_file_that_deviates_from_the_export_schema_is_rejected_even_when_it_comes_first(tmp_path):
+    import shutil
+
+    import pyarrow.compute as pc
+
+    from pipelines.e3 import E3Spec, generate
+    from tests.conftest import ROOT
+
+    root = tmp_path / "project"
+    generate(E3Spec(days=2, experiments=4, events=(), rows=400, rows_per_file=100), root / "mirror")
+    (root / "sources.yml").write_text("""couriers:
+  optimizely:
+    local_path: mirror
+    entities:
+      - object/file-pattern: "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
+        object/land-as: {file/tag: decisions}
+""")
+    for name in ("dbt_project.yml", "profiles.yml", "macros"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    first = sorted((root / "mirror").glob("type=decisions/*/*/*.parquet"))[0]
+    table = pq.read_table(first)
+    numbers = pc.cast(pc.utf8_slice_codeunits(table["visitor_id"], 8), pa.int64())  # visitor_123 -> 123
+    pq.write_table(table.set_column(table.schema.get_field_index("visitor_id"), "visitor_id", numbers), first)
+
+    result = run_cli(root, "run", "optimizely", "--all")
+
+    assert result.exit_code == 3, result.output
+    assert query(root, "select count(*) from raw_optimizely.decisions") == [(800 - 100,)]
+    assert query(root, "select data_type from information_schema.columns where table_name = 'decisions' "
+                       "and column_name = 'visitor_id'") == [("VARCHAR",)]
+    [run] = json.loads(run_cli(root, "history", "--json").output)
+    [rejected] = run["rejected"]
+    assert rejected["file"] == first.relative_to(root / "mirror").as_posix()
+    assert "column `visitor_id` is bigint here but text in the raw table" in rejected["reason"]
 
 
 def _corrupt_first_page(path: Path) -> None:
@@ -85,7 +140,7 @@ def test_a_file_with_corrupt_data_is_rejected_and_the_rest_of_its_load_lands_exa
 
     result = run_cli(root, "run", "shop", "--date", DAY)
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     assert query(root, "select count(*), count(distinct _dlt_load_id) from raw_shop.orders") == [(5, 1)]
     assert query(root, "select count(*) from raw_shop.returns") == [(3,)]
     [run] = json.loads(run_cli(root, "history", "--json").output)

@@ -290,6 +290,23 @@ def test_explore_where_cannot_write_or_read_files(shop, where):
     assert orders(shop) == [("A", 1)]
 
 
+def test_explore_where_is_a_filter_and_nothing_else(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": str(i), "amount": i} for i in range(5)])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    commented = run_cli(shop, "explore", "Shop:Orders", "--where", "1=1 --", "--limit", "1")
+    huge = run_cli(shop, "explore", "Shop:Orders", "--limit", "99999999999999999999")
+    unbalanced = run_cli(shop, "explore", "Shop:Orders", "--where", "(((")
+    two = run_cli(shop, "explore", "Shop:Orders", "--where", "1=1); select 42 where (1=1")
+
+    assert commented.exit_code == 0 and commented.output.splitlines()[-1] == '(1 row of domain."Shop:Orders")'
+    assert huge.exit_code == 2 and "--limit" in huge.output and "--where" not in huge.output
+    assert unbalanced.exit_code == 1 and unbalanced.output.startswith("Error: --where: ")
+    assert "limit" not in unbalanced.output.lower()
+    assert two.exit_code == 1 and two.output.startswith("Error: --where: ")
+
+
 def test_explore_names_the_domain_tables_when_the_table_is_unknown(shop):
     with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])

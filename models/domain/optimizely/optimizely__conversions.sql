@@ -2,8 +2,8 @@
 {{ config(alias=courier_alias('Optimizely:Conversions'), unique_key='_pk') }}
 {%- set feed = courier_feed('df-3p8x1w', 'optimizely', 'conversions') %}
 {% set q = adapter.quote %}
--- depends_on: {{ ref('optimizely__conversions__rejected') }}
-{{ courier_check_error_threshold(ref('stg_optimizely__conversions'), feed, 0.01, 'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
+{{ courier_check_error_threshold(ref('stg_optimizely__conversions'), ref('optimizely__conversions__rejected'), feed, 0.01,
+                                 'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
 -- Optimizely:Conversions: one row per uuid; the newest load wins.
 
 -- The winning row of each key, decided on the key and the winner order alone, so the wide rows

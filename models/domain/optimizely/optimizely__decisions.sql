@@ -2,8 +2,8 @@
 {{ config(alias=courier_alias('Optimizely:Decisions'), unique_key='_pk') }}
 {%- set feed = courier_feed('df-7k2m9q', 'optimizely', 'decisions') %}
 {% set q = adapter.quote %}
--- depends_on: {{ ref('optimizely__decisions__rejected') }}
-{{ courier_check_error_threshold(ref('stg_optimizely__decisions'), feed, 0.01, 'Optimizely:Decisions', 'feeds/optimizely/decisions.yml') }}
+{{ courier_check_error_threshold(ref('stg_optimizely__decisions'), ref('optimizely__decisions__rejected'), feed, 0.01,
+                                 'Optimizely:Decisions', 'feeds/optimizely/decisions.yml') }}
 -- Optimizely:Decisions: one row per uuid; the newest load wins.
 
 -- The winning row of each key, decided on the key and the winner order alone, so the wide rows
