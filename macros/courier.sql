@@ -244,6 +244,19 @@
 {%- endmacro %}
 
 
+{#- A staging model's first line: a clear error, naming what to run, when nothing is landed yet. -#}
+{% macro courier_require_landed(courier, tag) -%}
+  {%- if execute and not var('courier_compile_only', false) -%}
+    {%- set raw = source('raw_' ~ courier, tag) -%}
+    {%- if adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier) is none -%}
+      {{ exceptions.raise_compiler_error("nothing has been landed into " ~ raw.schema ~ "." ~ raw.identifier
+           ~ " yet: run `courier run " ~ courier ~ " --date YYYY-MM-DD` (or `--all`) first; dbt builds the"
+           ~ " domain tables from what the courier lands") }}
+    {%- endif -%}
+  {%- endif -%}
+{%- endmacro %}
+
+
 {#- Landed versions of a file tag: (file, load_id, file_date). -#}
 {% macro courier_landed(feed) -%}
   {{ return(adapter.dispatch('courier_landed')(feed)) }}

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from pipelines.config import Project
+from pipelines.dbt_worker import NODE_LINE
 from pipelines.errors import CourierError
 from pipelines.settings import (DBT_LOG_DIR, DBT_TARGET_DIR, LAKE_ENV, SPARK_DIR, SPARK_DIR_ENV, TARGET_ENV,
                                 WAREHOUSE_ENV, WAREHOUSE_FILE)
@@ -49,8 +50,11 @@ class DbtProcess:
                                         stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
 
     def run(self, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
-            extra: Sequence[str] = ()) -> BuildResult:
+            extra: Sequence[str] = (), on_node: Optional[Callable[[dict], None]] = None) -> BuildResult:
         """Run one dbt command (`build`, `run`, `docs generate`, ...) and end the process.
+
+        Args:
+            on_node: called as each model or test finishes, with its name, status, seconds and rows.
 
         Raises:
             BuildError: naming the first failing model or test and dbt's message.
@@ -62,8 +66,17 @@ class DbtProcess:
             args += ["--vars", json.dumps(variables)]
         results_file = self.project.root / DBT_TARGET_DIR / "run_results.json"
         results_file.unlink(missing_ok=True)
-        output, _ = self.process.communicate(json.dumps(args) + "\n")
-        return _result(command, self.process.returncode, output, results_file)
+        self.process.stdin.write(json.dumps(args) + "\n")
+        self.process.stdin.close()
+        output = []
+        for line in self.process.stdout:
+            if line.startswith(NODE_LINE):
+                if on_node is not None:
+                    on_node(json.loads(line[len(NODE_LINE):]))
+            else:
+                output.append(line)
+        self.process.wait()
+        return _result(command, self.process.returncode, "".join(output), results_file)
 
     def close(self) -> None:
         """End the process if it was not used (dbt keeps nothing half-written that matters: a partial

@@ -213,6 +213,38 @@ def history(ctx: click.Context, courier: Optional[str], limit: int, as_json: boo
 
 
 @cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
+    """Show where each courier stands, from the warehouse (no S3 request).
+
+    Per courier: the last run and last success, files and rows landed, the newest partition and its
+    freshness, files the last run rejected, each domain table with the landed files it has not
+    built yet, and the groups that run it. NAME is a courier or a courier group (default: all).
+
+    \b
+    Examples:
+      courier status
+      courier status optimizely --json
+    """
+    from pipelines.status import courier_status, render
+
+    project = current_project(ctx)
+    if name is None:
+        names = list(project.couriers)
+    elif name in project.groups:
+        names = [member.name for member in project.groups[name].couriers]
+    else:
+        names = [project.courier(name).name]
+    statuses = [courier_status(project, courier) for courier in names]
+    if as_json:
+        click.echo(json.dumps(statuses, indent=2, default=str))
+    else:
+        click.echo("\n\n".join(render(s) for s in statuses))
+
+
+@cli.command()
 @click.argument("courier")
 @click.option("--tag", help="Only samples of this file tag.")
 @click.pass_context

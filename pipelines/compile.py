@@ -128,6 +128,7 @@ def staging_sql(feed: Feed) -> str:
     columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
     raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)
     return f"""{SQL_HEADER.format(source=inert(feed.path))}
+{{{{ courier_require_landed('{feed.courier}', '{feed.file}') }}}}
 {{% set q = adapter.quote %}}
 -- {feed.domain_table}: raw_{feed.courier}.{feed.file} rows extracted, cast, keyed and checked.
 
@@ -305,20 +306,42 @@ def model_yaml(feed: Feed) -> str:
     return _yaml(doc, feed.path)
 
 
+# `dbt source freshness` on a raw table: how old its newest landed partition date is. E3 writes a
+# day's partition the next morning, so two days is late and three days is broken.
+RAW_FRESHNESS = {"warn_after": {"count": 48, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
+LANDING_COLUMN_DOCS = {
+    "_file": "The object key the row came from (relative to the courier prefix).",
+    "_file_date": "The date partition the file pattern matched (Optimizely's processing date, UTC).",
+    "_file_row": "The row's 0-based position in its file.",
+    "_dlt_load_id": "The dlt load that landed the row (epoch seconds); counts once in `_dlt_loads`.",
+}
+
+
 def sources_yaml(feeds: list[Feed]) -> str:
-    tables: dict[str, set[str]] = {}
+    read: dict[str, dict[str, set[str]]] = {}  # courier -> tag -> raw columns the feeds read
     for feed in feeds:
-        tables.setdefault(feed.courier, set()).add(feed.file)
+        columns = read.setdefault(feed.courier, {}).setdefault(feed.file, set())
+        columns.update(c.source.column for c in feed.columns)
+        columns.update({feed.unnest} if feed.unnest else set())
     doc = {"version": 2, "sources": [
         {"name": f"raw_{courier}", "schema": f"raw_{courier}",
          "description": f"Raw tables the `{courier}` courier lands (append-only landing history).",
-         "tables": [{"name": tag, "description": f"Every landed row of file tag `{tag}`."} for tag in sorted(tags)]
+         "config": {"freshness": RAW_FRESHNESS, "loaded_at_field": "_file_date"},
+         "tables": [_raw_table(tag, columns) for tag, columns in sorted(tags.items())]
                    + [{"name": "_courier_files", "description": "The record: every landed file version (key, ETag, "
-                                                               "size, tag, date, rows) and the load that landed it."},
+                                                               "size, tag, date, rows) and the load that landed it.",
+                       "config": {"freshness": None}},
                       {"name": "_dlt_loads", "description": "dlt's completed loads; a file version is landed once "
-                                                            "its load is here with status 0."}]}
-        for courier, tags in sorted(tables.items())]}
+                                                            "its load is here with status 0.",
+                       "config": {"freshness": None}}]}
+        for courier, tags in sorted(read.items())]}
     return _yaml(doc, "feeds")
+
+
+def _raw_table(tag: str, columns: set[str]) -> dict:
+    documented = [{"name": name, "description": "Read by a feed."} for name in sorted(columns)]
+    documented += [{"name": name, "description": text} for name, text in LANDING_COLUMN_DOCS.items()]
+    return {"name": tag, "description": f"Every landed row of file tag `{tag}`.", "columns": documented}
 
 
 def _stitch_tags(feeds: list[Feed]) -> list[str]:
@@ -340,7 +363,7 @@ def stitch_sql(feeds: list[Feed]) -> str:
                      + ",\n".join(chosen) + f"\n    from {{{{ ref('{feed.model_name}') }}}}")
     sources = inert(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
     return (f"-- generated from feeds with stitch: true ({sources}); do not edit\n"
-            "{{ config(materialized='view') }}\n{% set q = adapter.quote %}\n"
+            "{{ config(materialized='view', schema='domain') }}\n{% set q = adapter.quote %}\n"
             "-- PII columns of every Stitch feed under canonical names, one row per domain-table row.\n\n"
             + "\n    union all\n".join(parts) + "\n")
 

@@ -45,7 +45,10 @@ REQUIRED_CREDENTIAL_KEYS = {
 SECRET_KEYS = ("secret_access_key", "session_token", "token")
 CONTENT_TYPES = ("application/x-parquet",)
 COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "credential", "entities",
-                "load_operations")
+                "load_operations", "notify")
+# What a courier or group can notify about (`notify: [{webhook: ..., events: [...]}, {command: ...}]`).
+NOTIFY_EVENTS = ("run_failed", "data_missing", "files_rejected", "rows_rejected", "new_columns", "freshness")
+NOTIFY_KEYS = ("webhook", "command", "events")
 ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
                "object/optional", "object/schema")
 # Schemas the project knows (pipelines/e3.py): a file that deviates from them is rejected, whichever
@@ -54,7 +57,7 @@ KNOWN_SCHEMAS = ("optimizely-decisions", "optimizely-events", "none")
 LAND_AS_KEYS = ("file/tag", "file/content-type")
 ENGINES = ("duckdb", "spark", "snowflake", "bigquery", "databricks", "athena")
 GROUP_KEYS = ("schedule", "timezone", "status", "only_past_day", "use_timezone_for_dates", "couriers", "downstream",
-              "poll")
+              "poll", "notify")
 GROUP_COURIER_KEYS = ("name", "wait", "offset", "on_missing")
 DEFAULT_POLL = dt.timedelta(seconds=60)
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -96,6 +99,16 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class NotifyTarget:
+    """Where an event goes: a Slack-compatible webhook (JSON POST) or a shell command."""
+
+    webhook: Optional[str] = field(default=None, repr=False)  # may hold a token: never printed
+    command: Optional[str] = None
+    events: tuple[str, ...] = NOTIFY_EVENTS
+    label: str = ""  # where it is configured, for messages: `couriers.optimizely.notify[0]`
+
+
+@dataclass(frozen=True)
 class Courier:
     """One configured S3 source (or local mirror of one)."""
 
@@ -108,6 +121,7 @@ class Courier:
     endpoint_url: Optional[str] = None
     credential: Credential = Credential()
     load_operations: Any = field(default_factory=dict)
+    notify: tuple[NotifyTarget, ...] = ()
 
     @property
     def dataset(self) -> str:
@@ -148,6 +162,7 @@ class CourierGroup:
     use_timezone_for_dates: bool = False
     downstream: tuple[str, ...] = ()
     poll: dt.timedelta = DEFAULT_POLL
+    notify: tuple[NotifyTarget, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -221,7 +236,7 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
     for name in (groups_section.data if groups_section else {}):
         if not isinstance(name, str) or not NAME.match(name):
             raise groups_section.error(str(name), "group names use letters, digits and _ and start with a letter")
-        groups[name] = _parse_group(name, groups_section.section(name), couriers)
+        groups[name] = _parse_group(name, groups_section.section(name), couriers, env)
     engine, lake = _parse_warehouse(top.section("warehouse", required=False), root, env)
     return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), groups=groups, engine=engine,
                    lake=lake, raw=doc)
@@ -241,7 +256,26 @@ def _parse_warehouse(s: Optional[Section], root: Path, env: Mapping[str, str]) -
     return engine, lake
 
 
-def _parse_group(name: str, s: Section, couriers: dict[str, Courier]) -> CourierGroup:
+def _parse_notify(s: Section, env: Mapping[str, str]) -> tuple[NotifyTarget, ...]:
+    targets = []
+    for index, item in enumerate(s.items("notify", required=False)):
+        n = Section(item, s.file, f"{s.key('notify')}[{index}]", line_of(s.raw("notify"), index))
+        n.check_keys(NOTIFY_KEYS)
+        if n.has("webhook") == n.has("command"):
+            raise n.error("webhook", "give exactly one of `webhook: <url>` (write a secret URL as ${VAR}) or "
+                                     "`command: <shell command>`")
+        webhook = _expand(n, "webhook", env) if n.has("webhook") else None
+        if n.has("webhook") and not (webhook or "").startswith(("http://", "https://")):
+            raise n.error("webhook", "expected an http:// or https:// URL (or ${VAR} holding one)")
+        events = n.raw("events", list(NOTIFY_EVENTS))
+        if not isinstance(events, list) or not events or any(e not in NOTIFY_EVENTS for e in events):
+            raise n.error("events", f"expected a list of events from: {', '.join(NOTIFY_EVENTS)}")
+        targets.append(NotifyTarget(webhook=webhook, command=n.string("command") if n.has("command") else None,
+                                    events=tuple(events), label=n.path))
+    return tuple(targets)
+
+
+def _parse_group(name: str, s: Section, couriers: dict[str, Courier], env: Mapping[str, str]) -> CourierGroup:
     s.check_keys(GROUP_KEYS)
     members = []
     for index, item in enumerate(s.items("couriers")):
@@ -267,6 +301,7 @@ def _parse_group(name: str, s: Section, couriers: dict[str, Courier]) -> Courier
         use_timezone_for_dates=s.boolean("use_timezone_for_dates", False),
         downstream=tuple(downstream),
         poll=_timed(s, "poll", "60s", parse_duration),
+        notify=_parse_notify(s, env),
     )
 
 
@@ -307,6 +342,7 @@ def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
         credential=credential,
         entities=_parse_entities(s),
         load_operations=_parse_load_operations(s),
+        notify=_parse_notify(s, env),
     )
 
 

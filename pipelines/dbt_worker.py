@@ -25,6 +25,24 @@ def _die_in_domain_transaction(event) -> None:  # noqa: ANN001 - a dbt EventMsg
         faults.die()
 
 
+NODE_LINE = "::courier-node::"
+
+
+def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
+    """A dbt callback: one line per model or test as it finishes, for the courier's progress."""
+    if event.info.name != "NodeFinished":
+        return
+    try:
+        result = event.data.run_result
+        response = result.adapter_response  # a protobuf Struct: a mapping, not a dict
+        rows = response["rows_affected"] if "rows_affected" in response else None
+        line = {"name": event.data.node_info.node_name, "status": result.status, "seconds": result.execution_time,
+                "rows": int(rows) if rows is not None else None}
+    except Exception:  # noqa: BLE001 - progress must never fail a build (dbt turns it into a node error)
+        return
+    print(NODE_LINE + json.dumps(line), flush=True)
+
+
 def main(paths: list[str]) -> int:
     from dbt.cli.main import dbtRunner
 
@@ -33,7 +51,7 @@ def main(paths: list[str]) -> int:
     if not line.strip():
         return 0
     args = json.loads(line)
-    callbacks = [_die_in_domain_transaction] if faults.armed("during-dbt") else []
+    callbacks = [_report_node] + ([_die_in_domain_transaction] if faults.armed("during-dbt") else [])
     # the project was parsed above: reuse it (a parse that failed is left for the command to report)
     runner = dbtRunner(manifest=parsed.result, callbacks=callbacks) if parsed.success else dbtRunner(callbacks=callbacks)
     result = runner.invoke(args)

@@ -19,8 +19,12 @@ AIRFLOW_DAG = '''"""Airflow DAG for courier group {group}, exported by `courier 
 
 import pendulum
 from airflow import DAG
-from airflow.operators.bash import BashOperator
 from airflow.timetables.trigger import CronTriggerTimetable
+
+try:  # Airflow 3: the standard provider
+    from airflow.providers.standard.operators.bash import BashOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.bash import BashOperator
 
 with DAG(
     dag_id="courier_group_{group}",

@@ -88,6 +88,7 @@ def run_group(project: Project, name: str, dates: Optional[RunDates] = None,
                 alert = f"courier {member.name}: source data not ready by {deadline.isoformat()}: {ready.reason}"
                 record.alerts.append(alert)
                 reporter.warn(f"alert: {alert}")
+                _notify(project, group, "data_missing", alert, record, reporter)
             options = RunOptions(skip_missing=not ready, group=name, run_id=str(uuid.uuid4()))
             record.courier_runs.append(options.run_id)
             try:
@@ -103,12 +104,22 @@ def run_group(project: Project, name: str, dates: Optional[RunDates] = None,
     except CourierError as exc:
         record.status, record.error = "failed", str(exc)
         reporter.status(f"Courier group {name} failed: {exc}")
+        missing = "source data not ready" in str(exc)
+        _notify(project, group, "data_missing" if missing else "run_failed", str(exc), record, reporter)
         raise exc if isinstance(exc, GroupFailed) else GroupFailed(str(exc)) from None
     finally:
         record.ended_at = dt.datetime.now(dt.timezone.utc)
         save(project.warehouse, record)
     reporter.status(f"Courier group {name} {'finished, some files rejected' if record.status == PARTIAL else 'succeeded'}")
     return report
+
+
+def _notify(project: Project, group: CourierGroup, event: str, message: str, record: GroupRecord,
+            reporter: Reporter) -> None:
+    from pipelines.notify import notify
+
+    details = {"group": group.name, "run_id": record.run_id, "dates": record.dates}
+    notify(group.notify, event, f"courier group {group.name}", message, project.root, details, reporter.warn)
 
 
 def _latest_scheduled(group: CourierGroup, now: dt.datetime) -> dt.datetime:

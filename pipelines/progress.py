@@ -66,6 +66,14 @@ class Reporter:
             self._files[0] += 1
             self._bar.update(self._task, advance=datafile.size, description=f"{self._files[0]}/{self._files[1]} files")
 
+    def node(self, result: dict) -> None:
+        """A dbt model finished (tests and hooks are not shown)."""
+        if not self.enabled or result["name"].startswith(("not_null_", "unique_")):
+            return
+        rows = f" ({result['rows']:,} rows)" if isinstance(result.get("rows"), int) and result["rows"] >= 0 else ""
+        status = "" if result["status"] == "success" else f" {result['status']}"
+        print(f"  built {result['name']}{rows} in {result['seconds']:.1f}s{status}", file=self.stream, flush=True)
+
     def warn(self, message: str) -> None:
         if self.enabled:
             self._stop_bar()

@@ -43,7 +43,7 @@ class Landed:
     load_id: str
 
 
-def _has_table(db: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def has_table(db: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(db.execute("select count(*) from information_schema.tables where table_schema = ? and "
                            "table_name = ?", [schema, table]).fetchall()[0][0])
 
@@ -62,7 +62,7 @@ def take_back_incomplete_loads(db: duckdb.DuckDBPyConnection, dataset: str) -> l
     if not tables:
         return []
     complete = (f'(select load_id from "{dataset}".{LOADS_TABLE} where status = 0)'
-                if _has_table(db, dataset, LOADS_TABLE) else "(select null::varchar as load_id where false)")
+                if has_table(db, dataset, LOADS_TABLE) else "(select null::varchar as load_id where false)")
     newest = f"(select coalesce(max(load_id), '') from {complete})"
     incomplete: set[str] = set()
     if RECORD_TABLE in tables:
@@ -92,7 +92,7 @@ def take_back_load(db: duckdb.DuckDBPyConnection, dataset: str, load_id: str) ->
 def landed_versions(db: duckdb.DuckDBPyConnection, dataset: str, tag: str,
                     dates: Optional[Iterable[dt.date]] = None) -> dict[str, Landed]:
     """The newest landed version of each key of `tag` (of `dates` only, when given)."""
-    if not _has_table(db, dataset, RECORD_TABLE):
+    if not has_table(db, dataset, RECORD_TABLE):
         return {}
     day_filter, params = "", [tag]
     if dates is not None:
@@ -113,11 +113,11 @@ def unbuilt_files(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id
 
     The same rule as the models' `courier_window` macro, for deciding whether to run dbt at all.
     """
-    if not _has_table(db, dataset, RECORD_TABLE):
+    if not has_table(db, dataset, RECORD_TABLE):
         return 0
     built = (f"select 1 from {BUILT_TABLE} as b where b.feed_id = ? and b.file = f.file and "
              "b.load_id = f._dlt_load_id and (b.excluded or b.definition = ?)")
-    exists = f"and not exists ({built})" if _has_table(db, "courier", "built_files") else ""
+    exists = f"and not exists ({built})" if has_table(db, "courier", "built_files") else ""
     params = [tag] + ([feed_id, definition] if exists else [])
     return db.execute(
         f'select count(*) from "{dataset}".{RECORD_TABLE} as f where f.tag = ? and f._dlt_load_id in '
@@ -128,7 +128,7 @@ def already_built(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id
                   days: Iterable[dt.date]) -> int:
     """How many files of `days` the feed's table holds in their newest landed version."""
     landed = landed_versions(db, dataset, tag, days)
-    if not landed or not _has_table(db, "courier", "built_files"):
+    if not landed or not has_table(db, "courier", "built_files"):
         return 0
     built = {(file, load_id) for file, load_id in db.execute(
         f"select file, load_id from {BUILT_TABLE} where feed_id = ? and definition = ? and not excluded "
@@ -150,7 +150,7 @@ class BuildStats:
 
 def build_stats(db: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str, BuildStats]:
     """Per feed id, what the dbt invocation `invocation_id` built."""
-    if not _has_table(db, "courier", "builds"):
+    if not has_table(db, "courier", "builds"):
         return {}
     rows = db.execute(f"select feed_id, mode, files, built_rows, rows_before, rows_after, rejected_rows from "
                       f"{BUILDS_TABLE} where invocation_id = ? and rows_after is not null", [invocation_id]).fetchall()

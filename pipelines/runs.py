@@ -108,7 +108,7 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
         if builds:
             reporter.status(COMMITTING)
-            report.feeds = _apply_operations(project, operations, landing, dates, dbt)
+            report.feeds = _apply_operations(project, operations, landing, dates, dbt, reporter)
             record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
         # files rejected by the bad-file policy: the run landed the rest, and says so in its status
         record.status = PARTIAL if record.rejected else "success"
@@ -125,7 +125,43 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         record.ended_at = dt.datetime.now(dt.timezone.utc)
         record.duration_seconds = round(time.monotonic() - started, 3)
         save(project.warehouse, record)
+        _notify(project, record, reporter)
     return report
+
+
+def _notify(project: Project, record: RunRecord, reporter: Reporter) -> None:
+    """Tell the courier's notification targets what the run did that someone should know."""
+    from pipelines.notify import notify
+
+    targets = project.couriers[record.courier].notify if record.courier in project.couriers else ()
+    if not targets:
+        return
+    events = []
+    if record.status == "failed":
+        threshold = "over the error threshold" in (record.error or "")
+        events.append(("rows_rejected" if threshold else "run_failed", f"run failed: {record.error}"))
+    if record.rejected:
+        events.append(("files_rejected", f"{len(record.rejected)} file(s) rejected: "
+                                         + "; ".join(item["reason"] for item in record.rejected[:3])))
+    for tag, columns in record.new_columns.items():
+        events.append(("new_columns", f"raw table {tag} gained column(s): {', '.join(columns)}"))
+    if record.status != "failed":
+        events += _freshness_events(project, record.courier)
+    details = {"courier": record.courier, "run_id": record.run_id, "dates": record.dates, "status": record.status}
+    for event, message in events:
+        notify(targets, event, f"courier {record.courier}", message, project.root, details, reporter.warn)
+
+
+def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
+    """A `freshness` event when the newest landed partition is older than dbt source freshness allows."""
+    from pipelines.status import courier_status
+
+    status = courier_status(project, courier)
+    fresh = status["freshness"]
+    if fresh["status"] not in ("warn", "error"):
+        return []
+    return [("freshness", f"newest landed partition {status['landed']['newest_partition']} is "
+                          f"{fresh['age_hours']:.0f} h old ({fresh['status']})")]
 
 
 def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
@@ -140,7 +176,7 @@ def _land(project: Project, courier_name: str, dates: RunDates, options: RunOpti
 
 
 def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001
-                      dbt: Optional[DbtProcess]) -> dict[str, FeedReport]:
+                      dbt: Optional[DbtProcess], reporter: Reporter) -> dict[str, FeedReport]:
     """Build the domain tables the operations name: every landed file version not yet in them.
 
     What is landed and what is built come from the record (`pipelines.record`); dbt reads the same
@@ -169,7 +205,8 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     # `run`, not `build`: the feed models' own tests (unique, not_null keys) hold by construction and
     # scan whole tables; a plain `dbt build` runs them.
     result = (dbt or DbtProcess(project)).run("run", select=feed_selector([feed.id for feed, _ in to_build]),
-                                             variables={"courier_truncate": truncate} if truncate else None)
+                                             variables={"courier_truncate": truncate} if truncate else None,
+                                             on_node=reporter.node)
     for feed_id, stats in _build_stats(project, result.invocation_id).items():
         report = reports.get(feed_id)
         if report is not None:

@@ -17,6 +17,9 @@ from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = dt.timezone.utc
+# The cron macros every cron understands.
+MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+          "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 _NAMES = {3: ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
           4: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]}
@@ -103,7 +106,9 @@ class Cron:
     def parse(cls, text: object) -> "Cron":
         if not isinstance(text, str):
             raise ScheduleError(f"expected a cron string such as \"30 8 * * *\"; got {text!r}")
-        fields = text.split()
+        fields = MACROS.get(text.strip().lower(), text).split()
+        # `?` (Quartz, AWS) means "no specific value" in a day field: the same as `*`
+        fields = ["*" if field == "?" and index in (2, 4) else field for index, field in enumerate(fields)]
         if len(fields) != 5:
             raise ScheduleError(f"expected five fields (minute hour day-of-month month day-of-week); got "
                                 f"{len(fields)} in {text!r}")

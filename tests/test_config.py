@@ -129,7 +129,7 @@ def test_config_error_on_the_command_line_is_one_line_without_traceback(make_pro
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"Error: {project / 'sources.yml'}:4: `couriers.optimizely.colour`: unknown key; valid keys are: bucket, "
-        "local_path, prefix, region, endpoint_url, credential, entities, load_operations"]
+        "local_path, prefix, region, endpoint_url, credential, entities, load_operations, notify"]
 
 
 def test_unknown_courier_lists_configured_ones(make_project):

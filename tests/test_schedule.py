@@ -98,3 +98,12 @@ def test_offset_window_dates_are_utc_unless_the_zone_is_asked_for():
     assert window_dates(scheduled, dt.timedelta(hours=24), zone) == (dt.date(2026, 11, 26), dt.date(2026, 11, 27))
     assert window_dates(scheduled, dt.timedelta(hours=48)) == (dt.date(2026, 11, 26), dt.date(2026, 11, 28))
     assert window_dates(scheduled, dt.timedelta(hours=1)) == (dt.date(2026, 11, 28), dt.date(2026, 11, 29))
+
+
+@pytest.mark.parametrize("macro, expected", [
+    ("@hourly", ["2027-03-13 01:00", "2027-03-13 02:00"]), ("@daily", ["2027-03-14 00:00", "2027-03-15 00:00"]),
+    ("@weekly", ["2027-03-14 00:00", "2027-03-21 00:00"]), ("@monthly", ["2027-04-01 00:00", "2027-05-01 00:00"]),
+    ("@yearly", ["2028-01-01 00:00", "2029-01-01 00:00"]), ("30 8 ? * *", ["2027-03-13 08:30", "2027-03-14 08:30"]),
+])
+def test_cron_macros_and_question_marks_are_understood(macro, expected):
+    assert times(macro, "UTC", "2027-03-13T00:30:00+00:00", 2) == expected

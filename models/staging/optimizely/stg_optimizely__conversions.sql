@@ -1,4 +1,5 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
+{{ courier_require_landed('optimizely', 'conversions') }}
 {% set q = adapter.quote %}
 -- Optimizely:Conversions: raw_optimizely.conversions rows extracted, cast, keyed and checked.
 

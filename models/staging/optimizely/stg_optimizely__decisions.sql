@@ -1,4 +1,5 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
+{{ courier_require_landed('optimizely', 'decisions') }}
 {% set q = adapter.quote %}
 -- Optimizely:Decisions: raw_optimizely.decisions rows extracted, cast, keyed and checked.
 
