@@ -205,7 +205,7 @@ def _feed_line(feed: Feed) -> str:
 
 def domain_sql(feed: Feed) -> str:
     staging = f"ref('stg_{feed.model_name}')"
-    columns = ",\n    ".join(_domain_columns(feed))
+    columns = ",\n        ".join(_domain_columns(feed))
     order = _winner_order(feed)
     ranking = ", ".join(f"{column} desc nulls last" if column.startswith("{{") else f"{column} desc"
                         for column in order)
@@ -218,9 +218,10 @@ def domain_sql(feed: Feed) -> str:
 -- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
                                                                             else feed.last_updated} wins.
 
--- The winning row of each key, decided on the key and the winner order alone, so the wide rows
--- stream through once instead of being ranked.
-with winners as (
+-- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
+-- row of each key is decided on the key and the winner order alone, so the wide rows are never ranked.
+{{% set unique = courier_keys_unique({staging}, feed) %}}
+with {{% if not unique %}}winners as (
     select _load_id, _file, _file_row
     from (
         select
@@ -230,19 +231,26 @@ with winners as (
         where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
     ) as ranked
     where _rank = 1
-{{% if courier_is_incremental() %}}
-        and not exists (
-            select 1 from {{{{ this }}}} as current_row
-            where current_row._pk = ranked._pk and {{{{ courier_newer('current_row', 'ranked', {_jinja_list(order)}) }}}}
-        )
+),
+
+{{% endif %}}incoming as (
+    select
+        {columns}
+    from {{{{ {staging} }}}}
+    where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
+{{% if not unique %}}
+        and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
 {{% endif %}}
 )
 
-select
-    {columns}
-from {{{{ {staging} }}}}
-where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
-    and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
+select *
+from incoming
+{{% if courier_is_incremental() %}}
+where not exists (
+    select 1 from {{{{ this }}}} as current_row
+    where current_row._pk = incoming._pk and {{{{ courier_newer('current_row', 'incoming', {_jinja_list(order)}) }}}}
+)
+{{% endif %}}
 """
 
 

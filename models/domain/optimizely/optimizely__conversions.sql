@@ -6,9 +6,10 @@
                                  'Optimizely:Conversions', 'feeds/optimizely/conversions.yml') }}
 -- Optimizely:Conversions: one row per uuid; the newest load wins.
 
--- The winning row of each key, decided on the key and the winner order alone, so the wide rows
--- stream through once instead of being ranked.
-with winners as (
+-- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
+-- row of each key is decided on the key and the winner order alone, so the wide rows are never ranked.
+{% set unique = courier_keys_unique(ref('stg_optimizely__conversions'), feed) %}
+with {% if not unique %}winners as (
     select _load_id, _file, _file_row
     from (
         select
@@ -18,46 +19,53 @@ with winners as (
         where _reject_reason is null and {{ courier_in_window(feed) }}
     ) as ranked
     where _rank = 1
-{% if courier_is_incremental() %}
-        and not exists (
-            select 1 from {{ this }} as current_row
-            where current_row._pk = ranked._pk and {{ courier_newer('current_row', 'ranked', ['_updated', '_file_date', '_file', '_file_row']) }}
-        )
+),
+
+{% endif %}incoming as (
+    select
+        {{ q('uuid') }},
+        {{ q('converted_at') }},
+        {{ q('processed_at') }},
+        {{ q('visitor_id') }},
+        {{ q('session_id') }},
+        {{ q('account_id') }},
+        {{ q('entity_id') }},
+        {{ q('event_type') }},
+        {{ q('event_name') }},
+        {{ q('revenue_cents') }},
+        {{ q('value') }},
+        {{ q('quantity') }},
+        {{ q('experiments') }},
+        {{ q('attributes') }},
+        {{ q('tags') }},
+        {{ q('sku') }},
+        {{ q('category') }},
+        {{ q('plan') }},
+        {{ q('user_ip') }},
+        {{ q('user_agent') }},
+        {{ q('referer') }},
+        {{ q('revision') }},
+        {{ q('client_engine') }},
+        {{ q('client_version') }},
+        _pk,
+        _uuid_pk,
+        _updated,
+        _load_id,
+        _file,
+        _file_date,
+        _file_row
+    from {{ ref('stg_optimizely__conversions') }}
+    where _reject_reason is null and {{ courier_in_window(feed) }}
+{% if not unique %}
+        and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
 {% endif %}
 )
 
-select
-    {{ q('uuid') }},
-    {{ q('converted_at') }},
-    {{ q('processed_at') }},
-    {{ q('visitor_id') }},
-    {{ q('session_id') }},
-    {{ q('account_id') }},
-    {{ q('entity_id') }},
-    {{ q('event_type') }},
-    {{ q('event_name') }},
-    {{ q('revenue_cents') }},
-    {{ q('value') }},
-    {{ q('quantity') }},
-    {{ q('experiments') }},
-    {{ q('attributes') }},
-    {{ q('tags') }},
-    {{ q('sku') }},
-    {{ q('category') }},
-    {{ q('plan') }},
-    {{ q('user_ip') }},
-    {{ q('user_agent') }},
-    {{ q('referer') }},
-    {{ q('revision') }},
-    {{ q('client_engine') }},
-    {{ q('client_version') }},
-    _pk,
-    _uuid_pk,
-    _updated,
-    _load_id,
-    _file,
-    _file_date,
-    _file_row
-from {{ ref('stg_optimizely__conversions') }}
-where _reject_reason is null and {{ courier_in_window(feed) }}
-    and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
+select *
+from incoming
+{% if courier_is_incremental() %}
+where not exists (
+    select 1 from {{ this }} as current_row
+    where current_row._pk = incoming._pk and {{ courier_newer('current_row', 'incoming', ['_updated', '_file_date', '_file', '_file_row']) }}
+)
+{% endif %}
