@@ -291,8 +291,26 @@
 
 
 {#- A condition on a model's rows: they come from the window's file versions. -#}
-{% macro courier_in_window(feed) -%}
-  (_file, _load_id) in (select window_files.file, window_files.load_id from ({{ courier_window(feed) }}) as window_files)
+{% macro courier_in_window(feed, mode=none) -%}
+  {{ courier_window_loads(feed, mode) }} and
+  (_file, _load_id) in (select window_files.file, window_files.load_id from ({{ courier_window(feed, mode) }}) as window_files)
+{%- endmacro %}
+
+
+{#- The window's load ids as literals, looked up when the model runs: a constant filter the engine
+    pushes into the raw table's scan, so only the row groups of those loads are read (raw rows are
+    appended load by load), and an empty window reads nothing. -#}
+{% macro courier_window_loads(feed, mode=none) -%}
+  {%- if not execute or var('courier_compile_only', false) -%}
+    1 = 1
+  {%- else -%}
+    {%- set loads = run_query("select distinct load_id from (" ~ courier_window(feed, mode) ~ ") as w").columns[0].values() -%}
+    {%- if loads | length == 0 -%}
+      1 = 0
+    {%- else -%}
+      _load_id in ({% for load in loads | sort %}{{ courier_string(load) }}{{ ", " if not loop.last }}{% endfor %})
+    {%- endif -%}
+  {%- endif -%}
 {%- endmacro %}
 
 
@@ -393,6 +411,7 @@
     {%- set mode = run_query("select mode from courier.builds where " ~ build).columns[0].values()[0] -%}
     {%- set built = courier_built_files() -%}
     {%- set rejected = api.Relation.create(schema=this.schema, identifier=this.identifier ~ '__rejected') -%}
+    {%- set loads = courier_window_loads(feed, mode) -%}  {#- rendered now, before the record changes -#}
     create or replace temporary table courier_build_window as {{ courier_window(feed, mode) }};
     {%- if mode == 'truncate' %}
     delete from {{ built }} where feed_id = {{ courier_string(feed.id) }};
@@ -412,11 +431,9 @@
       ended_at = current_timestamp,
       files = (select count(*) from courier_build_window),
       rows_after = (select count(*) from {{ this }}),
-      built_rows = (select count(*) from {{ this }}
-                    where _load_id in (select load_id from courier_build_window)
+      built_rows = (select count(*) from {{ this }} where {{ loads }}
                       and (_file, _load_id) in (select file, load_id from courier_build_window)),
-      rejected_rows = (select count(*) from {{ rejected }}
-                       where _load_id in (select load_id from courier_build_window)
+      rejected_rows = (select count(*) from {{ rejected }} where {{ loads }}
                          and (_file, _load_id) in (select file, load_id from courier_build_window))
     where {{ build }};
     drop table courier_build_window

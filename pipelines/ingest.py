@@ -217,12 +217,14 @@ def record_reader(project: Project, courier: Courier) -> Iterator[Optional[duckd
 
 
 def _not_landed(project: Project, courier: Courier, plan: Plan, stats: dict[str, TagStats]) -> dict[str, list[DataFile]]:
-    """Per tag, the plan's files whose key and ETag the record does not hold as landed."""
+    """Per tag, the plan's files whose key and ETag the record does not hold as landed (all of them when
+    the raw table is gone, say dropped with `dlt pipeline <courier> drop <tag>`: they land again)."""
     new: dict[str, list[DataFile]] = {}
     with record_reader(project, courier) as db:
         for tag, files in plan.files.items():
             days = {f.date for f in files}
-            landed = record.landed_versions(db, courier.dataset, tag, days) if db is not None and files else {}
+            present = db is not None and files and (project.engine != "duckdb" or record.has_table(db, courier.dataset, tag))
+            landed = record.landed_versions(db, courier.dataset, tag, days) if present else {}
             new[tag] = [f for f in files if landed.get(f.key, record.Landed("", "")).etag != f.etag]
             stats[tag].already_loaded = len(files) - len(new[tag])
     return new

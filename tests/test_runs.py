@@ -395,3 +395,4 @@ def test_notifications_reach_a_webhook_and_a_command_for_the_events_they_listen_
     assert received[2]["courier"] == "shop" and "no files match" in received[2]["text"]
     assert "rejected" in (shop / "notified.txt").read_text()
     assert "secret-token" not in partial.output + broken.output
+
