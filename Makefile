@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-# Each performance case beside its baseline; `make bench BENCH_ROWS=10000000` for the large size.
+# Each performance case beside its baseline (end to end, then landing); `make bench BENCH_ROWS=10000000`
+# for the large size. bench/history.py (30 days of part files, one run a day) runs on its own.
 bench: $(STAMP)
+	$(BIN)/python bench/e2e.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/suite.py --rows $(BENCH_ROWS)
 
 install: $(STAMP)
