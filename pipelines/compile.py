@@ -315,7 +315,8 @@ def model_yaml(feed: Feed) -> str:
 
 
 # `dbt source freshness` on a raw table: how old its newest landed partition date is. E3 writes a
-# day's partition the next morning, so two days is late and three days is broken.
+# day's partition the next morning, so two days is late and three days is broken. (dbt wants a
+# timestamp: the partition date's midnight, UTC.)
 RAW_FRESHNESS = {"warn_after": {"count": 48, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
 LANDING_COLUMN_DOCS = {
     "_file": "The object key the row came from (relative to the courier prefix).",
@@ -334,7 +335,7 @@ def sources_yaml(feeds: list[Feed]) -> str:
     doc = {"version": 2, "sources": [
         {"name": f"raw_{courier}", "schema": f"raw_{courier}",
          "description": f"Raw tables the `{courier}` courier lands (append-only landing history).",
-         "config": {"freshness": RAW_FRESHNESS, "loaded_at_field": "_file_date"},
+         "config": {"freshness": RAW_FRESHNESS, "loaded_at_field": "cast(_file_date as timestamp)"},
          "tables": [_raw_table(tag, columns) for tag, columns in sorted(tags.items())]
                    + [{"name": "_courier_files", "description": "The record: every landed file version (key, ETag, "
                                                                "size, tag, date, rows) and the load that landed it.",

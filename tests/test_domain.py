@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -308,3 +309,31 @@ def test_dbt_docs_show_semantic_tags_and_pii_flags(dbt_project):
     assert model["columns"]["mail"]["meta"] == {"type": "String", "from": "mail", "semantic": ["email"], "pii": True}
     catalog = json.loads((dbt_project / "target" / "catalog.json").read_text())
     assert "model.optimizely_courier.shop__orders" in catalog["nodes"]
+
+
+def test_dbt_builds_and_checks_freshness_from_another_directory(dbt_project, tmp_path):
+    import datetime as dt
+    import os
+    import subprocess
+    import sys
+
+    today = dt.date.today().isoformat()
+    write_feed(dbt_project, feed())
+    write_part(dbt_project, today, "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    land(dbt_project, "--date", today)
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    elsewhere = tmp_path / "orchestrator"
+    elsewhere.mkdir()
+    dbt = [str(Path(sys.executable).parent / "dbt")]
+    where = ["--project-dir", str(dbt_project), "--profiles-dir", str(dbt_project)]
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+
+    built = subprocess.run(dbt + ["build", *where], cwd=elsewhere, capture_output=True, text=True, env=env)
+    fresh = subprocess.run(dbt + ["source", "freshness", *where], cwd=elsewhere, capture_output=True, text=True,
+                           env=env)
+
+    assert built.returncode == 0, built.stdout
+    assert table(dbt_project) == [("A", 1)]
+    assert fresh.returncode == 0, fresh.stdout
+    assert "PASS freshness of raw_shop.orders" in fresh.stdout
+    assert not list(elsewhere.glob("*.duckdb"))  # the project's warehouse, not a new one where dbt ran
