@@ -247,8 +247,9 @@ def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
 @cli.command()
 @click.argument("courier")
 @click.option("--tag", help="Only samples of this file tag.")
+@click.option("--json", "as_json", is_flag=True, help="Print the samples as a JSON list.")
 @click.pass_context
-def samples(ctx: click.Context, courier: str, tag: Optional[str]) -> None:
+def samples(ctx: click.Context, courier: str, tag: Optional[str], as_json: bool) -> None:
     """List the sample files sample-mode runs kept, newest first.
 
     A run with `load_operations: {}` keeps a copy of one landed file per tag under
@@ -262,35 +263,42 @@ def samples(ctx: click.Context, courier: str, tag: Optional[str]) -> None:
 
     from pipelines.samples import samples as kept
 
-    found = kept(ctx.obj.project_dir, courier, tag)
+    found = [{"tag": path.parent.name, "date": path.name[:10], "rows": pq.read_metadata(path).num_rows,
+              "path": str(path.relative_to(ctx.obj.project_dir))} for path in kept(ctx.obj.project_dir, courier, tag)]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
     if not found:
         click.echo(f"No samples for {courier}: run it with `load_operations: {{}}` first.")
-        return
-    for path in found:
-        rows = pq.read_metadata(path).num_rows
-        click.echo(f"{path.parent.name:<16} {path.name[:10]}  {rows:>9,} rows  "
-                   f"{path.relative_to(ctx.obj.project_dir)}")
+    for sample in found:
+        click.echo(f"{sample['tag']:<16} {sample['date']}  {sample['rows']:>9,} rows  {sample['path']}")
 
 
 @cli.command()
 @click.argument("table")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1_000_000), help="Rows to show.")
 @click.option("--where", help="A SQL condition on the table's columns (read-only).")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="A table (long cells cut, key columns never), CSV or a JSON list.")
+@click.option("--vertical", is_flag=True, help="One block per row, a line per column (for wide rows).")
 @click.pass_context
-def explore(ctx: click.Context, table: str, limit: int, where: Optional[str]) -> None:
+def explore(ctx: click.Context, table: str, limit: int, where: Optional[str], output_format: str,
+            vertical: bool) -> None:
     """Show rows of a domain table with column types and semantic tags.
 
     \b
     Examples:
       courier explore "Optimizely:Decisions"
       courier explore "Optimizely:Conversions" --where "revenue_cents > 1000" --limit 5
+      courier explore "Optimizely:Decisions" --vertical --limit 2
+      courier explore "Optimizely:Decisions" --format csv --limit 1000 > decisions.csv
     """
     from pipelines.explore import explore as look, render
     from pipelines.feeds import read_feeds
 
     project = current_project(ctx)
     found, _ = read_feeds(project.root)
-    click.echo(render(look(project.warehouse, table, found, limit, where)))
+    click.echo(render(look(project.warehouse, table, found, limit, where), output_format, vertical))
 
 
 @cli.command()

@@ -22,17 +22,24 @@ def feeds() -> None:
 
 
 @feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the feeds as a JSON list.")
 @click.pass_context
-def feeds_list(ctx: click.Context) -> None:
+def feeds_list(ctx: click.Context, as_json: bool) -> None:
     """List the feeds: id, domain table, courier/file tag and file.
 
     \b
-    Example:
+    Examples:
       courier feeds list
+      courier feeds list --json
     """
     from pipelines.feeds import load_feeds
 
-    for feed in sorted(load_feeds(ctx.obj.project_dir), key=lambda f: f.domain_table):
+    found = sorted(load_feeds(ctx.obj.project_dir), key=lambda f: f.domain_table)
+    if as_json:
+        click.echo(json.dumps([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "file": f.file,
+                                "primary_key": list(f.primary_key), "path": str(f.path)} for f in found], indent=2))
+        return
+    for feed in found:
         click.echo(f"{feed.id}  {feed.domain_table:<28} {feed.courier}/{feed.file:<16} {feed.path}")
 
 

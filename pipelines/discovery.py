@@ -109,6 +109,8 @@ class TagStats:
             self.new_columns += [f.name for f in schema if f.name not in columns and f.name not in self.new_columns]
 
 
+# Called with each new file and its rows once it is fetched and checked (progress; it lands when its
+# load commits).
 FileCallback = Callable[[DataFile, int], None]
 
 

@@ -8,6 +8,9 @@ read-only connection with external access off (so no expression can write, or re
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -26,6 +29,11 @@ class Exploration:
     table: str
     columns: list[tuple[str, str, tuple[str, ...]]]  # name, type, semantic tags
     rows: list[tuple]
+    keys: tuple[str, ...] = ()  # the primary key's columns: never cut
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.columns]
 
 
 def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: Optional[str] = None) -> Exploration:
@@ -55,7 +63,8 @@ def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, whe
                                 "where table_schema = ? and table_name = ?", [DOMAIN_SCHEMA, table]).fetchall())
     feed = next((f for f in feeds if f.domain_table == table), None)
     tags = {c.name: c.semantics for c in feed.columns} if feed else {}
-    return Exploration(table, [(n, types.get(n, "?"), tags.get(n, ())) for n in names], rows)
+    return Exploration(table, [(n, types.get(n, "?"), tags.get(n, ())) for n in names], rows,
+                       keys=feed.primary_key if feed else ())
 
 
 def _filter(where: str) -> str:
@@ -71,21 +80,59 @@ def _filter(where: str) -> str:
     return where
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+def render(exploration: Exploration, output_format: str = "table", vertical: bool = False) -> str:
+    """The rows as a table (a header of name, type and semantic tags per column), one block per row
+    (`vertical`), CSV or JSON. Tables cut long cells, never a key column's."""
+    if output_format == "json":
+        return json.dumps([dict(zip(exploration.names, row)) for row in exploration.rows], default=str, indent=2)
+    if output_format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(exploration.names)
+        writer.writerows(exploration.rows)
+        return out.getvalue().rstrip("\n")
+    body = _vertical(exploration) if vertical else _table(exploration)
+    count = len(exploration.rows)
+    return f"{body}\n({count} row{'s' if count != 1 else ''} of domain.\"{exploration.table}\")"
 
 
-def render(exploration: Exploration) -> str:
-    """A plain-text table; the header has each column's name, type and tags."""
-    header = [[name, kind.lower(), " ".join(tags)] for name, kind, tags in exploration.columns]
-    body = [[_cell(v) for v in row] for row in exploration.rows]
-    widths = [max([len(h) for h in column] + [len(r[i]) for r in body])
-              for i, column in enumerate(header)]
-    lines = []
-    for level in range(3):
-        lines.append(" | ".join(column[level].ljust(widths[i]) for i, column in enumerate(header)).rstrip())
-    lines.append("-+-".join("-" * w for w in widths))
-    lines += [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in body]
-    lines.append(f"({len(body)} row{'s' if len(body) != 1 else ''} of domain.\"{exploration.table}\")")
-    return "\n".join(lines)
+def _table(exploration: Exploration) -> str:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.MARKDOWN, show_edge=True, pad_edge=True)
+    for name, kind, tags in exploration.columns:
+        header = "\n".join([name, kind.lower(), " ".join(tags)])
+        if name in exploration.keys:
+            table.add_column(header, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH)
+    for row in exploration.rows:
+        table.add_row(*[_text(value) for value in row])
+    return _plain(table)
+
+
+def _vertical(exploration: Exploration) -> str:
+    """One block per row, a line per column: wide rows read top to bottom, nothing cut."""
+    width = max((len(name) for name in exploration.names), default=0)
+    blocks = []
+    for number, row in enumerate(exploration.rows, 1):
+        lines = [f"-[ row {number} ]" + "-" * max(width - 8, 0)]
+        lines += [f"{name:<{width}} | {_text(value)}".rstrip() for name, value in zip(exploration.names, row)]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _plain(renderable: object) -> str:
+    """`renderable` as plain text, as wide as it needs (no terminal width applies to a table whose
+    output may be piped or pasted)."""
+    from rich.console import Console
+
+    console = Console(width=100_000, color_system=None, highlight=False, file=io.StringIO())
+    with console.capture() as capture:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in capture.get().splitlines()).strip("\n")

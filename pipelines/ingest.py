@@ -115,7 +115,7 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
         dates: one day, a range, or every date present.
         skip_missing: skip days that are missing or not ready instead of failing.
         on_plan: called with the Plan once listing is done (progress reporting).
-        on_file: called after each landed file with its row count.
+        on_file: called with each new file and its row count once it is fetched and checked.
         sample: keep a local copy of the newest file of each tag (sample mode).
 
     Raises:
@@ -300,20 +300,19 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
             if index + 1 < len(chunks):
                 downloads.start(_files_of(chunks[index + 1]))
             load_id, landed = _land_chunk(pipeline, project, courier, store, chunk, downloads, stats, known,
-                                          download_dir)
+                                          download_dir, on_file)
             downloads.release(_files_of(chunk))
             load_ids += [load_id] if load_id else []
             for part in landed:
                 stats[part.datafile.tag].add(part.datafile, part.rows)
-                if on_file is not None:
-                    on_file(part.datafile, part.rows)
     _clear(download_dir)
     return load_ids
 
 
 def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
                 chunk: dict[str, list[DataFile]], downloads: Downloads, stats: dict[str, TagStats],
-                known: dict[str, dict], scratch: Path) -> tuple[Optional[str], list[PartFile]]:
+                known: dict[str, dict], scratch: Path,
+                on_file: Optional[FileCallback]) -> tuple[Optional[str], list[PartFile]]:
     """One load of `chunk`; returns its load id and the part files it landed.
 
     A file whose data DuckDB cannot read is rejected: the load is taken back and the other files
@@ -330,6 +329,9 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
             parts.append(read_footer(datafile, downloads.path(datafile), store.url(datafile.key)))
         except DataError as exc:
             stats[datafile.tag].rejected.append({"file": datafile.key, "reason": str(exc)})
+            continue
+        if on_file is not None:
+            on_file(datafile, parts[-1].rows)
     while True:
         before = copy.deepcopy((stats, known))
         accepted = accept_parts(parts, known, stats, store.url)

@@ -1,5 +1,6 @@
-"""Live status of a run: status lines in order, a progress bar over files and bytes on a terminal
-(plain lines otherwise), and the closing `Completed in ...` line."""
+"""Live status of a run: status lines in order; while landing, a bar over files, rows and bytes with
+an ETA on a terminal (a plain line each tenth of the bytes otherwise, for logs and CI); a line per
+built model; and the closing `Completed in ...` line."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ class Reporter:
         self.enabled = enabled
         self._bar = None
         self._task = None
-        self._files = [0, 0]
+        self._total = (0, 0)  # files, bytes the run reads
+        self._done = [0, 0, 0]  # files, rows, bytes read so far
 
     def status(self, message: str) -> None:
         if self.enabled:
@@ -50,21 +52,40 @@ class Reporter:
         self.status(f"{LOADING}: {files} file(s), {plan.total_bytes / 1e6:,.1f} MB for {len(plan.dates)} day(s)")
         for warning in plan.skipped:
             self.warn(warning)
+        self._total, self._done = (files, plan.total_bytes), [0, 0, 0]
         if self.enabled and self.interactive and files:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._files = [0, files]
             self._bar = Progress(TextColumn("  {task.description}"), BarColumn(), DownloadColumn(),
-                                 TimeRemainingColumn(), console=Console(file=self.stream), transient=True)
-            self._task = self._bar.add_task(f"0/{files} files", total=plan.total_bytes)
+                                 TimeRemainingColumn(), console=Console(file=self.stream), transient=True,
+                                 auto_refresh=False)
+            self._task = self._bar.add_task(self._read_text(), total=plan.total_bytes)
             self._bar.start()
 
     def file(self, datafile: DataFile, rows: int) -> None:
-        """One more file landed (files already landed by an earlier run are not counted)."""
+        """One more new file fetched and checked, with its rows (it lands when its load commits)."""
+        before = self._done[2]
+        self._done = [self._done[0] + 1, self._done[1] + rows, self._done[2] + datafile.size]
         if self._bar is not None:
-            self._files[0] += 1
-            self._bar.update(self._task, advance=datafile.size, description=f"{self._files[0]}/{self._files[1]} files")
+            # drawn on every file, not on a timer: a terminal sees each step, even a fast one
+            self._bar.update(self._task, completed=self._done[2], description=self._read_text())
+            self._bar.refresh()
+        elif self.enabled and self._next_tenth(before) <= self._done[2]:
+            print(f"  {self._read_text()}, {self._done[2] / 1e6:,.1f} MB", file=self.stream, flush=True)
+
+    def landing_done(self) -> None:
+        """Landing ended (committed or failed): the bar gives way to what follows."""
+        self._stop_bar()
+
+    def _read_text(self) -> str:
+        return f"read {self._done[0]}/{self._total[0]} files, {self._done[1]:,} rows"
+
+    def _next_tenth(self, done_bytes: int) -> int:
+        """The byte count of the next tenth of the run's bytes after `done_bytes` (the last file
+        always reaches it)."""
+        step = max(self._total[1] // 10, 1)
+        return min((done_bytes // step + 1) * step, self._total[1])
 
     def node(self, result: dict) -> None:
         """A dbt model finished (tests and hooks are not shown)."""

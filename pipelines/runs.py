@@ -172,7 +172,10 @@ def _land(project: Project, courier_name: str, dates: RunDates, options: RunOpti
     landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing)
     reporter.plan(landing.plan)
     dbt = DbtProcess(project) if builds and landing.has_new_files else None
-    return land_new(project, landing, on_file=reporter.file, sample=sample), dbt
+    try:
+        return land_new(project, landing, on_file=reporter.file, sample=sample), dbt
+    finally:
+        reporter.landing_done()
 
 
 def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001

@@ -54,7 +54,7 @@ def arrow_source(courier: Courier, store: ObjectStore, files: dict[str, list[Dat
         files: the files to land, per tag, in load order.
         stats: filled in per tag as files land.
         known: per tag, the raw table's columns (dlt hints) a file's types are checked against.
-        on_file: called with each landed file and its row count (progress reporting).
+        on_file: called with each file and its row count once it is read (progress reporting).
     """
     return _source(courier, [_arrow_resource(tag, tag_files, store, stats.setdefault(tag, TagStats()),
                                              dict(known.get(tag, {})), on_file)

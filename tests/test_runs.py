@@ -267,12 +267,44 @@ def test_explore_shows_types_and_semantic_tags_and_runs_where_read_only(shop):
     result = run_cli(shop, "explore", "Shop:Orders", "--where", "amount > 2", "--limit", "5")
 
     assert result.exit_code == 0, result.output
-    lines = [[cell.strip() for cell in line.split("|")] for line in result.output.splitlines()]
+    lines = [[cell.strip() for cell in line.strip("|").split("|")] for line in result.output.splitlines()]
     assert lines[0][:3] == ["order_id", "amount", "email"]
     assert lines[1][:3] == ["varchar", "bigint", "varchar"]
     assert lines[2][:3] == ["", "", "email"]
     assert lines[4][:3] == ["B", "5", ""]
     assert result.output.splitlines()[-1] == '(1 row of domain."Shop:Orders")'
+
+
+def test_explore_cuts_long_cells_but_never_the_key_and_prints_vertical_csv_and_json(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    key, mail = "k" * 60, "m" * 60 + "@example.com"
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": key, "amount": 1, "email": mail}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    table = run_cli(shop, "explore", "Shop:Orders").output
+    vertical = run_cli(shop, "explore", "Shop:Orders", "--vertical").output
+    as_csv = run_cli(shop, "explore", "Shop:Orders", "--format", "csv").output
+    as_json = run_cli(shop, "explore", "Shop:Orders", "--format", "json").output
+
+    assert key in table and mail not in table and "…" in table
+    assert re.search(rf"^order_id +\| {key}$", vertical, re.M) and re.search(rf"^email +\| {mail}$", vertical, re.M)
+    assert as_csv.splitlines()[0].startswith("order_id,amount,email")
+    assert f"{key},1,{mail}" in as_csv
+    rows = json.loads(as_json)
+    assert [(r["order_id"], r["amount"], r["email"]) for r in rows] == [(key, 1, mail)]
+
+
+def test_feeds_list_and_samples_print_json(shop):
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1, "email": None}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    listed = json.loads(run_cli(shop, "feeds", "list", "--json").output)
+    kept = json.loads(run_cli(shop, "samples", "shop", "--json").output)
+
+    assert [(f["id"], f["domain_table"], f["courier"], f["file"], f["primary_key"]) for f in listed] == [
+        ("df-aaaaaa", "Shop:Orders", "shop", "orders", ["order_id"])]
+    assert kept == [{"tag": "orders", "date": "2026-11-25", "rows": 1,
+                     "path": ".courier/samples/shop/orders/2026-11-25__part-0.parquet"}]
 
 
 @pytest.mark.parametrize("where", ["1=1; drop table domain.\"Shop:Orders\"",
