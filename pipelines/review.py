@@ -136,21 +136,21 @@ def _feed_changes(old: Optional[Feed], new: Optional[Feed], warehouse: Optional[
         return [change(BREAKING, "feed_removed", f"feed `{old.id}` removed: `{old.domain_table}` is no longer "
                                                  "maintained and queries on it will go stale")]
     changes = []
-    rebuild = f"`dbt build --select tag:{new.id} --full-refresh`"
+    # The build sees a changed feed definition and rebuilds its table from every landed file.
+    rebuilt = "the next `courier run` or `dbt build` rebuilds the table from every landed file"
     if old.domain_table != new.domain_table:
         changes.append(change(BREAKING, "renamed", f"domain table renamed from `{old.domain_table}` to "
                                                    f"`{new.domain_table}`: queries on the old name break"))
     if old.primary_key != new.primary_key:
         changes.append(change(BREAKING, "primary_key", f"primary key changed from {_names(old.primary_key)} to "
-                                                       f"{_names(new.primary_key)}: the domain table must be "
-                                                       f"rebuilt: {rebuild}"))
+                                                       f"{_names(new.primary_key)}: {rebuilt}"))
     if (old.courier, old.file) != (new.courier, new.file):
         changes.append(change(BREAKING, "source", f"reads `{new.courier}/{new.file}` instead of "
-                                                  f"`{old.courier}/{old.file}`: rebuild with {rebuild}"))
+                                                  f"`{old.courier}/{old.file}`: {rebuilt}"))
     if old.unnest != new.unnest:
         changes.append(change(BREAKING, "unnest", f"unnest changed from `{old.unnest}` to `{new.unnest}`: one row "
-                                                  f"now stands for something else; rebuild with {rebuild}"))
-    changes += _column_changes(old, new, warehouse, change)
+                                                  f"now stands for something else; {rebuilt}"))
+    changes += _column_changes(old, new, warehouse, change, rebuilt)
     if old.last_updated != new.last_updated:
         changes.append(change(ATTENTION, "last_updated", f"last-updated changed from `{old.last_updated}` to "
                                                          f"`{new.last_updated}`: a different row may win per key"))
@@ -163,7 +163,8 @@ def _feed_changes(old: Optional[Feed], new: Optional[Feed], warehouse: Optional[
     return changes
 
 
-def _column_changes(old: Feed, new: Feed, warehouse: Optional[Path], change) -> list[Change]:  # noqa: ANN001
+def _column_changes(old: Feed, new: Feed, warehouse: Optional[Path], change,  # noqa: ANN001
+                    rebuilt: str) -> list[Change]:
     changes = []
     old_columns = {c.name: c for c in old.columns}
     new_columns = {c.name: c for c in new.columns}
@@ -176,7 +177,7 @@ def _column_changes(old: Feed, new: Feed, warehouse: Optional[Path], change) -> 
     for name, column in old_columns.items():
         if name in renamed:
             changes.append(change(BREAKING, "column_renamed", f"column `{name}` renamed to `{renamed[name]}`: "
-                                                              "queries on the old name break"))
+                                                              f"queries on the old name break; {rebuilt}"))
         elif name not in new_columns:
             changes.append(change(BREAKING, "column_removed", f"column `{name}` removed: queries on it break"))
     for name, column in new_columns.items():

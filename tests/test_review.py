@@ -63,8 +63,8 @@ def test_key_change_and_new_email_tag_is_breaking_and_names_both(repo):
 
     assert output[0] == "**Verdict: breaking** (1 breaking, 1 needs attention, 0 safe; compared with `HEAD~1`)"
     assert "**Optimizely:Decisions** (feeds/optimizely/decisions.yml)" in output
-    assert ("- **breaking**: primary key changed from `uuid` to `uuid`, `visitor_id`: the domain table must be "
-            "rebuilt: `dbt build --select tag:df-7k2m9q --full-refresh`") in output
+    assert ("- **breaking**: primary key changed from `uuid` to `uuid`, `visitor_id`: the next `courier run` or "
+            "`dbt build` rebuilds the table from every landed file") in output
     assert "- **needs attention**: column `referer` becomes PII (semantic tag email)" in output
     assert diff(repo, "--fail-on", "breaking").exit_code == 1
 
@@ -73,7 +73,8 @@ def test_key_change_and_new_email_tag_is_breaking_and_names_both(repo):
     ("  - {name: device, type: String, from: \"attributes[device]\"}\n", "",
      "breaking", "- **breaking**: column `device` removed: queries on it break"),
     ("{name: referer, type: String}", "{name: referer, type: String, rename_to: referrer}",
-     "breaking", "- **breaking**: column `referer` renamed to `referrer`: queries on the old name break"),
+     "breaking", "- **breaking**: column `referer` renamed to `referrer`: queries on the old name break; the next "
+                 "`courier run` or `dbt build` rebuilds the table from every landed file"),
     ("  - {name: revision, type: String}\n", "  - {name: revision, type: String}\n  - {name: session, type: String, "
      "from: \"attributes[session]\"}\n",
      "safe", "- **safe**: column `session` added (String)"),
