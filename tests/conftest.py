@@ -176,3 +176,35 @@ def write_feed(root: Path, text: str, name: str = "orders.yml") -> None:
     path = root / "feeds" / "shop" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+@dataclass
+class Webhook:
+    url: str  # also in $HOOK_URL, as a sources.yml would reference it
+    received: list  # the JSON documents posted, in order
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch):
+    """An HTTP server on loopback that records what notifications post to it."""
+    import http.server
+    import json
+    import threading
+
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):  # noqa: ANN002
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hooks/secret-token"
+    monkeypatch.setenv("HOOK_URL", url)
+    yield Webhook(url, received)
+    server.shutdown()

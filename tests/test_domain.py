@@ -337,3 +337,23 @@ def test_dbt_builds_and_checks_freshness_from_another_directory(dbt_project, tmp
     assert fresh.returncode == 0, fresh.stdout
     assert "PASS freshness of raw_shop.orders" in fresh.stdout
     assert not list(elsewhere.glob("*.duckdb"))  # the project's warehouse, not a new one where dbt ran
+
+
+def test_dbt_ls_lists_no_python_test_fixtures(dbt_project):
+    import os
+    import subprocess
+    import sys
+
+    fixtures = dbt_project / "tests" / "fixtures"
+    fixtures.mkdir(parents=True)
+    (fixtures / "orders_check.sql").write_text("select 1 as order_id where false\n")
+    (fixtures / "schema.yml").write_text("version: 2\nsources: [{name: raw_fixture, tables: [{name: orders}]}]\n")
+    write_feed(dbt_project, feed())
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+
+    listed = subprocess.run([str(Path(sys.executable).parent / "dbt"), "ls", "--quiet"], cwd=dbt_project,
+                            capture_output=True, text=True, env={**os.environ, "DO_NOT_TRACK": "1"})
+
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "optimizely_courier.domain.shop.shop__orders" in listed.stdout.split()
+    assert "fixture" not in listed.stdout and "orders_check" not in listed.stdout

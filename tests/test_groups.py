@@ -129,8 +129,9 @@ def test_data_never_ready_with_stop_fails_the_group_and_skips_downstream(project
     assert group_run["status"] == "failed" and "source data not ready" in group_run["error"]
 
 
-def test_data_never_ready_with_notify_alerts_lands_what_is_ready_and_goes_on(project):
-    root = project(wait="500ms", on_missing="notify")
+def test_data_never_ready_with_notify_alerts_lands_what_is_ready_and_goes_on(project, webhook):
+    root = project(wait="500ms", on_missing="notify",
+                   extra='    notify: [{webhook: "${HOOK_URL}", events: [data_missing]}]\n')
     (root / "sources.yml").write_text((root / "sources.yml").read_text().replace("offset: 24h", "offset: 48h"))
     ready_day(root, "2026-11-26")
     ready_day(root, "2026-11-27", marker=False)
@@ -139,6 +140,7 @@ def test_data_never_ready_with_notify_alerts_lands_what_is_ready_and_goes_on(pro
 
     assert report.record.status == "success"
     assert len(report.record.alerts) == 1 and "courier shop: source data not ready" in report.record.alerts[0]
+    assert [(item["event"], item["group"]) for item in webhook.received] == [("data_missing", "nightly")]
     assert raw_days(root) == ["2026-11-26"]
     assert (root / "downstream.txt").exists()
 

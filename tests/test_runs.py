@@ -387,24 +387,7 @@ def test_seed_workflow_from_sample_run_to_domain_tables(bucket, make_project, tm
         assert query(project, f'select count(*), count(distinct uuid) from domain."{table}"') == [(raw, raw)]
 
 
-def test_notifications_reach_a_webhook_and_a_command_for_the_events_they_listen_to(shop, monkeypatch):
-    import http.server
-    import threading
-
-    received: list[dict] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):  # noqa: ANN002
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:{server.server_port}/hooks/secret-token")
+def test_notifications_reach_a_webhook_and_a_command_for_the_events_they_listen_to(shop, webhook):
     (shop / "sources.yml").write_text(SHOP_SOURCES + """    load_operations: {df-aaaaaa: [{type: load, file: orders}]}
     notify:
       - {webhook: "${HOOK_URL}", events: [run_failed, files_rejected, new_columns, freshness]}
@@ -413,14 +396,12 @@ def test_notifications_reach_a_webhook_and_a_command_for_the_events_they_listen_
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
     bad = shop / "mirror" / "orders" / "date=2026-11-25" / "part-1.parquet"
     bad.write_text("not parquet")
-    try:
-        partial = run_cli(shop, "run", "shop", "--date", "2026-11-25")
-        broken = run_cli(shop, "run", "shop", "--date", "2026-11-26")  # no files that day: the run fails
-    finally:
-        server.shutdown()
+    partial = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+    broken = run_cli(shop, "run", "shop", "--date", "2026-11-26")  # no files that day: the run fails
 
     assert partial.exit_code == 3, partial.output
     assert broken.exit_code == 1, broken.output
+    received = webhook.received
     events = [item["event"] for item in received]
     assert events == ["files_rejected", "freshness", "run_failed"]  # 2026-11-25 is days old: not fresh
     assert "part-1.parquet is not a readable Parquet file" in received[0]["text"]
@@ -428,3 +409,21 @@ def test_notifications_reach_a_webhook_and_a_command_for_the_events_they_listen_
     assert "rejected" in (shop / "notified.txt").read_text()
     assert "secret-token" not in partial.output + broken.output
 
+
+
+def test_new_columns_and_rows_rejected_over_the_threshold_reach_the_webhook(shop, webhook):
+    (shop / "sources.yml").write_text(SHOP_SOURCES + """    load_operations: {df-aaaaaa: [{type: load, file: orders}]}
+    notify:
+      - {webhook: "${HOOK_URL}", events: [new_columns, rows_rejected]}
+""")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    assert run_cli(shop, "run", "shop", "--date", "2026-11-25").exit_code == 0
+    write_any(shop, "2026-11-26", "part-0.parquet", [{"order_id": None, "amount": 2, "coupon": "X"}])
+
+    result = run_cli(shop, "run", "shop", "--date", "2026-11-26")
+
+    assert result.exit_code == 1, result.output
+    sent = {item["event"]: item["text"] for item in webhook.received}
+    assert sorted(sent) == ["new_columns", "rows_rejected"] and len(webhook.received) == 2
+    assert "coupon" in sent["new_columns"]
+    assert "rejected" in sent["rows_rejected"] and "Shop:Orders" in sent["rows_rejected"]
