@@ -32,8 +32,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m pipelines.demo
 
-# Everything but the fault loops, which `make reliability` runs (repeated) after it.
+# The linter, then everything but the fault loops, which `make reliability` runs (repeated) after it.
 test: $(STAMP)
+	$(BIN)/ruff check pipelines tests bench
 	$(BIN)/python -m pytest -m "not faults"
 
 # The fault, crash and fuzz suites, then their report: faults injected, runs recovered, rows lost

@@ -79,7 +79,8 @@ def timed(command: list[str], cwd: Path) -> dict:
 
 
 def generate(out: Path, rows: int, days: int = 2, start: dt.date = START, files_per_day: int = 5) -> None:
-    from pipelines.e3 import E3Spec, generate as write
+    from pipelines.e3 import E3Spec
+    from pipelines.e3 import generate as write
 
     per_day = rows // days
     write(E3Spec(start=start, days=days, experiments=files_per_day, events=EVENTS[:files_per_day], rows=per_day,
@@ -135,7 +136,8 @@ def end_to_end(rows: int, repeat: int) -> dict:
 
 def small_files(repeat: int) -> dict:
     """3,600 small part files landed, against DuckDB reading the same files into a table."""
-    from pipelines.e3 import E3Spec, generate as write
+    from pipelines.e3 import E3Spec
+    from pipelines.e3 import generate as write
 
     results: dict[str, list[dict]] = {"courier --ingest-only": [], "duckdb read_parquet": []}
     with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:
@@ -150,7 +152,8 @@ def small_files(repeat: int) -> dict:
             (Path(tmp) / "t.duckdb").unlink()
             work = project(Path(tmp) / f"courier{index}", data)
             decisions_only = SOURCES.format(data=data).split("      - object/file-pattern: \"'type=events")[0]
-            (work / "sources.yml").write_text(decisions_only + "    load_operations: {df-7k2m9q: [{type: load, file: decisions}]}\n")
+            operations = "    load_operations: {df-7k2m9q: [{type: load, file: decisions}]}\n"
+            (work / "sources.yml").write_text(decisions_only + operations)
             os.sync()
             results["courier --ingest-only"].append(courier(work, "--all", "--ingest-only"))
             shutil.rmtree(work)
@@ -164,7 +167,8 @@ def report(sizes: dict[int, dict], small: dict) -> list[str]:
              "| ratio | courier peak RSS | DuckDB peak RSS |", "|---|---|---|---|---|---|"]
     for rows, r in sizes.items():
         ratio = r["courier"]["seconds"] / r["baseline"]["seconds"]
-        lines.append(f"| {rows:,} | {r['courier']['seconds']:.2f} s | {r['baseline']['seconds']:.2f} s | {ratio:.2f}x | "
+        lines.append(f"| {rows:,} | {r['courier']['seconds']:.2f} s | {r['baseline']['seconds']:.2f} s "
+                     f"| {ratio:.2f}x | "
                      f"{r['courier']['peak_mb']:.0f} MB | {r['baseline']['peak_mb']:.0f} MB |")
     lines += ["", "| after the end-to-end run | " + " | ".join(f"{rows:,} rows" for rows in sizes) + " |",
               "|---|" + "---|" * len(sizes)]

@@ -87,7 +87,8 @@ def report(results: list[dict], files: int) -> list[str]:
     first = statistics.median(r["seconds"] for r in results[:3])
     last = statistics.median(r["seconds"] for r in results[-3:])
     lines = [f"### {len(results)} days of {files} part files, one `courier run --date` a day (land + build)", "",
-             "| day | seconds | record rows | built rows | dlt state bytes | dlt state rows |", "|---|---|---|---|---|---|"]
+             "| day | seconds | record rows | built rows | dlt state bytes | dlt state rows |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         if r["day"] in (1, 2, 3, 10, 20) or r["day"] > len(results) - 3:
             lines.append(f"| {r['day']} | {r['seconds']:.2f} | {r['record rows']:,} | {r['built rows']:,} | "

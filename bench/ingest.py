@@ -34,7 +34,8 @@ SOURCES = """couriers:
 
 
 def generate(rows: int, out: Path) -> None:
-    from pipelines.e3 import E3Spec, generate as write
+    from pipelines.e3 import E3Spec
+    from pipelines.e3 import generate as write
 
     write(E3Spec(days=1, experiments=4, events=(), rows=rows, rows_per_file=250_000, seed=42), out)
 

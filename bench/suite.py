@@ -52,7 +52,8 @@ TARGETS = {  # case: (baseline, the most the case may take as a multiple of the 
 # -- data and servers ------------------------------------------------------------------------------
 
 def generate(rows: int, out: Path, days: int = 1, files_per_day: int = 4) -> None:
-    from pipelines.e3 import E3Spec, generate as write
+    from pipelines.e3 import E3Spec
+    from pipelines.e3 import generate as write
 
     write(E3Spec(days=days, experiments=files_per_day, events=(), rows=rows // days,
                  rows_per_file=max(1, rows // days // files_per_day), seed=42), out)
@@ -61,7 +62,7 @@ def generate(rows: int, out: Path, days: int = 1, files_per_day: int = 4) -> Non
 class MotoProcess:
     """moto's S3 API server as its own process on loopback, so it does not share the measured GIL."""
 
-    def __enter__(self) -> "MotoProcess":
+    def __enter__(self) -> MotoProcess:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -268,7 +269,8 @@ def noop_run(files: int = 1000, days: int = 30) -> dict:
             timings, requests = {}, {}
             last = dt.date(2026, 11, 25) + dt.timedelta(days - 1)
             for label, args in (("1 day", ["--date", str(last)]),
-                                ("3 days", ["--from", str(last - dt.timedelta(2)), "--to", str(last + dt.timedelta(1))])):
+                                ("3 days", ["--from", str(last - dt.timedelta(2)),
+                                            "--to", str(last + dt.timedelta(1))])):
                 before = len(proxy.requests)
                 start = time.perf_counter()
                 subprocess.run(command + args, env=env, check=True, capture_output=True)
@@ -362,7 +364,8 @@ def main() -> None:
         build = incremental_build(max(1_000, min(sizes) // 10), history_days)
         ratio = build["onto history"] / build["alone"]
         report += ["### Incremental domain build", "",
-                   f"- one day onto {history_days} loaded days: {build['onto history']:.2f}s; that day alone: {build['alone']:.2f}s;"
+                   f"- one day onto {history_days} loaded days: {build['onto history']:.2f}s; "
+                   f"that day alone: {build['alone']:.2f}s;"
                    f" {ratio:.2f}x (target <= 2x): {'met' if ratio <= 2 else 'NOT met'}", ""]
         noop = noop_run(noop_files, noop_days)
         report += [f"### A run with nothing new ({noop_files:,} files over {noop_days} days, from S3)", "",

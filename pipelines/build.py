@@ -7,15 +7,23 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from pipelines.config import Project
 from pipelines.dbt_worker import NODE_LINE
 from pipelines.errors import CourierError
-from pipelines.settings import (DBT_LOG_DIR, DBT_TARGET_DIR, LAKE_ENV, SPARK_DIR, SPARK_DIR_ENV, TARGET_ENV,
-                                WAREHOUSE_ENV, WAREHOUSE_FILE)
+from pipelines.settings import (
+    DBT_LOG_DIR,
+    DBT_TARGET_DIR,
+    LAKE_ENV,
+    SPARK_DIR,
+    SPARK_DIR_ENV,
+    TARGET_ENV,
+    WAREHOUSE_ENV,
+    WAREHOUSE_FILE,
+)
 
 
 class BuildError(CourierError):
@@ -28,7 +36,7 @@ class BuildResult:
 
     statuses: dict[str, str] = field(default_factory=dict)
     output: str = ""
-    invocation_id: Optional[str] = None
+    invocation_id: str | None = None
 
 
 class DbtProcess:
@@ -46,11 +54,12 @@ class DbtProcess:
         self.paths = ["--project-dir", str(root), "--profiles-dir", str(root), "--log-path", str(root / DBT_LOG_DIR),
                       "--target-path", str(root / DBT_TARGET_DIR)]
         self.process = subprocess.Popen([sys.executable, "-m", "pipelines.dbt_worker", json.dumps(self.paths)],
-                                        cwd=root, env=dbt_environment(project), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
+                                        cwd=root, env=dbt_environment(project), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        preexec_fn=_die_with_parent)
 
-    def run(self, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
-            extra: Sequence[str] = (), on_node: Optional[Callable[[dict], None]] = None) -> BuildResult:
+    def run(self, command: str, select: Sequence[str] = (), variables: dict | None = None,
+            extra: Sequence[str] = (), on_node: Callable[[dict], None] | None = None) -> BuildResult:
         """Run one dbt command (`build`, `run`, `docs generate`, ...) and end the process.
 
         Args:
@@ -100,7 +109,7 @@ def dbt_environment(project: Project) -> dict[str, str]:
     return env
 
 
-def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: Optional[dict] = None,
+def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: dict | None = None,
             extra: Sequence[str] = ()) -> BuildResult:
     """Run one dbt command in the project, in a new dbt process (see `DbtProcess`)."""
     return DbtProcess(project).run(command, select, variables, extra)

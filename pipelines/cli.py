@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -82,7 +81,7 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
 @click.option("--lock-timeout", default=300, show_default=True, type=SECONDS, metavar="SECONDS",
               help="How long to wait for another run that holds the warehouse.")
 @click.pass_context
-def run(ctx: click.Context, courier: str, date: Optional[str], start: Optional[str], end: Optional[str],
+def run(ctx: click.Context, courier: str, date: str | None, start: str | None, end: str | None,
         everything: bool, skip_missing: bool, ingest_only: bool, as_json: bool, lock_timeout: float) -> None:
     """Pull a courier's files for the given dates and apply its load operations.
 
@@ -171,7 +170,8 @@ def generate(out: Path, start: str, days: int, experiments: int, events: str, ro
       courier generate /tmp/e3 --days 7 --rows 50000 --unready-days 1
     """
     from pipelines.discovery import parse_date
-    from pipelines.e3 import E3Spec, generate as write
+    from pipelines.e3 import E3Spec
+    from pipelines.e3 import generate as write
 
     spec = E3Spec(start=parse_date(start, "--start"), days=days, experiments=experiments,
                   events=tuple(e for e in events.split(",") if e), rows=rows, rows_per_file=rows_per_file,
@@ -185,7 +185,7 @@ def generate(out: Path, start: str, days: int, experiments: int, events: str, ro
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1), help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
 @click.pass_context
-def history(ctx: click.Context, courier: Optional[str], limit: int, as_json: bool) -> None:
+def history(ctx: click.Context, courier: str | None, limit: int, as_json: bool) -> None:
     """Show recorded runs, newest first.
 
     \b
@@ -216,7 +216,7 @@ def history(ctx: click.Context, courier: Optional[str], limit: int, as_json: boo
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
+def status(ctx: click.Context, name: str | None, as_json: bool) -> None:
     """Show where each courier stands, from the warehouse (no S3 request).
 
     Per courier: the last run and last success, files and rows landed, the newest partition and its
@@ -249,7 +249,7 @@ def status(ctx: click.Context, name: Optional[str], as_json: bool) -> None:
 @click.option("--tag", help="Only samples of this file tag.")
 @click.option("--json", "as_json", is_flag=True, help="Print the samples as a JSON list.")
 @click.pass_context
-def samples(ctx: click.Context, courier: str, tag: Optional[str], as_json: bool) -> None:
+def samples(ctx: click.Context, courier: str, tag: str | None, as_json: bool) -> None:
     """List the sample files sample-mode runs kept, newest first.
 
     A run with `load_operations: {}` keeps a copy of one landed file per tag under
@@ -282,7 +282,7 @@ def samples(ctx: click.Context, courier: str, tag: Optional[str], as_json: bool)
               show_default=True, help="A table (long cells cut, key columns never), CSV or a JSON list.")
 @click.option("--vertical", is_flag=True, help="One block per row, a line per column (for wide rows).")
 @click.pass_context
-def explore(ctx: click.Context, table: str, limit: int, where: Optional[str], output_format: str,
+def explore(ctx: click.Context, table: str, limit: int, where: str | None, output_format: str,
             vertical: bool) -> None:
     """Show rows of a domain table with column types and semantic tags.
 
@@ -293,7 +293,8 @@ def explore(ctx: click.Context, table: str, limit: int, where: Optional[str], ou
       courier explore "Optimizely:Decisions" --vertical --limit 2
       courier explore "Optimizely:Decisions" --format csv --limit 1000 > decisions.csv
     """
-    from pipelines.explore import explore as look, render
+    from pipelines.explore import explore as look
+    from pipelines.explore import render
     from pipelines.feeds import read_feeds
 
     project = current_project(ctx)
@@ -332,7 +333,7 @@ cli.add_command(serve)
 cli.add_command(feeds)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="courier")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -44,7 +43,7 @@ def current_project(ctx: click.Context):  # noqa: ANN202 - a config.Project
     return load_project(ctx.obj.project_dir)
 
 
-def run_dates(date: Optional[str], start: Optional[str], end: Optional[str], everything: bool):  # noqa: ANN202
+def run_dates(date: str | None, start: str | None, end: str | None, everything: bool):  # noqa: ANN202
     """The dates of `--date`, `--from/--to` or `--all` (exactly one of them)."""
     from pipelines.discovery import RunDates, parse_date
 
@@ -70,7 +69,7 @@ def date_options(command):  # noqa: ANN001, ANN201 - a click decorator
     return command
 
 
-def iso_instant(text: Optional[str], option: str):  # noqa: ANN202
+def iso_instant(text: str | None, option: str):  # noqa: ANN202
     """An ISO date-time (UTC when it has no offset), naming the option on failure."""
     import datetime as dt
 
@@ -79,5 +78,6 @@ def iso_instant(text: Optional[str], option: str):  # noqa: ANN202
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise click.UsageError(f"{option}: expected an ISO date-time such as 2026-11-28T08:30:00Z; got {text!r}")
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        raise click.UsageError(f"{option}: expected an ISO date-time such as 2026-11-28T08:30:00Z; "
+                               f"got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -82,7 +81,7 @@ def model_problems(root: Path, found: list, problems: list) -> list:
 @click.option("--fail-on", type=click.Choice(["breaking", "attention"]),
               help="Exit 1 when the verdict is at least this (for CI gates).")
 @click.pass_context
-def feeds_diff(ctx: click.Context, base: Optional[str], output_format: str, fail_on: Optional[str]) -> None:
+def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on: str | None) -> None:
     """What changes to feeds, load operations and entities do to the domain tables, ranked.
 
     Compares BASE (default origin/main, else main; any git ref) with the working tree and prints a
@@ -151,7 +150,7 @@ def feeds_compile(ctx: click.Context, check: bool) -> None:
 @click.option("--sample", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A Parquet file to infer from (default: the newest sample the courier kept).")
 @click.pass_context
-def feeds_init(ctx: click.Context, courier: str, tag: str, source: str, name: str, sample: Optional[Path]) -> None:
+def feeds_init(ctx: click.Context, courier: str, tag: str, source: str, name: str, sample: Path | None) -> None:
     """Write a new feed inferred from a sample file; never overwrites.
 
     Proposes `uuid` as the primary key when present, generates the feed id, and surfaces the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -28,7 +27,7 @@ def group() -> None:
 @click.argument("name")
 @date_options
 @click.pass_context
-def group_run(ctx: click.Context, name: str, date: Optional[str], start: Optional[str], end: Optional[str],
+def group_run(ctx: click.Context, name: str, date: str | None, start: str | None, end: str | None,
               everything: bool) -> None:
     """Run a courier group now.
 
@@ -43,7 +42,6 @@ def group_run(ctx: click.Context, name: str, date: Optional[str], start: Optiona
     """
     from pipelines.groups import run_group
     from pipelines.progress import Reporter
-
     from pipelines.runs import PARTIAL, PARTIAL_EXIT_CODE
 
     given = date or start or end or everything
@@ -58,7 +56,7 @@ def group_run(ctx: click.Context, name: str, date: Optional[str], start: Optiona
 @click.option("--after", help="ISO date-time to start from (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
-def group_next(ctx: click.Context, name: str, count: int, after: Optional[str], as_json: bool) -> None:
+def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_json: bool) -> None:
     """Show the next scheduled times, in the group's zone and in UTC, with the dates each loads.
 
     \b
@@ -75,10 +73,11 @@ def group_next(ctx: click.Context, name: str, count: int, after: Optional[str], 
     chosen = current_project(ctx).group(name)
     if chosen.schedule is None:
         raise CourierError(f"courier group {name} has no schedule: it runs by hand only")
-    start = iso_instant(after, "--after") or dt.datetime.now(dt.timezone.utc)
+    start = iso_instant(after, "--after") or dt.datetime.now(dt.UTC)
     times = list(itertools.islice(scheduled_times(chosen.schedule, chosen.timezone, start), count))
     if not times:
-        raise CourierError(f"courier group {name}: {chosen.schedule.text!r} has no scheduled time after {start.isoformat()}")
+        raise CourierError(f"courier group {name}: {chosen.schedule.text!r} has no scheduled time after "
+                           f"{start.isoformat()}")
     entries = [{"local": t.astimezone(chosen.timezone).isoformat(), "utc": t.isoformat(),
                 "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
                           for m in chosen.couriers}} for t in times]
@@ -98,7 +97,7 @@ def group_next(ctx: click.Context, name: str, count: int, after: Optional[str], 
 @click.option("--to", "target", type=click.Choice(["airflow", "cron"]), required=True, help="Orchestrator.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @click.pass_context
-def group_export(ctx: click.Context, name: str, target: str, output: Optional[Path]) -> None:
+def group_export(ctx: click.Context, name: str, target: str, output: Path | None) -> None:
     """Write an Airflow DAG or a crontab entry (with CRON_TZ) that runs the group on its schedule.
 
     \b
@@ -121,7 +120,7 @@ def group_export(ctx: click.Context, name: str, target: str, output: Optional[Pa
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
-def group_history(ctx: click.Context, name: Optional[str], limit: int, as_json: bool) -> None:
+def group_history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
     """Show group runs, newest first, with their courier runs, alerts and downstream results.
 
     \b
@@ -146,7 +145,7 @@ def group_history(ctx: click.Context, name: Optional[str], limit: int, as_json: 
 @click.command()
 @click.option("--clock-start", hidden=True, help="Start the clock at this ISO instant (rehearsals, tests).")
 @click.pass_context
-def serve(ctx: click.Context, clock_start: Optional[str]) -> None:
+def serve(ctx: click.Context, clock_start: str | None) -> None:
     """Run every active courier group on its schedule until stopped (SIGTERM or Ctrl-C).
 
     Groups run one at a time; a run in progress finishes before the scheduler stops. Missed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Optional
 
 from pipelines.errors import CourierError
 
@@ -19,7 +18,7 @@ class Interrupted(CourierError):
 class Clock:
     """UTC now() and an interruptible sleep(); with `start`, time begins at that instant."""
 
-    def __init__(self, start: Optional[dt.datetime] = None):
+    def __init__(self, start: dt.datetime | None = None):
         self._origin = start
         self._began = time.monotonic()
         # A plain flag, not a lock-based Event: a signal handler sets it, and a handler must never
@@ -28,7 +27,7 @@ class Clock:
 
     def now(self) -> dt.datetime:
         if self._origin is None:
-            return dt.datetime.now(dt.timezone.utc)
+            return dt.datetime.now(dt.UTC)
         return self._origin + dt.timedelta(seconds=time.monotonic() - self._began)
 
     def request_stop(self) -> None:

@@ -13,9 +13,9 @@ header that no feed produces any more are deleted, so `--check` catches them too
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -122,8 +122,9 @@ def staging_sql(feed: Feed) -> str:
     unnest = f"\n    {{{{ courier_unnest({_jinja_arg(_q(feed.unnest))}) }}}}" if feed.unnest else ""
     checks = _checks(feed)
     # '; ' before each reason, then cut the first: the same SQL on every engine (no concat_ws, no arrays)
-    reason = ("nullif(substr(concat(\n            " + ",\n            ".join(f"coalesce('; ' || {c}, '')" for c in checks)
-              + "\n        ), 3), '')" if checks else "cast(null as {{ dbt.type_string() }})")
+    reasons = ",\n            ".join(f"coalesce('; ' || {c}, '')" for c in checks)
+    reason = (f"nullif(substr(concat(\n            {reasons}\n        ), 3), '')" if checks
+              else "cast(null as {{ dbt.type_string() }})")
     keys = "[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]"
     columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
     raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)
@@ -289,7 +290,8 @@ def model_yaml(feed: Feed) -> str:
     keys = ", ".join(feed.primary_key)
     winner = "the newest load" if feed.last_updated == GENERATED else f"the newest `{feed.last_updated}`"
     meta = {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
-            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key), "last_updated": feed.last_updated,
+            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key),
+            "last_updated": feed.last_updated,
             "stitch": feed.stitch, "error_threshold": feed.error_threshold,
             "pii_columns": [c.name for c in feed.columns if c.is_pii]}
     system = [{"name": name, "description": text, "data_type": kind} for name, kind, text in SYSTEM_COLUMNS]

@@ -1,7 +1,8 @@
 """`sources.yml`: couriers (connection, credential, entities list, load operations), validated.
 
-Config flows one way: the file and the environment are read here, once, into frozen dataclasses;
-nothing downstream reads `os.environ` or YAML.
+Config flows one way: the file and the environment variables it references are read here, once, into
+frozen dataclasses. Elsewhere the environment is only passed on (to dbt, to dlt's run context) or
+read for what it names itself (`feeds diff` resolving references, fault injection in tests).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pipelines.errors import ConfigError
@@ -69,17 +71,17 @@ class Credential:
     """How a courier authenticates to S3. Secret fields never appear in repr."""
 
     type: str = "default"
-    access_key_id: Optional[str] = None
-    secret_access_key: Optional[str] = field(default=None, repr=False)
-    session_token: Optional[str] = field(default=None, repr=False)
-    role_arn: Optional[str] = None
-    external_id: Optional[str] = field(default=None, repr=False)
-    token: Optional[str] = field(default=None, repr=False)
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    role_arn: str | None = None
+    external_id: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     api_url: str = DEFAULT_API_URL
-    profile: Optional[str] = None
+    profile: str | None = None
     # Set when a required value comes from an unset environment variable: commands that do not
     # connect (validate, history, group next, ...) still work; connecting fails with this message.
-    unresolved: Optional[str] = None
+    unresolved: str | None = None
 
     def secrets(self) -> list[str]:
         """Every secret value this credential holds, for scrubbing output."""
@@ -92,18 +94,18 @@ class Entity:
 
     tag: str
     pattern: FilePattern
-    ready_marker: Optional[FilePattern] = None
+    ready_marker: FilePattern | None = None
     content_type: str = "application/x-parquet"
     optional: bool = False
-    schema: Optional[str] = None  # a known schema (KNOWN_SCHEMAS), or None
+    schema: str | None = None  # a known schema (KNOWN_SCHEMAS), or None
 
 
 @dataclass(frozen=True)
 class NotifyTarget:
     """Where an event goes: a Slack-compatible webhook (JSON POST) or a shell command."""
 
-    webhook: Optional[str] = field(default=None, repr=False)  # may hold a token: never printed
-    command: Optional[str] = None
+    webhook: str | None = field(default=None, repr=False)  # may hold a token: never printed
+    command: str | None = None
     events: tuple[str, ...] = NOTIFY_EVENTS
     label: str = ""  # where it is configured, for messages: `couriers.optimizely.notify[0]`
 
@@ -114,11 +116,11 @@ class Courier:
 
     name: str
     entities: tuple[Entity, ...]
-    bucket: Optional[str] = None
-    local_path: Optional[Path] = None
+    bucket: str | None = None
+    local_path: Path | None = None
     prefix: str = ""
     region: str = DEFAULT_REGION
-    endpoint_url: Optional[str] = None
+    endpoint_url: str | None = None
     credential: Credential = Credential()
     load_operations: Any = field(default_factory=dict)
     notify: tuple[NotifyTarget, ...] = ()
@@ -155,7 +157,7 @@ class CourierGroup:
 
     name: str
     couriers: tuple[GroupCourier, ...]
-    schedule: Optional[Cron] = None  # None: run by hand only
+    schedule: Cron | None = None  # None: run by hand only
     timezone: ZoneInfo = ZoneInfo("UTC")
     status: str = "active"
     only_past_day: bool = False
@@ -178,7 +180,7 @@ class Project:
     warehouse: Path  # the DuckDB file: the embedded warehouse, and the run history on every engine
     groups: dict[str, CourierGroup] = field(default_factory=dict)
     engine: str = "duckdb"  # where raw and domain tables live: duckdb | spark | a cloud warehouse
-    lake: Optional[str] = None  # spark: where raw Parquet lands (a local path or s3://...)
+    lake: str | None = None  # spark: where raw Parquet lands (a local path or s3://...)
     raw: Any = None
 
     def courier(self, name: str) -> Courier:
@@ -199,7 +201,7 @@ class Project:
         return self.groups[name]
 
 
-def load_project(root: Path, env: Optional[Mapping[str, str]] = None) -> Project:
+def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
     """Read and validate `root/sources.yml` (and `root/.dlt/secrets.toml` when present).
 
     Args:
@@ -217,7 +219,7 @@ def load_project(root: Path, env: Optional[Mapping[str, str]] = None) -> Project
 
 
 def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
-                  secrets: Optional[Mapping[str, Any]] = None) -> Project:
+                  secrets: Mapping[str, Any] | None = None) -> Project:
     """Validate a parsed sources.yml document."""
     top = Section(doc if doc is not None else LineDict(), path)
     top.check_keys(("couriers", "courier_groups", "warehouse"))
@@ -242,7 +244,7 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
                    lake=lake, raw=doc)
 
 
-def _parse_warehouse(s: Optional[Section], root: Path, env: Mapping[str, str]) -> tuple[str, Optional[str]]:
+def _parse_warehouse(s: Section | None, root: Path, env: Mapping[str, str]) -> tuple[str, str | None]:
     """The engine the tables live on; Spark reads raw Parquet from a lake location."""
     if s is None:
         return "duckdb", None
@@ -346,7 +348,7 @@ def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
     )
 
 
-def _parse_credential(s: Optional[Section], parent: Section, env: Mapping[str, str],
+def _parse_credential(s: Section | None, parent: Section, env: Mapping[str, str],
                       secrets: Mapping[str, Any]) -> Credential:
     if s is None:
         return Credential()
@@ -438,12 +440,12 @@ def _is_env_ref(value: Any) -> bool:
     return isinstance(value, str) and _ENV_REF.fullmatch(value.strip()) is not None
 
 
-def _env_name(value: Any) -> Optional[str]:
+def _env_name(value: Any) -> str | None:
     match = _ENV_REF.fullmatch(value.strip()) if isinstance(value, str) else None
     return match.group(1) if match else None
 
 
-def _expand(s: Section, key: str, env: Mapping[str, str]) -> Optional[str]:
+def _expand(s: Section, key: str, env: Mapping[str, str]) -> str | None:
     """A string value with `${VAR}` replaced; an unset variable makes the whole value absent."""
     if s.raw(key) is None:
         return None
@@ -486,7 +488,7 @@ def _load_secrets(path: Path) -> dict:
     return secrets
 
 
-def parse_sources_text(text: str, root: Path, env: Optional[Mapping[str, str]] = None) -> Project:
+def parse_sources_text(text: str, root: Path, env: Mapping[str, str] | None = None) -> Project:
     """Validate sources.yml text (used by tests and `courier validate` on unsaved text)."""
     path = root / SOURCES_FILE
     return parse_sources(parse_yaml(text, path), path, root, os.environ if env is None else env)

@@ -15,8 +15,8 @@ import datetime as dt
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlparse
 
 import boto3
@@ -107,7 +107,7 @@ def _token_flow(courier: Courier, cred: Credential) -> Connection:
         body = _get_export_credentials(courier.name, url, cred.token or "")
         try:
             keys = body["credentials"]
-            expiry = dt.datetime.fromtimestamp(int(keys["expiration"]) / 1000, tz=dt.timezone.utc)
+            expiry = dt.datetime.fromtimestamp(int(keys["expiration"]) / 1000, tz=dt.UTC)
             s3_path["value"] = body.get("s3Path", "")
             return {"access_key": keys["accessKeyId"], "secret_key": keys["secretAccessKey"],
                     "token": keys["sessionToken"], "expiry_time": expiry.isoformat()}

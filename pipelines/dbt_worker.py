@@ -53,7 +53,8 @@ def main(paths: list[str]) -> int:
     args = json.loads(line)
     callbacks = [_report_node] + ([_die_in_domain_transaction] if faults.armed("during-dbt") else [])
     # the project was parsed above: reuse it (a parse that failed is left for the command to report)
-    runner = dbtRunner(manifest=parsed.result, callbacks=callbacks) if parsed.success else dbtRunner(callbacks=callbacks)
+    manifest = parsed.result if parsed.success else None
+    runner = dbtRunner(manifest=manifest, callbacks=callbacks)
     result = runner.invoke(args)
     if result.exception is not None:
         print(f"{type(result.exception).__name__}: {result.exception}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from pipelines.config import Courier, Entity
 from pipelines.errors import CourierError, NotReadyError
@@ -22,21 +22,21 @@ from pipelines.storage import ObjectStore
 class RunDates:
     """The dates a run asks for: one day, a range (end exclusive) or every date present."""
 
-    start: Optional[dt.date] = None
-    end: Optional[dt.date] = None  # exclusive
+    start: dt.date | None = None
+    end: dt.date | None = None  # exclusive
 
     @classmethod
-    def one(cls, day: dt.date) -> "RunDates":
+    def one(cls, day: dt.date) -> RunDates:
         return cls(day, day + dt.timedelta(days=1))
 
     @classmethod
-    def between(cls, start: dt.date, end: dt.date) -> "RunDates":
+    def between(cls, start: dt.date, end: dt.date) -> RunDates:
         if end <= start:
             raise CourierError(f"--to {end} must be after --from {start} (the end date is exclusive)")
         return cls(start, end)
 
     @classmethod
-    def everything(cls) -> "RunDates":
+    def everything(cls) -> RunDates:
         return cls()
 
     @property
@@ -165,7 +165,7 @@ def _marker_hint(store: ObjectStore, unmarked: list[tuple[Entity, dt.date]]) -> 
     return ""
 
 
-def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[list[DataFile], Optional[str], list]:
+def _files_for_day(store: ObjectStore, entity: Entity, day: dt.date) -> tuple[list[DataFile], str | None, list]:
     """The day's data files, why the day is not ready (None when it is), and empty part files skipped."""
     if entity.ready_marker is not None:
         marker = entity.ready_marker.render(day)

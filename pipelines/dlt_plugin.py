@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Type
+from typing import Any
 
 from dlt.common import known_env
 from dlt.common.configuration import plugins
@@ -56,13 +56,13 @@ class CourierProjectContext(RunContext):
         default = os.path.join(os.path.abspath(self.run_dir), STATE_DIR)
         return os.environ.get(known_env.DLT_DATA_DIR, default)
 
-    def initial_providers(self) -> List[ConfigProvider]:
+    def initial_providers(self) -> list[ConfigProvider]:
         return super().initial_providers() + [ProjectDefaults(self.run_dir)]
 
 
 @plugins.hookimpl(specname="plug_run_context", tryfirst=True)
-def plug_courier_project_context(run_dir: Optional[str],
-                                 runtime_kwargs: Optional[Dict[str, Any]]) -> Optional[RunContextBase]:
+def plug_courier_project_context(run_dir: str | None,
+                                 runtime_kwargs: dict[str, Any] | None) -> RunContextBase | None:
     """The courier's context where the run directory is a courier project, else dlt decides."""
     project = os.environ.get(known_env.DLT_PROJECT_DIR, run_dir or ".")
     if runtime_kwargs or not os.path.isfile(os.path.join(project, SOURCES_FILE)):
@@ -101,9 +101,9 @@ class CourierRunCommand:
         cli.main(args=argv, prog_name="dlt pipeline run")  # exits with the command's own code
 
     @staticmethod
-    def _options(args: argparse.Namespace, command: Any) -> List[str]:
+    def _options(args: argparse.Namespace, command: Any) -> list[str]:
         """The options given on dlt's command line, as `command` takes them."""
-        argv: List[str] = []
+        argv: list[str] = []
         for option in command.params:
             value = getattr(args, f"courier_{option.name}", None)
             if value is True:
@@ -126,5 +126,5 @@ def _markdown(click_help: str) -> str:
 
 
 @plugins.hookimpl(specname="plug_cli")
-def plug_cli_courier_run(host: str) -> Optional[Type[CourierRunCommand]]:
+def plug_cli_courier_run(host: str) -> type[CourierRunCommand] | None:
     return CourierRunCommand if host == "dlt" else None

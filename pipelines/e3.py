@@ -20,7 +20,6 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 from urllib.parse import quote
 
 import numpy as np
@@ -120,7 +119,7 @@ def generate(spec: E3Spec, out: Path) -> list[Path]:
     return written
 
 
-def upload(root: Path, client, bucket: str, prefix: str = "", kms_key_id: Optional[str] = None,
+def upload(root: Path, client, bucket: str, prefix: str = "", kms_key_id: str | None = None,
            workers: int = 8) -> int:
     """Upload a generated tree to S3 (SSE-KMS when `kms_key_id` is given), as Optimizely stores it."""
     extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
@@ -175,7 +174,7 @@ def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
 
 def _times(rng: np.random.Generator, day: dt.date, n: int) -> tuple[pa.Array, pa.Array]:
     """Processing times within the partition day; client times a little earlier (sometimes later)."""
-    midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
     processed = np.sort(midnight + rng.integers(0, 86_400_000, n))
     client = processed - rng.integers(-60_000, 3_600_000, n)
     return pa.array(client).cast(TIMESTAMP), pa.array(processed).cast(TIMESTAMP)

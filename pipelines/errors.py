@@ -7,7 +7,6 @@ is a bug and keeps its traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 
 class CourierError(Exception):
@@ -20,7 +19,7 @@ class CourierError(Exception):
 class ConfigError(CourierError):
     """A config file (sources.yml, a feed) is wrong: names the file, line and key path."""
 
-    def __init__(self, file: Path | str, key: str, message: str, line: Optional[int] = None):
+    def __init__(self, file: Path | str, key: str, message: str, line: int | None = None):
         self.file = str(file)
         self.key = one_line(key)
         self.line = line
@@ -54,10 +53,10 @@ class DataError(CourierError):
     """A landed file cannot be read."""
 
 
-def find_courier_error(exc: BaseException) -> Optional[CourierError]:
+def find_courier_error(exc: BaseException) -> CourierError | None:
     """Return the first CourierError in an exception's cause chain (dlt wraps resource errors)."""
     seen: set[int] = set()
-    current: Optional[BaseException] = exc
+    current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, CourierError):
             return current

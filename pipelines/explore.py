@@ -13,7 +13,6 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import duckdb
 
@@ -36,7 +35,7 @@ class Exploration:
         return [name for name, _, _ in self.columns]
 
 
-def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: Optional[str] = None) -> Exploration:
+def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: str | None = None) -> Exploration:
     """Rows of `domain."<table>"` with each column's type and semantic tags.
 
     Raises:

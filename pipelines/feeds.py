@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from pipelines.errors import ConfigError, CourierError
 from pipelines.semantics import ONCE_PER_FEED, REQUIRED_TYPE, check_tag, is_pii
@@ -30,7 +30,8 @@ NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # `col`, `col[key]` (attribute or map entry), `col[name=key]`, `col[type=key]`, `col[id=key]` (an
 # attribute matched on that field only) or `col.field` (struct field / unnested element).
 SOURCE_REF = re.compile(r"^(?P<column>[A-Za-z_][A-Za-z0-9_]*)"
-                        r"(?:\[(?:(?P<by>name|type|id)=)?(?P<key>[A-Za-z0-9_:.\- $]+)\]|\.(?P<field>[A-Za-z0-9_:\-$]+))?$")
+                        r"(?:\[(?:(?P<by>name|type|id)=)?(?P<key>[A-Za-z0-9_:.\- $]+)\]"
+                        r"|\.(?P<field>[A-Za-z0-9_:\-$]+))?$")
 # How `col[key]` finds an attribute: its `name`, or for Optimizely's built-in attributes (browserId,
 # device, campaign, source_type on Web exports), which have no name, its `type`.
 DEFAULT_MATCH = "name-or-type"
@@ -41,8 +42,8 @@ class SourceRef:
     """Where a feed column's value comes from in the raw table."""
 
     column: str
-    key: Optional[str] = None  # attributes[plan], tags[sku]
-    field: Optional[str] = None  # experiments.experiment_id
+    key: str | None = None  # attributes[plan], tags[sku]
+    field: str | None = None  # experiments.experiment_id
     by: str = DEFAULT_MATCH  # which attribute field `key` is matched on: name, type, id, or name-or-type
 
     def __str__(self) -> str:
@@ -83,7 +84,7 @@ class Feed:
     last_updated: str = GENERATED
     stitch: bool = False
     error_threshold: float = DEFAULT_ERROR_THRESHOLD
-    unnest: Optional[str] = None
+    unnest: str | None = None
     description: str = ""
     lines: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -158,7 +159,7 @@ def _collect(problems: list[ConfigError], check: Callable[[], object]) -> object
         return None
 
 
-def parse_feed(doc: object, path: str, problems: list[ConfigError]) -> Optional[Feed]:
+def parse_feed(doc: object, path: str, problems: list[ConfigError]) -> Feed | None:
     """Validate one parsed feed document; problems are appended, the feed returned when valid."""
     start = len(problems)
     s = Section(doc, path)
@@ -284,7 +285,8 @@ def _check_semantics(s: Section, columns: list[FeedColumn], primary_key: list[st
         tagged = [c for c in columns if tag in c.semantics]
         for extra in tagged[1:]:
             problems.append(ConfigError(s.file, "semantic", f"`{tag}` may tag one column per feed; "
-                                        f"`{tagged[0].name}` already has it, `{extra.name}` too", lines.get(extra.name)))
+                                        f"`{tagged[0].name}` already has it, `{extra.name}` too",
+                                        lines.get(extra.name)))
     for column in columns:
         for tag, required_type in REQUIRED_TYPE.items():
             if tag in column.semantics and column.type != required_type:

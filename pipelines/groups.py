@@ -16,8 +16,8 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
 
+from pipelines.build import dbt_environment
 from pipelines.clock import Clock
 from pipelines.config import CourierGroup, GroupCourier, Project
 from pipelines.discovery import RunDates, plan_run
@@ -26,7 +26,6 @@ from pipelines.history import GroupRecord, last_success, mark_interrupted, save
 from pipelines.progress import WAITING, Reporter
 from pipelines.runs import PARTIAL
 from pipelines.schedule import previous_time, scheduled_times, window_dates
-from pipelines.build import dbt_environment
 
 MAX_POLL_GROWTH = 16  # the poll interval doubles up to 16 times the configured `poll`
 
@@ -42,7 +41,7 @@ class GroupReport:
 
 
 def scheduled_dates(group: CourierGroup, member: GroupCourier, scheduled: dt.datetime,
-                    since: Optional[dt.datetime]) -> RunDates:
+                    since: dt.datetime | None) -> RunDates:
     """The dates a scheduled run loads for one courier, catching up since `since` (the last success)."""
     zone = group.timezone if group.use_timezone_for_dates else None
     start, end = window_dates(scheduled, member.offset, zone)
@@ -53,9 +52,9 @@ def scheduled_dates(group: CourierGroup, member: GroupCourier, scheduled: dt.dat
     return RunDates.between(start, end)
 
 
-def run_group(project: Project, name: str, dates: Optional[RunDates] = None,
-              scheduled_for: Optional[dt.datetime] = None, clock: Optional[Clock] = None,
-              reporter: Optional[Reporter] = None) -> GroupReport:
+def run_group(project: Project, name: str, dates: RunDates | None = None,
+              scheduled_for: dt.datetime | None = None, clock: Clock | None = None,
+              reporter: Reporter | None = None) -> GroupReport:
     """Run a courier group once: by hand for `dates`, or for a scheduled time (default: the latest one).
 
     Raises:
@@ -108,9 +107,10 @@ def run_group(project: Project, name: str, dates: Optional[RunDates] = None,
         _notify(project, group, "data_missing" if missing else "run_failed", str(exc), record, reporter)
         raise exc if isinstance(exc, GroupFailed) else GroupFailed(str(exc)) from None
     finally:
-        record.ended_at = dt.datetime.now(dt.timezone.utc)
+        record.ended_at = dt.datetime.now(dt.UTC)
         save(project.warehouse, record)
-    reporter.status(f"Courier group {name} {'finished, some files rejected' if record.status == PARTIAL else 'succeeded'}")
+    outcome = "finished, some files rejected" if record.status == PARTIAL else "succeeded"
+    reporter.status(f"Courier group {name} {outcome}")
     return report
 
 
@@ -134,7 +134,7 @@ def _latest_scheduled(group: CourierGroup, now: dt.datetime) -> dt.datetime:
 class _Readiness:
     """Truthy when the data is ready; otherwise carries the reason."""
 
-    def __init__(self, reason: Optional[str] = None):
+    def __init__(self, reason: str | None = None):
         self.reason = reason
 
     def __bool__(self) -> bool:

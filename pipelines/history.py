@@ -12,7 +12,7 @@ import os
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import duckdb
 
@@ -20,7 +20,8 @@ SCHEMA = "courier"
 COLUMNS = {
     "run_id": "varchar primary key", "courier": "varchar", "group_name": "varchar", "dates": "varchar",
     "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "duration_seconds": "double",
-    "files": "json", "landed": "json", "already_landed": "json", "rows": "json", "feeds": "json", "skipped": "json", "rejected": "json", "new_columns": "json",
+    "files": "json", "landed": "json", "already_landed": "json", "rows": "json", "feeds": "json", "skipped": "json",
+    "rejected": "json", "new_columns": "json",
     "error": "varchar", "load_id": "varchar", "host": "varchar", "pid": "integer",
 }
 GROUP_COLUMNS = {
@@ -28,7 +29,8 @@ GROUP_COLUMNS = {
     "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "courier_runs": "json",
     "alerts": "json", "downstream": "json", "error": "varchar", "host": "varchar", "pid": "integer",
 }
-JSON_FIELDS = ("files", "landed", "already_landed", "rows", "feeds", "skipped", "rejected", "new_columns", "courier_runs", "alerts", "downstream")
+JSON_FIELDS = ("files", "landed", "already_landed", "rows", "feeds", "skipped", "rejected", "new_columns",
+               "courier_runs", "alerts", "downstream")
 JSON_MAPPINGS = ("files", "landed", "already_landed", "rows", "feeds", "new_columns")
 TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS}
 
@@ -41,10 +43,10 @@ class RunRecord:
     courier: str
     dates: str
     status: str = "running"
-    group_name: Optional[str] = None
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    ended_at: Optional[dt.datetime] = None
-    duration_seconds: Optional[float] = None
+    group_name: str | None = None
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    ended_at: dt.datetime | None = None
+    duration_seconds: float | None = None
     files: dict = field(default_factory=dict)  # per tag, files the run's days hold
     landed: dict = field(default_factory=dict)  # per tag, files this run landed
     already_landed: dict = field(default_factory=dict)  # per tag, files an earlier run landed
@@ -53,8 +55,8 @@ class RunRecord:
     skipped: list = field(default_factory=list)
     rejected: list = field(default_factory=list)  # files rejected by policy: {"file", "reason"}
     new_columns: dict = field(default_factory=dict)  # per tag, columns the run added to the raw table
-    error: Optional[str] = None
-    load_id: Optional[str] = None
+    error: str | None = None
+    load_id: str | None = None
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
 
@@ -69,14 +71,14 @@ class GroupRecord:
     run_id: str
     group_name: str
     dates: str
-    scheduled_for: Optional[dt.datetime] = None
+    scheduled_for: dt.datetime | None = None
     status: str = "running"
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    ended_at: Optional[dt.datetime] = None
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    ended_at: dt.datetime | None = None
     courier_runs: list = field(default_factory=list)
     alerts: list = field(default_factory=list)
     downstream: list = field(default_factory=list)
-    error: Optional[str] = None
+    error: str | None = None
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
 
@@ -141,7 +143,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def list_runs(warehouse: Path, courier: Optional[str] = None, limit: int = 20, group: Optional[str] = None,
+def list_runs(warehouse: Path, courier: str | None = None, limit: int = 20, group: str | None = None,
               table: str = "runs") -> list[dict[str, Any]]:
     """Courier runs (or, with table="group_runs", group runs), newest first."""
     if not warehouse.exists():
@@ -164,11 +166,11 @@ def list_runs(warehouse: Path, courier: Optional[str] = None, limit: int = 20, g
     return [_jsonable(row) for row in rows]
 
 
-def last_success(warehouse: Path, group: str) -> Optional[dt.datetime]:
+def last_success(warehouse: Path, group: str) -> dt.datetime | None:
     """The scheduled time of a group's newest successful scheduled run, if any."""
     if not warehouse.exists():
         return None
     with _connect(warehouse) as db:
         found = db.execute(f"select max(scheduled_for) from {SCHEMA}.group_runs where group_name = ? and "
                            "status = 'success' and scheduled_for is not null", [group]).fetchall()[0][0]
-    return found.astimezone(dt.timezone.utc) if found else None
+    return found.astimezone(dt.UTC) if found else None

@@ -10,10 +10,11 @@ about LANDING_CHUNK_BYTES, each one dlt package holding the rows and their recor
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -61,7 +62,7 @@ class LandingResult:
     load_ids: list[str] = field(default_factory=list)
     samples: list[Path] = field(default_factory=list)
     taken_back: list[str] = field(default_factory=list)  # loads of a dead run whose rows recovery removed
-    store: Optional[ObjectStore] = field(default=None, repr=False)
+    store: ObjectStore | None = field(default=None, repr=False)
 
     @property
     def rows(self) -> int:
@@ -105,7 +106,7 @@ def make_pipeline(project: Project, courier: Courier) -> dlt.Pipeline:
 
 
 def land(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False,
-         on_plan: Optional[Callable[[Plan], None]] = None, on_file: Optional[FileCallback] = None,
+         on_plan: Callable[[Plan], None] | None = None, on_file: FileCallback | None = None,
          sample: bool = False) -> LandingResult:
     """Pull a courier's files for `dates` into its raw tables (`prepare`, then `land_new`).
 
@@ -143,7 +144,7 @@ def prepare(project: Project, courier_name: str, dates: RunDates, skip_missing: 
     return LandingResult(courier.name, store.location, dates, plan, stats, new, taken_back=taken_back, store=store)
 
 
-def land_new(project: Project, landing: LandingResult, on_file: Optional[FileCallback] = None,
+def land_new(project: Project, landing: LandingResult, on_file: FileCallback | None = None,
              sample: bool = False) -> LandingResult:
     """Land the files `prepare` found new; keep samples in sample mode. Returns `landing`, filled in."""
     courier, store = project.courier(landing.courier), landing.store
@@ -198,7 +199,7 @@ def recover(pipeline: dlt.Pipeline) -> None:
 
 
 @contextmanager
-def record_reader(project: Project, courier: Courier) -> Iterator[Optional[duckdb.DuckDBPyConnection]]:
+def record_reader(project: Project, courier: Courier) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """A DuckDB connection that sees `<dataset>._courier_files` and `<dataset>._dlt_loads` (None on a
     cloud warehouse, or before anything was landed)."""
     if project.engine == "duckdb":
@@ -216,14 +217,16 @@ def record_reader(project: Project, courier: Courier) -> Iterator[Optional[duckd
         yield None
 
 
-def _not_landed(project: Project, courier: Courier, plan: Plan, stats: dict[str, TagStats]) -> dict[str, list[DataFile]]:
+def _not_landed(project: Project, courier: Courier, plan: Plan,
+                stats: dict[str, TagStats]) -> dict[str, list[DataFile]]:
     """Per tag, the plan's files whose key and ETag the record does not hold as landed (all of them when
     the raw table is gone, say dropped with `dlt pipeline <courier> drop <tag>`: they land again)."""
     new: dict[str, list[DataFile]] = {}
     with record_reader(project, courier) as db:
         for tag, files in plan.files.items():
             days = {f.date for f in files}
-            present = db is not None and files and (project.engine != "duckdb" or record.has_table(db, courier.dataset, tag))
+            present = db is not None and files and (project.engine != "duckdb"
+                                                     or record.has_table(db, courier.dataset, tag))
             landed = record.landed_versions(db, courier.dataset, tag, days) if present else {}
             new[tag] = [f for f in files if landed.get(f.key, record.Landed("", "")).etag != f.etag]
             stats[tag].already_loaded = len(files) - len(new[tag])
@@ -250,7 +253,7 @@ def _expected_columns(courier: Courier, raw: dict[str, dict]) -> dict[str, dict]
     return raw
 
 
-def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) -> Optional[str]:
+def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) -> str | None:
     """Extract, normalize and load one package; a courier error raised inside dlt comes out as itself.
 
     Returns the load id (None when the source yielded nothing).
@@ -272,7 +275,7 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
 
 
 def _land_arrow(pipeline: dlt.Pipeline, courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
-                stats: dict[str, TagStats], known: dict[str, dict], on_file: Optional[FileCallback]) -> list[str]:
+                stats: dict[str, TagStats], known: dict[str, dict], on_file: FileCallback | None) -> list[str]:
     """Land `files` as Arrow batches, in one load (lake and cloud warehouses)."""
     from pipelines.source import arrow_source
 
@@ -284,7 +287,7 @@ def _land_arrow(pipeline: dlt.Pipeline, courier: Courier, store: ObjectStore, fi
 
 def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
                  files: dict[str, list[DataFile]], stats: dict[str, TagStats], known: dict[str, dict],
-                 on_file: Optional[FileCallback], download_dir: Path) -> list[str]:
+                 on_file: FileCallback | None, download_dir: Path) -> list[str]:
     """Land `files` into DuckDB in loads of about LANDING_CHUNK_BYTES, fetching the next while one loads.
 
     Returns the load ids.
@@ -312,7 +315,7 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
 def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
                 chunk: dict[str, list[DataFile]], downloads: Downloads, stats: dict[str, TagStats],
                 known: dict[str, dict], scratch: Path,
-                on_file: Optional[FileCallback]) -> tuple[Optional[str], list[PartFile]]:
+                on_file: FileCallback | None) -> tuple[str | None, list[PartFile]]:
     """One load of `chunk`; returns its load id and the part files it landed.
 
     A file whose data DuckDB cannot read is rejected: the load is taken back and the other files
@@ -368,7 +371,7 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
         return load_id, landed
 
 
-def _named_part(message: str, accepted: dict[str, list[PartFile]]) -> Optional[tuple[str, DataFile]]:
+def _named_part(message: str, accepted: dict[str, list[PartFile]]) -> tuple[str, DataFile] | None:
     """The part file a load error names (by its link `<scratch>/<load id>.<tag>/<n>.parquet`, see
     `direct.model_for`), and the path as the message writes it."""
     import re
@@ -389,7 +392,7 @@ def _restore(stats: dict[str, TagStats], known: dict[str, dict], before: tuple) 
     known.update(saved_known)
 
 
-def _short_tags(warehouse: Path, dataset: str, load_id: Optional[str], landed: list[PartFile]) -> list[str]:
+def _short_tags(warehouse: Path, dataset: str, load_id: str | None, landed: list[PartFile]) -> list[str]:
     """Tags whose rows in the load differ from what the footers promised (a guard: DuckDB names each
     row's file, and a row whose file name did not match would be dropped without a word)."""
     expected: dict[str, int] = {}

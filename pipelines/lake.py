@@ -7,8 +7,8 @@ run that died; its files are deleted before a run decides anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import duckdb
 import fsspec

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pipelines.config import SOURCES_FILE, Courier, Project
 from pipelines.errors import ConfigError, CourierError
@@ -74,7 +74,7 @@ def parse_operations(courier: Courier, sources: Path) -> list[FeedOperations]:
     return operations
 
 
-def _operation(item: Any, sources: Path, where: str, line: int) -> tuple[str, Optional[str]]:
+def _operation(item: Any, sources: Path, where: str, line: int) -> tuple[str, str | None]:
     if not isinstance(item, dict) or "type" not in item:
         raise ConfigError(sources, where, 'expected {type: truncate} or {type: load, file: <tag>}', line)
     kind = item["type"]
@@ -132,8 +132,8 @@ def check_project(project: Project, feeds: list[Feed]) -> list[ConfigError]:
             for tag in op.files:
                 if tag not in tags:
                     problems.append(ConfigError(sources, f"{key}.{op.feed_id}", f"loads file tag `{tag}`, which no "
-                                                f"entity of courier {courier.name} lands (tags: {', '.join(sorted(tags))})",
-                                                line))
+                                                f"entity of courier {courier.name} lands "
+                                                f"(tags: {', '.join(sorted(tags))})", line))
                 elif feed is not None and (feed.courier != courier.name or feed.file != tag):
                     problems.append(ConfigError(sources, f"{key}.{op.feed_id}", f"loads `{courier.name}/{tag}`, but "
                                                 f"{feed.path} reads `{feed.courier}/{feed.file}`", line))

@@ -19,8 +19,8 @@ import json
 import os
 import subprocess
 import urllib.request
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from pipelines.config import NotifyTarget
 
@@ -28,7 +28,7 @@ TIMEOUT_SECONDS = 10
 
 
 def notify(targets: Iterable[NotifyTarget], event: str, subject: str, message: str, root: Path,
-           details: Optional[dict] = None, warn: Optional[Callable[[str], None]] = None) -> int:
+           details: dict | None = None, warn: Callable[[str], None] | None = None) -> int:
     """Send `event` to every target that listens for it; return how many were delivered."""
     delivered = 0
     for target in targets:

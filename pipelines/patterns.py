@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Optional
 from urllib.parse import unquote
 
 DATE_TOKENS = {"yyyy": r"\d{4}", "MM": r"\d{2}", "dd": r"\d{2}"}
@@ -121,7 +120,7 @@ class FilePattern:
     segments: tuple[tuple[_Token, ...], ...]
 
     @classmethod
-    def parse(cls, text: str) -> "FilePattern":
+    def parse(cls, text: str) -> FilePattern:
         if not isinstance(text, str) or not text.strip():
             raise PatternError("a file pattern must be a non-empty string")
         segments = _split_segments(_tokenize(text))
@@ -168,7 +167,7 @@ class FilePattern:
         last = max(i for i, seg in enumerate(self.segments) if any(t.kind == "date" for t in seg))
         return list(self.segments[: last + 1])
 
-    def date_of(self, relative_key: str) -> Optional[dt.date]:
+    def date_of(self, relative_key: str) -> dt.date | None:
         """The date that the date-bearing head of a key encodes, or None when it does not match."""
         seen: set[str] = set()
         regex = "/".join(_segment_regex(list(seg), seen) for seg in self.date_segments())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Optional, TextIO
+from typing import TextIO
 
 from pipelines.discovery import DataFile, Plan
 
@@ -32,7 +32,7 @@ def duration_text(seconds: float) -> str:
 class Reporter:
     """Prints a run's progress to `stream` (stderr for --json runs, so stdout stays one document)."""
 
-    def __init__(self, stream: Optional[TextIO] = None, interactive: Optional[bool] = None, enabled: bool = True):
+    def __init__(self, stream: TextIO | None = None, interactive: bool | None = None, enabled: bool = True):
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.enabled = enabled

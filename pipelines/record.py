@@ -15,8 +15,8 @@ transaction that changes the table. The courier, the models and the history all 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 import duckdb
 
@@ -90,7 +90,7 @@ def take_back_load(db: duckdb.DuckDBPyConnection, dataset: str, load_id: str) ->
 
 
 def landed_versions(db: duckdb.DuckDBPyConnection, dataset: str, tag: str,
-                    dates: Optional[Iterable[dt.date]] = None) -> dict[str, Landed]:
+                    dates: Iterable[dt.date] | None = None) -> dict[str, Landed]:
     """The newest landed version of each key of `tag` (of `dates` only, when given)."""
     if not has_table(db, dataset, RECORD_TABLE):
         return {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
 from pipelines.config import SOURCES_FILE, Courier, Entity, Project, parse_sources
 from pipelines.errors import ConfigError, CourierError
@@ -46,7 +45,7 @@ class Review:
     def counts(self) -> dict[str, int]:
         return {level: sum(c.severity == level for c in self.changes) for level in (BREAKING, ATTENTION, SAFE)}
 
-    def fails(self, fail_on: Optional[str]) -> bool:
+    def fails(self, fail_on: str | None) -> bool:
         return fail_on is not None and RANK[self.verdict] >= RANK[FAIL_ON[fail_on]]
 
     def to_json(self) -> dict:
@@ -60,7 +59,7 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
 
 
-def resolve_base(root: Path, base: Optional[str]) -> str:
+def resolve_base(root: Path, base: str | None) -> str:
     """The ref to compare with: BASE, else origin/main, else main."""
     if _git(root, "rev-parse", "--is-inside-work-tree").returncode != 0:
         raise CourierError(f"{root} is not inside a git repository: feeds diff compares git refs")
@@ -71,7 +70,7 @@ def resolve_base(root: Path, base: Optional[str]) -> str:
                        f"neither origin/main nor main exists in {root}: pass the base ref, e.g. HEAD~1")
 
 
-def _base_text(root: Path, ref: str, path: str) -> Optional[str]:
+def _base_text(root: Path, ref: str, path: str) -> str | None:
     shown = _git(root, "show", f"{ref}:./{path}")
     return shown.stdout if shown.returncode == 0 else None
 
@@ -90,7 +89,7 @@ def base_feeds(root: Path, ref: str) -> list[Feed]:
     return feeds
 
 
-def _project_from(root: Path, text: Optional[str], env: dict) -> Optional[Project]:
+def _project_from(root: Path, text: str | None, env: dict) -> Project | None:
     if text is None:
         return None
     try:
@@ -101,7 +100,7 @@ def _project_from(root: Path, text: Optional[str], env: dict) -> Optional[Projec
 
 # -- comparing -------------------------------------------------------------------------------------
 
-def review(root: Path, base: Optional[str], env: dict, warehouse: Optional[Path] = None) -> Review:
+def review(root: Path, base: str | None, env: dict, warehouse: Path | None = None) -> Review:
     """Compare BASE with the working tree."""
     ref = resolve_base(root, base)
     old_feeds = {f.id: f for f in base_feeds(root, ref)}
@@ -120,7 +119,7 @@ def review(root: Path, base: Optional[str], env: dict, warehouse: Optional[Path]
     return Review(ref, changes)
 
 
-def _feed_changes(old: Optional[Feed], new: Optional[Feed], warehouse: Optional[Path]) -> list[Change]:
+def _feed_changes(old: Feed | None, new: Feed | None, warehouse: Path | None) -> list[Change]:
     feed = new or old
     assert feed is not None
 
@@ -163,7 +162,7 @@ def _feed_changes(old: Optional[Feed], new: Optional[Feed], warehouse: Optional[
     return changes
 
 
-def _column_changes(old: Feed, new: Feed, warehouse: Optional[Path], change,  # noqa: ANN001
+def _column_changes(old: Feed, new: Feed, warehouse: Path | None, change,  # noqa: ANN001
                     rebuilt: str) -> list[Change]:
     changes = []
     old_columns = {c.name: c for c in old.columns}
@@ -174,7 +173,7 @@ def _column_changes(old: Feed, new: Feed, warehouse: Optional[Path], change,  # 
         if name not in new_columns and str(column.source) in by_source and by_source[str(column.source)].name \
                 not in old_columns:
             renamed[name] = by_source[str(column.source)].name
-    for name, column in old_columns.items():
+    for name in old_columns:
         if name in renamed:
             changes.append(change(BREAKING, "column_renamed", f"column `{name}` renamed to `{renamed[name]}`: "
                                                               f"queries on the old name break; {rebuilt}"))
@@ -191,7 +190,7 @@ def _column_changes(old: Feed, new: Feed, warehouse: Optional[Path], change,  # 
     return changes
 
 
-def _same_column_changes(feed: Feed, old: FeedColumn, new: FeedColumn, warehouse: Optional[Path],
+def _same_column_changes(feed: Feed, old: FeedColumn, new: FeedColumn, warehouse: Path | None,
                          change) -> list[Change]:  # noqa: ANN001
     changes = []
     if (old.type, old.scale) != (new.type, new.scale):
@@ -208,14 +207,15 @@ def _same_column_changes(feed: Feed, old: FeedColumn, new: FeedColumn, warehouse
         changes.append(change(ATTENTION, "pii_removed", f"column `{new.name}` is no longer tagged PII"))
     elif set(old.semantics) != set(new.semantics):
         changes.append(change(SAFE, "semantic", f"column `{new.name}` semantic tags changed from "
-                                                f"{_names(old.semantics) or 'none'} to {_names(new.semantics) or 'none'}"))
+                                                f"{_names(old.semantics) or 'none'} to "
+                                                f"{_names(new.semantics) or 'none'}"))
     if new.required and not old.required:
         changes.append(change(ATTENTION, "required", f"column `{new.name}` is now required: rows without it will "
                                                      "be rejected"))
     return changes
 
 
-def _cast_check(warehouse: Optional[Path], feed: Feed, old: FeedColumn, new: FeedColumn) -> tuple[str, str]:
+def _cast_check(warehouse: Path | None, feed: Feed, old: FeedColumn, new: FeedColumn) -> tuple[str, str]:
     """Whether the domain table's existing values cast to the new type (checked in the warehouse)."""
     from pipelines.compile import data_type
 
@@ -236,7 +236,7 @@ def _cast_check(warehouse: Optional[Path], feed: Feed, old: FeedColumn, new: Fee
     return ATTENTION, f"all {total:,} existing values cast cleanly"
 
 
-def _courier_changes(old: Project, new: Project, feeds: dict[str, Feed], warehouse: Optional[Path]) -> list[Change]:
+def _courier_changes(old: Project, new: Project, feeds: dict[str, Feed], warehouse: Path | None) -> list[Change]:
     changes = []
     for name in sorted(old.couriers.keys() | new.couriers.keys()):
         before, after = old.couriers.get(name), new.couriers.get(name)
@@ -289,7 +289,7 @@ def _operation_changes(old: Courier, new: Courier, feeds: dict[str, Feed]) -> li
     return changes
 
 
-def _entity_changes(old: Courier, new: Courier, feeds: dict[str, Feed], warehouse: Optional[Path]) -> list[Change]:
+def _entity_changes(old: Courier, new: Courier, feeds: dict[str, Feed], warehouse: Path | None) -> list[Change]:
     changes = []
     before = {e.tag: e for e in old.entities}
     after = {e.tag: e for e in new.entities}
@@ -318,7 +318,7 @@ def _entity_changes(old: Courier, new: Courier, feeds: dict[str, Feed], warehous
     return changes
 
 
-def _pattern_effect(courier: Courier, old: Entity, new: Entity, warehouse: Optional[Path]) -> str:
+def _pattern_effect(courier: Courier, old: Entity, new: Entity, warehouse: Path | None) -> str:
     """How many of the newest landed day's files each pattern matches (when the warehouse has them)."""
     if warehouse is None or not warehouse.exists():
         return " (not checked: no landed files)"
@@ -334,7 +334,8 @@ def _pattern_effect(courier: Courier, old: Entity, new: Entity, warehouse: Optio
         return " (not checked: no landed files)"
     day = rows[0][1]
     matched = [sum(bool(p.key_regex(day).fullmatch(key)) for key, _ in rows) for p in (old.pattern, new.pattern)]
-    return f"; of the {len(rows)} files landed for {day}, the old pattern matches {matched[0]}, the new one {matched[1]}"
+    return (f"; of the {len(rows)} files landed for {day}, the old pattern matches {matched[0]}, "
+            f"the new one {matched[1]}")
 
 
 def _names(values) -> str:  # noqa: ANN001

@@ -13,7 +13,6 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
 
 from pipelines.build import DbtProcess
 from pipelines.config import SOURCES_FILE, Project
@@ -49,8 +48,8 @@ PARTIAL_EXIT_CODE = 3
 class RunOptions:
     skip_missing: bool = False
     ingest_only: bool = False
-    group: Optional[str] = None
-    run_id: Optional[str] = None  # chosen by the caller (a group run lists its courier runs)
+    group: str | None = None
+    run_id: str | None = None  # chosen by the caller (a group run lists its courier runs)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS  # how long to wait for a run holding the warehouse
 
 
@@ -64,8 +63,8 @@ class RunReport:
         return self.record.to_json()
 
 
-def run_courier(project: Project, courier_name: str, dates: RunDates, options: Optional[RunOptions] = None,
-                reporter: Optional[Reporter] = None) -> RunReport:
+def run_courier(project: Project, courier_name: str, dates: RunDates, options: RunOptions | None = None,
+                reporter: Reporter | None = None) -> RunReport:
     """Run a courier once and record it in `courier.runs`.
 
     Raises:
@@ -122,7 +121,7 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
     finally:
         if dbt is not None:
             dbt.close()
-        record.ended_at = dt.datetime.now(dt.timezone.utc)
+        record.ended_at = dt.datetime.now(dt.UTC)
         record.duration_seconds = round(time.monotonic() - started, 3)
         save(project.warehouse, record)
         _notify(project, record, reporter)
@@ -179,7 +178,7 @@ def _land(project: Project, courier_name: str, dates: RunDates, options: RunOpti
 
 
 def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001
-                      dbt: Optional[DbtProcess], reporter: Reporter) -> dict[str, FeedReport]:
+                      dbt: DbtProcess | None, reporter: Reporter) -> dict[str, FeedReport]:
     """Build the domain tables the operations name: every landed file version not yet in them.
 
     What is landed and what is built come from the record (`pipelines.record`); dbt reads the same
@@ -236,7 +235,7 @@ def _check_models_fresh(project: Project, feeds: list) -> None:
                            f"{' ...' if len(stale) > 3 else ''}): run `courier feeds compile` and commit the result")
 
 
-def _pending(project: Project, feed, fingerprint: str, landing) -> Optional[tuple[int, int]]:  # noqa: ANN001
+def _pending(project: Project, feed, fingerprint: str, landing) -> tuple[int, int] | None:  # noqa: ANN001
     """(file versions the feed has not built, files of this run's days it already has); None when
     it cannot be known here (not DuckDB, or no domain table yet): then dbt decides."""
     import duckdb
@@ -252,7 +251,7 @@ def _pending(project: Project, feed, fingerprint: str, landing) -> Optional[tupl
                 record.already_built(db, dataset, feed.file, feed.id, fingerprint, days))
 
 
-def _build_stats(project: Project, invocation_id: Optional[str]) -> dict:
+def _build_stats(project: Project, invocation_id: str | None) -> dict:
     """Per feed id, what the dbt invocation built (DuckDB keeps the numbers; elsewhere nothing)."""
     import duckdb
 

@@ -27,7 +27,7 @@ class LocalS3:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.url = ""
 
-    def start(self) -> "LocalS3":
+    def start(self) -> LocalS3:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
@@ -36,7 +36,7 @@ class LocalS3:
     def stop(self) -> None:
         self._server.stop()
 
-    def __enter__(self) -> "LocalS3":
+    def __enter__(self) -> LocalS3:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

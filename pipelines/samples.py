@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Optional
 
 from pipelines.discovery import DataFile, Plan
 from pipelines.settings import SAMPLES_DIR
@@ -41,7 +40,7 @@ def keep_samples(root: Path, courier: str, store: ObjectStore, plan: Plan) -> li
     return kept
 
 
-def samples(root: Path, courier: str, tag: Optional[str] = None) -> list[Path]:
+def samples(root: Path, courier: str, tag: str | None = None) -> list[Path]:
     """Kept samples, newest first (by the date in their name, then when they were kept)."""
     base = root / SAMPLES_DIR / courier
     paths = [p for p in base.glob(f"{tag or '*'}/*.parquet") if p.is_file()]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -95,7 +94,7 @@ def render_feed(table: pa.Table, courier: str, tag: str, source: str, name: str,
     return "\n".join(lines) + "\n"
 
 
-def init_feed(root: Path, courier: str, tag: str, source: str, name: str, sample: Optional[Path] = None) -> Path:
+def init_feed(root: Path, courier: str, tag: str, source: str, name: str, sample: Path | None = None) -> Path:
     """Write feeds/<source>/<name>.yml for a file tag; refuse to overwrite an existing feed.
 
     Raises:

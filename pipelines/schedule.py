@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # The cron macros every cron understands.
 MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
           "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
@@ -54,7 +54,8 @@ def parse_zone(name: object) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as America/Los_Angeles or UTC") from None
+        raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as America/Los_Angeles "
+                            "or UTC") from None
 
 
 def _field_values(text: str, index: int) -> set[int]:
@@ -103,7 +104,7 @@ class Cron:
     any_weekday: bool
 
     @classmethod
-    def parse(cls, text: object) -> "Cron":
+    def parse(cls, text: object) -> Cron:
         if not isinstance(text, str):
             raise ScheduleError(f"expected a cron string such as \"30 8 * * *\"; got {text!r}")
         fields = MACROS.get(text.strip().lower(), text).split()

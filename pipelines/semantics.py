@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Optional
 
 # Tags that mark a column as customer PII; `canonical` names are what Stitch input exposes.
 PII_TAGS = ("address", "address2", "birthdate", "city", "company", "country", "create-dt", "email", "full-name",
@@ -34,7 +33,7 @@ def is_pii(tag: str) -> bool:
     return tag in PII_TAGS
 
 
-def check_tag(tag: str) -> Optional[str]:
+def check_tag(tag: str) -> str | None:
     """None when `tag` is valid, else the reason, with a suggestion when one is close."""
     if tag in PII_TAGS or tag in KEY_TAGS or tag in DB_TAGS:
         return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-from typing import Optional
 
 from pipelines.clock import Clock, Interrupted
 from pipelines.config import Project
@@ -46,7 +45,7 @@ def _catch_up(project: Project, clock: Clock) -> dict[str, dt.datetime]:
     return due
 
 
-def serve(project: Project, clock: Optional[Clock] = None, reporter: Optional[Reporter] = None) -> int:
+def serve(project: Project, clock: Clock | None = None, reporter: Reporter | None = None) -> int:
     """Run active groups on their schedules until stopped; returns the number of group runs made."""
     from pipelines.groups import run_group
 

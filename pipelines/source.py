@@ -25,8 +25,8 @@ retries it; the run's other files land as usual.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import dlt
 import numpy as np
@@ -35,17 +35,16 @@ import pyarrow.parquet as pq
 
 from pipelines.config import Courier
 from pipelines.direct import PartFile, file_columns, model_for, open_part_file
-from pipelines.record import RECORD_COLUMNS, RECORD_TABLE
 from pipelines.discovery import DataFile, FileCallback, TagStats
 from pipelines.errors import DataError
+from pipelines.record import RECORD_COLUMNS, RECORD_TABLE
 from pipelines.settings import BATCH_ROWS, PREFETCH_FILES
 from pipelines.storage import Downloads, ObjectStore
 
 
-
 def arrow_source(courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
                  stats: dict[str, TagStats], known: dict[str, dict],
-                 on_file: Optional[FileCallback] = None) -> dlt.sources.DltSource:
+                 on_file: FileCallback | None = None) -> dlt.sources.DltSource:
     """The dlt source that lands `files` as Arrow batches (lake and cloud warehouses).
 
     Args:
@@ -95,7 +94,7 @@ def record_rows(landed: list[tuple[DataFile, int]]) -> pa.Table:
 
 
 def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: TagStats, known: dict,
-                    on_file: Optional[FileCallback]) -> dlt.sources.DltResource:
+                    on_file: FileCallback | None) -> dlt.sources.DltResource:
     @dlt.resource(name=tag, table_name=tag, write_disposition="append")
     def files_of_tag() -> Iterator[pa.Table]:
         for datafile, path in _fetch_in_order(store, files):

@@ -8,7 +8,7 @@ file versions it has not built yet, and the groups that run it (next scheduled t
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 import duckdb
 
@@ -21,12 +21,12 @@ WARN_AFTER = dt.timedelta(hours=48)
 ERROR_AFTER = dt.timedelta(hours=72)
 
 
-def courier_status(project: Project, name: str, now: Optional[dt.datetime] = None) -> dict[str, Any]:
+def courier_status(project: Project, name: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """Everything `courier status` shows for one courier, as JSON-ready values."""
     from pipelines.compile import definition
     from pipelines.feeds import read_feeds
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     courier = project.courier(name)
     runs = list_runs(project.warehouse, name, limit=50)
     succeeded = next((run for run in runs if run["status"] == "success"), None)
@@ -63,10 +63,10 @@ def _landed(project: Project, dataset: str) -> dict:
     return {"files": files, "rows": int(rows), "newest_partition": newest.isoformat() if newest else None}
 
 
-def _freshness(newest: Optional[str], now: dt.datetime) -> dict:
+def _freshness(newest: str | None, now: dt.datetime) -> dict:
     if newest is None:
         return {"status": "nothing landed", "age_hours": None}
-    start = dt.datetime.fromisoformat(newest).replace(tzinfo=dt.timezone.utc)
+    start = dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC)
     age = now - start
     status = "error" if age > ERROR_AFTER else "warn" if age > WARN_AFTER else "pass"
     return {"status": status, "age_hours": round(age.total_seconds() / 3600, 1)}

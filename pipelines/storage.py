@@ -9,15 +9,22 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Protocol
+from typing import Protocol
 
 from botocore.config import Config
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, IncompleteReadError,
-                                 ReadTimeoutError, ResponseStreamingError)
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from pipelines.config import Courier
 from pipelines.credentials import connect
@@ -67,7 +74,7 @@ class ObjectStore(Protocol):
 class S3Store:
     """An S3 bucket (or any S3 API endpoint) under a prefix."""
 
-    def __init__(self, courier: Courier, temp_dir: Optional[Path] = None):
+    def __init__(self, courier: Courier, temp_dir: Path | None = None):
         if courier.endpoint_url:
             _check_endpoint(courier.endpoint_url)
         connection = connect(courier)
@@ -287,7 +294,7 @@ class Downloads:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="fetch")
         self.futures: dict[str, Future] = {}
 
-    def __enter__(self) -> "Downloads":
+    def __enter__(self) -> Downloads:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -312,7 +319,7 @@ class Downloads:
                 self.store.release(future.result())
 
 
-def open_store(courier: Courier, temp_dir: Optional[Path] = None) -> ObjectStore:
+def open_store(courier: Courier, temp_dir: Path | None = None) -> ObjectStore:
     """The store a courier reads from."""
     return LocalStore(courier) if courier.local_path is not None else S3Store(courier, temp_dir)
 

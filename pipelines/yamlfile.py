@@ -160,7 +160,7 @@ class Section:
             raise self.error(name, f"expected one of {', '.join(choices)}; got {value!r}")
         return value
 
-    def section(self, name: str, required: bool = True) -> "Section | None":
+    def section(self, name: str, required: bool = True) -> Section | None:
         value = self.data.get(name)
         if value is None and not required:
             return None

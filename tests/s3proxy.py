@@ -13,9 +13,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
 from urllib.parse import parse_qs, unquote, urlparse
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
@@ -51,7 +51,7 @@ def error_body(code: str, message: str) -> bytes:
 
 
 class RecordingProxy:
-    def __init__(self, upstream: str, fault: Optional[Callable[[Request], Optional[Fault]]] = None):
+    def __init__(self, upstream: str, fault: Callable[[Request], Fault | None] | None = None):
         self.upstream = urlparse(upstream)
         self.requests: list[Request] = []
         self.injected: list[tuple[Request, Fault]] = []
@@ -121,7 +121,7 @@ class RecordingProxy:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "RecordingProxy":
+    def __enter__(self) -> RecordingProxy:
         self._thread.start()
         return self
 

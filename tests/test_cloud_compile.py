@@ -60,7 +60,7 @@ def _compile(tmp_path: Path, engine: str) -> Path:
 
 def _parse_all(compiled: Path, dialect: str) -> dict[str, str]:
     sql = {p.name: p.read_text() for p in sorted(compiled.rglob("*.sql"))}
-    for name, text in sql.items():
+    for text in sql.values():
         sqlglot.parse(text, read=dialect)  # raises on SQL the engine would not accept
     return sql
 

@@ -107,7 +107,7 @@ def test_any_cron_parses_or_fails_with_a_schedule_error(text):
     except ScheduleError as error:
         _one_line(error)
         return
-    next(scheduled_times(cron, ZoneInfo("Europe/Berlin"), dt.datetime(2026, 3, 29, tzinfo=dt.timezone.utc)), None)
+    next(scheduled_times(cron, ZoneInfo("Europe/Berlin"), dt.datetime(2026, 3, 29, tzinfo=dt.UTC)), None)
 
 
 @FUZZ

@@ -20,7 +20,7 @@ from pipelines.config import load_project
 from pipelines.groups import GroupFailed, run_group
 from tests.conftest import query, run_cli, write_part
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # Scheduled 08:30 in Los Angeles on 2026-11-28 is 16:30 UTC; a 24h offset loads 2026-11-27.
 SCHEDULED = dt.datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
 

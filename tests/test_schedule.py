@@ -5,10 +5,17 @@ import itertools
 
 import pytest
 
-from pipelines.schedule import Cron, ScheduleError, parse_duration, parse_zone, previous_time, scheduled_times, \
-    window_dates
+from pipelines.schedule import (
+    Cron,
+    ScheduleError,
+    parse_duration,
+    parse_zone,
+    previous_time,
+    scheduled_times,
+    window_dates,
+)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def times(cron: str, zone: str, after: str, n: int) -> list[str]:

@@ -46,7 +46,7 @@ def _project(root: Path, mirror: Path, warehouse: str) -> Path:
 
 def _normal(value):  # noqa: ANN001
     if isinstance(value, dt.datetime):  # DuckDB gives aware UTC values, Spark's Parquet naive UTC ones
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
     return str(value) if value.__class__.__name__ == "UUID" else value
 
 
