@@ -30,7 +30,7 @@ bench: $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pipelines.demo
+	$(BIN)/python -m optimizely_courier.dev.demo
 
 # The linter, then everything but the fault loops, which `make reliability` runs (repeated) after it.
 test: $(STAMP)

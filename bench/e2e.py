@@ -79,8 +79,8 @@ def timed(command: list[str], cwd: Path) -> dict:
 
 
 def generate(out: Path, rows: int, days: int = 2, start: dt.date = START, files_per_day: int = 5) -> None:
-    from pipelines.e3 import E3Spec
-    from pipelines.e3 import generate as write
+    from optimizely_courier.dev.generate import E3Spec
+    from optimizely_courier.dev.generate import generate as write
 
     per_day = rows // days
     write(E3Spec(start=start, days=days, experiments=files_per_day, events=EVENTS[:files_per_day], rows=per_day,
@@ -136,8 +136,8 @@ def end_to_end(rows: int, repeat: int) -> dict:
 
 def small_files(repeat: int) -> dict:
     """3,600 small part files landed, against DuckDB reading the same files into a table."""
-    from pipelines.e3 import E3Spec
-    from pipelines.e3 import generate as write
+    from optimizely_courier.dev.generate import E3Spec
+    from optimizely_courier.dev.generate import generate as write
 
     results: dict[str, list[dict]] = {"courier --ingest-only": [], "duckdb read_parquet": []}
     with tempfile.TemporaryDirectory(prefix="bench-small-") as tmp:

@@ -43,7 +43,7 @@ START = dt.date(2026, 10, 1)
 
 
 def project(work: Path, days: int, files: int, rows_per_file: int) -> Path:
-    from pipelines.e3 import E3Spec, generate
+    from optimizely_courier.dev.generate import E3Spec, generate
 
     half = files // 2
     spec = E3Spec(start=START, days=days, experiments=half, events=tuple(f"event_{i}" for i in range(half)),
@@ -76,7 +76,7 @@ def run(days: int, files: int, rows_per_file: int) -> list[dict]:
             day = START + dt.timedelta(days=index)
             os.sync()
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "pipelines.cli", "-C", str(work), "run", "optimizely", "--date",
+            subprocess.run([sys.executable, "-m", "optimizely_courier", "-C", str(work), "run", "optimizely", "--date",
                             str(day)], check=True, capture_output=True)
             results.append({"day": index + 1, "seconds": time.perf_counter() - start, **sizes(work)})
             print(f"day {index + 1:>3}: {results[-1]['seconds']:.2f}s  {results[-1]}", flush=True)

@@ -34,16 +34,16 @@ SOURCES = """couriers:
 
 
 def generate(rows: int, out: Path) -> None:
-    from pipelines.e3 import E3Spec
-    from pipelines.e3 import generate as write
+    from optimizely_courier.dev.generate import E3Spec
+    from optimizely_courier.dev.generate import generate as write
 
     write(E3Spec(days=1, experiments=4, events=(), rows=rows, rows_per_file=250_000, seed=42), out)
 
 
 def case_courier(data: Path, work: Path) -> int:
-    from pipelines.config import load_project
-    from pipelines.discovery import RunDates
-    from pipelines.ingest import land
+    from optimizely_courier.config.sources import load_project
+    from optimizely_courier.landing.discovery import RunDates
+    from optimizely_courier.landing.ingest import land
 
     (work / "sources.yml").write_text(SOURCES.format(mirror=data))
     result = land(load_project(work, {}), "bench", RunDates.everything())

@@ -52,8 +52,8 @@ TARGETS = {  # case: (baseline, the most the case may take as a multiple of the 
 # -- data and servers ------------------------------------------------------------------------------
 
 def generate(rows: int, out: Path, days: int = 1, files_per_day: int = 4) -> None:
-    from pipelines.e3 import E3Spec
-    from pipelines.e3 import generate as write
+    from optimizely_courier.dev.generate import E3Spec
+    from optimizely_courier.dev.generate import generate as write
 
     write(E3Spec(days=days, experiments=files_per_day, events=(), rows=rows // days,
                  rows_per_file=max(1, rows // days // files_per_day), seed=42), out)
@@ -89,7 +89,7 @@ class MotoProcess:
 
 
 def seed(server: MotoProcess, tree: Path) -> None:
-    from pipelines.e3 import upload
+    from optimizely_courier.dev.generate import upload
 
     client = server.client()
     client.create_bucket(Bucket=BUCKET)
@@ -112,9 +112,9 @@ def case_duckdb_local(data: Path, work: Path, _: dict) -> int:
 
 
 def case_courier_local(data: Path, work: Path, _: dict) -> int:
-    from pipelines.config import load_project
-    from pipelines.discovery import RunDates
-    from pipelines.ingest import land
+    from optimizely_courier.config.sources import load_project
+    from optimizely_courier.landing.discovery import RunDates
+    from optimizely_courier.landing.ingest import land
 
     return land(load_project(_project(work, f"local_path: {data}"), {}), "bench", RunDates.everything()).rows
 
@@ -140,9 +140,9 @@ def case_boto3_duckdb(data: Path, work: Path, extra: dict) -> int:
 
 
 def case_courier_s3(data: Path, work: Path, extra: dict) -> int:
-    from pipelines.config import load_project
-    from pipelines.discovery import RunDates
-    from pipelines.ingest import land
+    from optimizely_courier.config.sources import load_project
+    from optimizely_courier.landing.discovery import RunDates
+    from optimizely_courier.landing.ingest import land
 
     where = (f"bucket: {BUCKET}\n    prefix: {PREFIX}\n    endpoint_url: {extra['url']}\n    credential: "
              "{type: iam-credential, access_key_id: bench, secret_access_key: '${BENCH_SECRET}'}")
@@ -182,7 +182,7 @@ STOCK_TARGETS = {"dlt filesystem, default": 10.0, "dlt filesystem, arrow": 1.3} 
 
 
 # Imported before the clock starts: the cases compare work, not interpreter start-up.
-PRELOAD = {"courier (local)": "pipelines.ingest", "courier (S3)": "pipelines.ingest",
+PRELOAD = {"courier (local)": "optimizely_courier.landing.ingest", "courier (S3)": "optimizely_courier.landing.ingest",
            "dlt filesystem, default": "dlt.sources.filesystem", "dlt filesystem, arrow": "dlt.sources.filesystem",
            "boto3 + duckdb (S3)": "boto3", "duckdb (local)": "duckdb"}
 
@@ -215,10 +215,10 @@ def measure(case: str, data: Path, extra: dict, timeout: float) -> dict:
 
 def incremental_build(rows_per_day: int, days: int = 30) -> dict:
     """Time of building one more day onto `days` loaded days, against building that day alone."""
-    from pipelines.build import run_dbt
-    from pipelines.config import load_project
-    from pipelines.discovery import RunDates
-    from pipelines.ingest import land
+    from optimizely_courier.config.sources import load_project
+    from optimizely_courier.landing.discovery import RunDates
+    from optimizely_courier.landing.ingest import land
+    from optimizely_courier.runs.build import run_dbt
 
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp:
@@ -234,8 +234,8 @@ def incremental_build(rows_per_day: int, days: int = 30) -> dict:
             shutil.copy(ROOT / "feeds/optimizely/decisions.yml", work / "feeds/optimizely/decisions.yml")
             text = DECISIONS_ONLY.format(where=f"local_path: {data}", operations="{}").replace("bench:", "optimizely:")
             (work / "sources.yml").write_text(text)
-            subprocess.run([sys.executable, "-m", "pipelines.cli", "-C", str(work), "feeds", "compile"], check=True,
-                           capture_output=True)
+            subprocess.run([sys.executable, "-m", "optimizely_courier", "-C", str(work), "feeds", "compile"],
+                           check=True, capture_output=True)
             project = load_project(work, {})
             first = dt.date(2026, 11, 25)
             if history:
@@ -264,7 +264,7 @@ def noop_run(files: int = 1000, days: int = 30) -> dict:
                      "{type: iam-credential, access_key_id: bench, secret_access_key: '${BENCH_SECRET}'}")
             (work / "sources.yml").write_text(DECISIONS_ONLY.format(where=where, operations="{}"))
             env = {**os.environ, "BENCH_SECRET": "bench"}
-            command = [sys.executable, "-m", "pipelines.cli", "-C", str(work), "run", "bench"]
+            command = [sys.executable, "-m", "optimizely_courier", "-C", str(work), "run", "bench"]
             subprocess.run(command + ["--all"], env=env, check=True, capture_output=True)
             timings, requests = {}, {}
             last = dt.date(2026, 11, 25) + dt.timedelta(days - 1)

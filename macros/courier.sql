@@ -179,7 +179,7 @@
 {%- endmacro %}
 
 
-{#- What a feed model is built from is decided by the record (pipelines/record.py):
+{#- What a feed model is built from is decided by the record (pipelines/optimizely_courier/landing/record.py):
       raw_<courier>._courier_files   every landed file version; landed once its load is in _dlt_loads
       courier.built_files            per feed, the versions its domain table holds (or excluded by a
                                      truncate), written by the domain model in its own transaction
@@ -189,7 +189,7 @@
       truncate     (a courier run's load operations) the landed versions of the run's dates -#}
 
 {#- A feed's facts for the macros below. The definition (a fingerprint of what the feed's models
-    compute, pipelines/compile.py) lives in the model's YAML `meta`, so a feed change that only
+    compute, pipelines/optimizely_courier/feeds/compile.py) lives in the model's YAML `meta`, so a feed change that only
     changes values touches the staging model and the YAML, not every SQL file. -#}
 {% macro courier_feed(feed_id, courier, tag) -%}
   {%- set definition = model.config.get('meta', {}).get('definition') if execute else none -%}

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from pipelines.settings import configure_runtime
+from optimizely_courier.settings import configure_runtime
 
 configure_runtime()
 
 from click.testing import CliRunner, Result  # noqa: E402
 
-from pipelines.cli import cli  # noqa: E402
-from pipelines.e3 import E3Spec, generate, upload  # noqa: E402
-from pipelines.s3server import TEST_KEYS, LocalS3  # noqa: E402
+from optimizely_courier.cli.main import cli  # noqa: E402
+from optimizely_courier.dev.generate import E3Spec, generate, upload  # noqa: E402
+from optimizely_courier.dev.s3server import TEST_KEYS, LocalS3  # noqa: E402
 
 PREFIX = "v1/account_id=12345"
 DECISIONS_PATTERN = "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"

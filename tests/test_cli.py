@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 import pytest
 
-from pipelines.cli import cli
+from optimizely_courier.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from pipelines.build import run_dbt
-from pipelines.config import load_project
+from optimizely_courier.config.sources import load_project
+from optimizely_courier.runs.build import run_dbt
 from tests.conftest import DBT_FILES, ROOT, run_cli
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.compile import compile_feeds, write_models
-from pipelines.feeds import load_feeds
+from optimizely_courier.feeds.compile import compile_feeds, write_models
+from optimizely_courier.feeds.feed import load_feeds
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

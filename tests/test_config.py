@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import load_project, parse_sources_text
-from pipelines.errors import ConfigError
+from optimizely_courier.config.sources import load_project, parse_sources_text
+from optimizely_courier.errors import ConfigError
 from tests.conftest import run_cli, sources_yaml
 
 ROOT = Path(__file__).resolve().parent.parent

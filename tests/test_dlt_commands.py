@@ -9,10 +9,11 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli import cli
-from pipelines.cli import run as courier_run
-from tests.conftest import query, run_cli, write_feed, write_part
+from optimizely_courier.cli.main import cli
+from optimizely_courier.cli.main import run as courier_run
+from tests.conftest import ROOT, landed, query, run_cli, sources_yaml, write_feed, write_part
 from tests.test_domain import build, feed, table
+from tests.test_landing import SPEC, _counts
 
 DLT = str(Path(sys.executable).parent / "dlt")
 
@@ -76,3 +77,21 @@ def test_dlt_pipeline_run_passes_courier_run_options_through(dbt_project):
     assert result.returncode == 0, result.stderr
     assert '"status": "success"' in result.stdout
     assert query(dbt_project, "select count(*) from raw_shop.orders") == [(1,)]
+
+
+def test_the_ordinary_dlt_pipeline_script_lands_what_courier_run_then_counts_as_landed(bucket, make_project, tmp_path):
+    bucket.seed(SPEC, tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+    script = ROOT / "pipelines" / "optimizely_pipeline.py"
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+
+    result = subprocess.run([sys.executable, str(script), "2026-11-27"], cwd=project, env=env, capture_output=True,
+                            text=True, timeout=300)
+    again = run_cli(project, "run", "optimizely", "--date", "2026-11-27", "--ingest-only")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 load package(s) were loaded" in result.stdout
+    assert _counts(project) == {"decisions": 300, "conversions": 300}
+    assert again.exit_code == 0, again.output
+    assert landed(again.output, "decisions") == (0, 0, 2) and landed(again.output, "conversions") == (0, 0, 2)
+    assert _counts(project) == {"decisions": 300, "conversions": 300}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.build import BuildError, run_dbt
-from pipelines.config import load_project
+from optimizely_courier.config.sources import load_project
+from optimizely_courier.runs.build import BuildError, run_dbt
 from tests.conftest import query, run_cli, write_feed, write_part
 
 ORDERS = """id: df-aaaaaa
@@ -274,7 +274,7 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
 def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_project, tmp_path):
     import shutil
 
-    from pipelines.e3 import E3Spec
+    from optimizely_courier.dev.generate import E3Spec
     from tests.conftest import ROOT, sources_yaml
 
     bucket.seed(E3Spec(days=2, rows=400), tmp_path)

@@ -2,7 +2,8 @@ import datetime as dt
 
 import pyarrow.parquet as pq
 
-from pipelines.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA, E3Spec, generate
+from optimizely_courier.dev.generate import E3Spec, generate
+from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 
 
 def _parquet(files, kind):

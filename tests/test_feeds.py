@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.feeds import FeedErrors, load_feeds, read_feeds
+from optimizely_courier.feeds.feed import FeedErrors, load_feeds, read_feeds
 from tests.conftest import run_cli
 
 BASE = """id: df-aaaaaa

@@ -10,12 +10,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.config import parse_sources_text
-from pipelines.errors import ConfigError
-from pipelines.feeds import parse_feed
-from pipelines.patterns import FilePattern, PatternError
-from pipelines.schedule import Cron, ScheduleError, parse_duration, scheduled_times
-from pipelines.yamlfile import parse_yaml
+from optimizely_courier.config.patterns import FilePattern, PatternError
+from optimizely_courier.config.schedule import Cron, ScheduleError, parse_duration, scheduled_times
+from optimizely_courier.config.sources import parse_sources_text
+from optimizely_courier.config.yamlfile import parse_yaml
+from optimizely_courier.errors import ConfigError
+from optimizely_courier.feeds.feed import parse_feed
 from tests.conftest import run_cli
 from tests.reliability_report import record
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.clock import Clock
-from pipelines.config import load_project
-from pipelines.groups import GroupFailed, run_group
+from optimizely_courier.config.sources import load_project
+from optimizely_courier.groups.clock import Clock
+from optimizely_courier.groups.group_run import GroupFailed, run_group
 from tests.conftest import query, run_cli, write_part
 
 UTC = dt.UTC
@@ -207,7 +207,7 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
     ready_day(root, "2026-11-27")
     start = (SCHEDULED - dt.timedelta(seconds=2)).isoformat()
     env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "-C", str(root), "serve", "--clock-start", start],
+    server = subprocess.Popen([sys.executable, "-m", "optimizely_courier", "-C", str(root), "serve", "--clock-start", start],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     deadline = time.monotonic() + 120
@@ -232,14 +232,14 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
 
 
 def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
-    from pipelines.faults import FAULT_ENV
+    from optimizely_courier.faults import FAULT_ENV
 
     root = project()
     ready_day(root, "2026-11-27")
     start = (SCHEDULED - dt.timedelta(seconds=2)).isoformat()
     # the serve process sends itself SIGTERM right after the first raw table job commits
     env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1", FAULT_ENV: "between-jobs:TERM"}
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "-C", str(root), "serve", "--clock-start", start],
+    server = subprocess.Popen([sys.executable, "-m", "optimizely_courier", "-C", str(root), "serve", "--clock-start", start],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         output, _ = server.communicate(timeout=120)
@@ -256,8 +256,8 @@ def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
 
 def test_the_courier_pipeline_leaves_sigterm_to_the_courier(project):
     """dlt would hold a SIGTERM arriving mid-normalize or mid-load and drop it when the step ends."""
-    from pipelines.config import load_project
-    from pipelines.ingest import make_pipeline
+    from optimizely_courier.config.sources import load_project
+    from optimizely_courier.landing.ingest import make_pipeline
 
     project_ = load_project(project())
     assert make_pipeline(project_, project_.courier("shop")).runtime_config.intercept_signals is False
@@ -268,7 +268,7 @@ def test_sigterm_during_a_wait_records_the_group_run_as_interrupted(project):
     ready_day(root, "2026-11-27", marker=False)
     start = (SCHEDULED - dt.timedelta(seconds=1)).isoformat()
     env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "-C", str(root), "serve", "--clock-start", start],
+    server = subprocess.Popen([sys.executable, "-m", "optimizely_courier", "-C", str(root), "serve", "--clock-start", start],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         for line in server.stdout:

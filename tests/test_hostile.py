@@ -152,7 +152,7 @@ def test_a_group_waiting_for_data_names_the_marker_it_waits_for(dbt_project):
     (dbt_project / "sources.yml").write_text(SHOP_SOURCES.replace(
         "object/land-as", "object/ready-marker: \"'orders/date='yyyy-MM-dd'/_SUCCESS'\"\n        object/land-as")
         + GROUP.format(schedule="30 8 * * *", member="wait: 1s, offset: 1d") + "    poll: 500ms\n")
-    process = subprocess.run([sys.executable, "-m", "pipelines.cli", "-C", str(dbt_project), "group", "run", "nightly",
+    process = subprocess.run([sys.executable, "-m", "optimizely_courier", "-C", str(dbt_project), "group", "run", "nightly",
                               "--date", DAY], capture_output=True, text=True, timeout=120)
     assert process.returncode == 1
     waiting = [line for line in process.stdout.splitlines() if "Waiting for source data (shop:" in line]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from moto.sts.models import sts_backends
 
-from pipelines.e3 import E3Spec
+from optimizely_courier.dev.generate import E3Spec
 from tests.conftest import PREFIX, SHOP_SOURCES, landed, query, run_cli, sources_yaml
 from tests.s3proxy import RecordingProxy
 
@@ -301,11 +301,11 @@ def test_a_files_own_column_wins_over_its_path_value_and_odd_keys_land(dbt_proje
 
 def test_a_run_larger_than_one_load_lands_in_several_loads_each_file_once(bucket, make_project, tmp_path,
                                                                           monkeypatch):
-    import pipelines.ingest
+    import optimizely_courier.landing.ingest
 
     bucket.seed(SPEC, tmp_path)
     project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
-    monkeypatch.setattr(pipelines.ingest, "LANDING_CHUNK_BYTES", 1)  # every file is a load of its own
+    monkeypatch.setattr(optimizely_courier.landing.ingest, "LANDING_CHUNK_BYTES", 1)  # every file is a load of its own
 
     result = run_cli(project, "run", "optimizely", "--date", "2026-11-26")
     again = run_cli(project, "run", "optimizely", "--date", "2026-11-26")

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from pipelines.patterns import FilePattern, PatternError, is_data_file
+from optimizely_courier.config.patterns import FilePattern, PatternError, is_data_file
 
 DAY = dt.date(2026, 11, 27)
 DECISIONS = FilePattern.parse("'type=decisions/date='yyyy-MM-dd'/experiment=*/'")

@@ -87,7 +87,7 @@ def test_an_e3_file_that_deviates_from_the_export_schema_is_rejected_even_when_i
 
     import pyarrow.compute as pc
 
-    from pipelines.e3 import E3Spec, generate
+    from optimizely_courier.dev.generate import E3Spec, generate
     from tests.conftest import ROOT
 
     root = tmp_path / "project"
@@ -162,7 +162,7 @@ def _hold_lock(root, seconds: float):
     import subprocess
     import sys
 
-    code = ("import sys, time; from pathlib import Path; from pipelines.lock import warehouse_lock\n"
+    code = ("import sys, time; from pathlib import Path; from optimizely_courier.runs.lock import warehouse_lock\n"
             "with warehouse_lock(Path(sys.argv[1]), {'run_id': 'run-holding-1', 'courier': 'shop', "
             "'started_at': '2026-11-28T08:30:00+00:00'}, 5):\n"
             "    print('held', flush=True); time.sleep(float(sys.argv[2]))\n")
@@ -198,7 +198,7 @@ def test_a_second_run_proceeds_once_the_first_releases_the_warehouse(dbt_project
 
 from collections import Counter  # noqa: E402
 
-from pipelines.e3 import E3Spec  # noqa: E402
+from optimizely_courier.dev.generate import E3Spec  # noqa: E402
 from tests.conftest import PREFIX, sources_yaml  # noqa: E402
 from tests.s3proxy import Fault, RecordingProxy  # noqa: E402
 
@@ -361,12 +361,12 @@ def test_git_ignores_secrets_and_local_state():
 def test_role_credentials_expiring_mid_run_are_refreshed(bucket, make_project, tmp_path, monkeypatch):
     from moto.sts.models import sts_backends
 
-    import pipelines.credentials
+    import optimizely_courier.config.credentials
 
     bucket.seed(E3Spec(days=2, experiments=2, events=("purchase",), rows=200), tmp_path)
     # STS's shortest session (15 min) is inside botocore's refresh window from the start: each use of the
     # credentials finds them about to expire, so the run must refresh them as it goes
-    monkeypatch.setattr(pipelines.credentials, "ROLE_SESSION_SECONDS", 900)
+    monkeypatch.setattr(optimizely_courier.config.credentials, "ROLE_SESSION_SECONDS", 900)
     monkeypatch.setenv("OPTIMIZELY_EXTERNAL_ID", "ext-refresh")
     role = "arn:aws:iam::123456789012:role/short-lived"
     credential = f"credential: {{type: iam-role-to-role, role_arn: '{role}', external_id: '${{OPTIMIZELY_EXTERNAL_ID}}'}}"

@@ -182,7 +182,7 @@ def test_json_prints_one_document_with_the_run(shop):
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}, {"order_id": "", "amount": 2}])
     import click.testing
 
-    from pipelines.cli import cli
+    from optimizely_courier.cli.main import cli
 
     result = click.testing.CliRunner().invoke(cli, ["-C", str(shop), "run", "shop", "--date", "2026-11-25", "--json"])
 
@@ -352,8 +352,8 @@ def test_explore_names_the_domain_tables_when_the_table_is_unknown(shop):
 def test_seed_workflow_from_sample_run_to_domain_tables(bucket, make_project, tmp_path):
     import shutil
 
-    from pipelines.e3 import E3Spec
-    from pipelines.feeds import load_feeds
+    from optimizely_courier.dev.generate import E3Spec
+    from optimizely_courier.feeds.feed import load_feeds
     from tests.conftest import DBT_FILES, ROOT, sources_yaml
 
     bucket.seed(E3Spec(days=2, rows=300), tmp_path)

@@ -3,9 +3,9 @@
 import datetime as dt
 import shutil
 
-from pipelines.e3 import E3Spec, generate
-from pipelines.feeds import load_feeds
-from pipelines.settings import SAMPLES_DIR
+from optimizely_courier.dev.generate import E3Spec, generate
+from optimizely_courier.feeds.feed import load_feeds
+from optimizely_courier.settings import SAMPLES_DIR
 from tests.conftest import run_cli
 
 

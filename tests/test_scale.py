@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.e3 import E3Spec, generate
+from optimizely_courier.dev.generate import E3Spec, generate
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
 
 pytestmark = pytest.mark.slow

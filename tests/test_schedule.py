@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from pipelines.schedule import (
+from optimizely_courier.config.schedule import (
     Cron,
     ScheduleError,
     parse_duration,

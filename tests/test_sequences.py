@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.faults import FAULT_ENV, POINTS
+from optimizely_courier.faults import FAULT_ENV, POINTS
 from tests.conftest import query, run_cli, write_feed, write_part
 from tests.reliability_report import record
 
@@ -107,7 +107,7 @@ class Sequence:
         point = self.rng.choice(POINTS)
         (self.root / "sources.yml").write_text(_sources(LOAD))
         env = {**os.environ, FAULT_ENV: point, "RUNTIME__DLTHUB_TELEMETRY": "false"}
-        process = subprocess.run([sys.executable, "-m", "pipelines.cli", "-C", str(self.root), "run", "shop",
+        process = subprocess.run([sys.executable, "-m", "optimizely_courier", "-C", str(self.root), "run", "shop",
                                   "--date", day], capture_output=True, text=True, env=env, timeout=300)
         self.log.append(f"run --date {day} killed at {point}")
         assert process.returncode == -signal.SIGKILL, "\n".join(self.log) + "\n" + process.stdout + process.stderr

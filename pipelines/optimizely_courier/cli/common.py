@@ -1,0 +1,83 @@
+"""What the `courier` commands share: the context object, loading the project, run dates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds from 0 to a day (not `nan`, not `inf`)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number of seconds, got {value!r}", param, ctx)
+        if not math.isfinite(seconds) or not 0 <= seconds <= 86400:
+            self.fail(f"expected a number of seconds from 0 to 86400, got {value!r}", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
+
+@dataclass
+class Context:
+    """What the root command passes to every sub-command (`-C`, `--debug`)."""
+
+    project_dir: Path
+    debug: bool
+
+
+def current_project(ctx: click.Context):  # noqa: ANN202 - a config.Project
+    """The project in the `-C` directory, loaded and validated."""
+    from optimizely_courier.config.sources import load_project
+
+    return load_project(ctx.obj.project_dir)
+
+
+def run_dates(date: str | None, start: str | None, end: str | None, everything: bool):  # noqa: ANN202
+    """The dates of `--date`, `--from/--to` or `--all` (exactly one of them)."""
+    from optimizely_courier.landing.discovery import RunDates, parse_date
+
+    chosen = [name for name, given in (("--date", date), ("--from/--to", start or end), ("--all", everything))
+              if given]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --date D, --from D --to D, or --all")
+    if date:
+        return RunDates.one(parse_date(date, "--date"))
+    if everything:
+        return RunDates.everything()
+    if not (start and end):
+        raise click.UsageError("--from and --to go together (start inclusive, end exclusive)")
+    return RunDates.between(parse_date(start, "--from"), parse_date(end, "--to"))
+
+
+def date_options(command):  # noqa: ANN001, ANN201 - a click decorator
+    """The run-date options shared by every command that runs a courier."""
+    command = click.option("--all", "everything", is_flag=True, help="Every date present in the bucket.")(command)
+    command = click.option("--to", "end", metavar="D", help="End date, exclusive.")(command)
+    command = click.option("--from", "start", metavar="D", help="Start date, inclusive.")(command)
+    command = click.option("--date", metavar="D", help="One day, as YYYY-MM-DD.")(command)
+    return command
+
+
+def iso_instant(text: str | None, option: str):  # noqa: ANN202
+    """An ISO date-time (UTC when it has no offset), naming the option on failure."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.UsageError(f"{option}: expected an ISO date-time such as 2026-11-28T08:30:00Z; "
+                               f"got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

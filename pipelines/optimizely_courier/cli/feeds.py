@@ -1,0 +1,166 @@
+"""`courier feeds ...`: write, check, compile and review the feeds in feeds/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def feeds() -> None:
+    """Feeds: the YAML files in feeds/ that define domain tables.
+
+    \b
+    Examples:
+      courier feeds init --courier optimizely --file decisions --source Optimizely --name Decisions
+      courier feeds validate
+      courier feeds compile --check
+    """
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the feeds as a JSON list.")
+@click.pass_context
+def feeds_list(ctx: click.Context, as_json: bool) -> None:
+    """List the feeds: id, domain table, courier/file tag and file.
+
+    \b
+    Examples:
+      courier feeds list
+      courier feeds list --json
+    """
+    from optimizely_courier.feeds.feed import load_feeds
+
+    found = sorted(load_feeds(ctx.obj.project_dir), key=lambda f: f.domain_table)
+    if as_json:
+        click.echo(json.dumps([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "file": f.file,
+                                "primary_key": list(f.primary_key), "path": str(f.path)} for f in found], indent=2))
+        return
+    for feed in found:
+        click.echo(f"{feed.id}  {feed.domain_table:<28} {feed.courier}/{feed.file:<16} {feed.path}")
+
+
+@feeds.command("validate")
+@click.pass_context
+def feeds_validate(ctx: click.Context) -> None:
+    """Check every feed; print every problem as file:line: message.
+
+    \b
+    Example:
+      courier feeds validate
+    """
+    from optimizely_courier.feeds.feed import read_feeds
+
+    found, problems = read_feeds(ctx.obj.project_dir)
+    problems += model_problems(ctx.obj.project_dir, found, problems)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+    click.echo(f"{len(found)} feed(s) and their generated models are valid")
+
+
+def model_problems(root: Path, found: list, problems: list) -> list:
+    """Generated models that do not match the feeds (only checked when the feeds themselves are valid)."""
+    from optimizely_courier.errors import ConfigError
+    from optimizely_courier.feeds.compile import write_models
+
+    if problems:
+        return []
+    stale = write_models(root, found, check=True).stale
+    return [ConfigError(path, "", "generated model is missing or out of date: run `courier feeds compile`", 1)
+            for path in stale]
+
+
+@feeds.command("diff")
+@click.argument("base", required=False)
+@click.option("--format", "output_format", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--fail-on", type=click.Choice(["breaking", "attention"]),
+              help="Exit 1 when the verdict is at least this (for CI gates).")
+@click.pass_context
+def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on: str | None) -> None:
+    """What changes to feeds, load operations and entities do to the domain tables, ranked.
+
+    Compares BASE (default origin/main, else main; any git ref) with the working tree and prints a
+    verdict (breaking, needs attention, safe) and each change. Retyped columns are checked
+    against the warehouse's existing values when there is one.
+
+    \b
+    Examples:
+      courier feeds diff
+      courier feeds diff HEAD~1 --format json
+      courier feeds diff origin/main --fail-on breaking >> "$GITHUB_STEP_SUMMARY"
+    """
+    import os
+
+    from optimizely_courier.config.sources import warehouse_path
+    from optimizely_courier.feeds.review import review, to_markdown
+
+    root = ctx.obj.project_dir
+    result = review(root, base, dict(os.environ), warehouse_path(root, os.environ))
+    click.echo(json.dumps(result.to_json(), indent=2) if output_format == "json" else to_markdown(result), nl=False)
+    if output_format == "json":
+        click.echo()
+    if result.fails(fail_on):
+        raise click.exceptions.Exit(1)
+
+
+@feeds.command("compile")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a generated file is stale or missing.")
+@click.pass_context
+def feeds_compile(ctx: click.Context, check: bool) -> None:
+    """Generate the dbt models of every feed under models/.
+
+    Each feed becomes a staging view, a domain table model, a rejected-rows model and their YAML.
+    Generated files start with a header naming their feed; do not edit them.
+
+    \b
+    Examples:
+      courier feeds compile
+      courier feeds compile --check     # in CI: fails when models/ is not up to date
+    """
+    from optimizely_courier.feeds.compile import write_models
+    from optimizely_courier.feeds.feed import load_feeds
+
+    report = write_models(ctx.obj.project_dir, load_feeds(ctx.obj.project_dir), check=check)
+    if check:
+        for path in report.stale:
+            click.echo(f"stale: {path}", err=True)
+        if report.stale:
+            click.echo("Generated models are out of date: run `courier feeds compile` and commit models/.", err=True)
+            raise click.exceptions.Exit(1)
+        click.echo("Generated models are up to date.")
+        return
+    for path in report.written:
+        click.echo(f"wrote {path}")
+    for path in report.removed:
+        click.echo(f"removed {path}")
+    if not (report.written or report.removed):
+        click.echo("Generated models are up to date.")
+
+
+@feeds.command("init")
+@click.option("--courier", required=True, help="Courier that lands the file tag.")
+@click.option("--file", "tag", required=True, help="File tag (raw table) the feed reads.")
+@click.option("--source", required=True, help='Source name: the domain table is "<source>:<name>".')
+@click.option("--name", required=True, help="Feed name.")
+@click.option("--sample", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A Parquet file to infer from (default: the newest sample the courier kept).")
+@click.pass_context
+def feeds_init(ctx: click.Context, courier: str, tag: str, source: str, name: str, sample: Path | None) -> None:
+    """Write a new feed inferred from a sample file; never overwrites.
+
+    Proposes `uuid` as the primary key when present, generates the feed id, and surfaces the
+    attribute names and tag keys seen in the sample as `from:` columns.
+
+    \b
+    Example:
+      courier feeds init --courier optimizely --file decisions --source Optimizely --name Decisions
+    """
+    from optimizely_courier.feeds.scaffold import init_feed
+
+    path = init_feed(ctx.obj.project_dir, courier, tag, source, name, sample)
+    click.echo(f"wrote {path.relative_to(ctx.obj.project_dir)}: review it, then run `courier feeds compile`")

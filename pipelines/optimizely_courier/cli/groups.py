@@ -1,0 +1,161 @@
+"""`courier group ...` and `courier serve`: courier groups on their schedules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from optimizely_courier.cli.common import current_project, date_options, iso_instant, run_dates
+from optimizely_courier.errors import CourierError
+
+
+@click.group()
+def group() -> None:
+    """Courier groups: couriers run as a unit on a schedule, gating downstream work.
+
+    \b
+    Examples:
+      courier group next optimizely -n 3
+      courier group run optimizely --date 2026-11-27
+      courier group export optimizely --to cron
+    """
+
+
+@group.command("run")
+@click.argument("name")
+@date_options
+@click.pass_context
+def group_run(ctx: click.Context, name: str, date: str | None, start: str | None, end: str | None,
+              everything: bool) -> None:
+    """Run a courier group now.
+
+    With dates, it loads exactly those (the schedule is ignored). Without, it runs as its latest
+    scheduled time would: each courier's offset window, catching up on missed days, waiting up to
+    each courier's `wait` for late data. Downstream commands run only when every courier succeeded.
+
+    \b
+    Examples:
+      courier group run optimizely --date 2026-11-27
+      courier group run optimizely            # as scheduled (what cron or Airflow call)
+    """
+    from optimizely_courier.groups.group_run import run_group
+    from optimizely_courier.runs.progress import Reporter
+    from optimizely_courier.runs.run import PARTIAL, PARTIAL_EXIT_CODE
+
+    given = date or start or end or everything
+    dates = run_dates(date, start, end, everything) if given else None
+    if run_group(current_project(ctx), name, dates, reporter=Reporter()).record.status == PARTIAL:
+        ctx.exit(PARTIAL_EXIT_CODE)
+
+
+@group.command("next")
+@click.argument("name")
+@click.option("-n", "count", default=5, show_default=True, type=click.IntRange(1), help="How many times.")
+@click.option("--after", help="ISO date-time to start from (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_json: bool) -> None:
+    """Show the next scheduled times, in the group's zone and in UTC, with the dates each loads.
+
+    \b
+    Examples:
+      courier group next optimizely
+      courier group next optimizely -n 3 --after 2027-03-13T00:00:00Z --json
+    """
+    import datetime as dt
+    import itertools
+
+    from optimizely_courier.config.schedule import scheduled_times
+    from optimizely_courier.groups.group_run import scheduled_dates
+
+    chosen = current_project(ctx).group(name)
+    if chosen.schedule is None:
+        raise CourierError(f"courier group {name} has no schedule: it runs by hand only")
+    start = iso_instant(after, "--after") or dt.datetime.now(dt.UTC)
+    times = list(itertools.islice(scheduled_times(chosen.schedule, chosen.timezone, start), count))
+    if not times:
+        raise CourierError(f"courier group {name}: {chosen.schedule.text!r} has no scheduled time after "
+                           f"{start.isoformat()}")
+    entries = [{"local": t.astimezone(chosen.timezone).isoformat(), "utc": t.isoformat(),
+                "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
+                          for m in chosen.couriers}} for t in times]
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    status = "" if chosen.status == "active" else "  (inactive: runs by hand only)"
+    click.echo(f"{name}: {chosen.schedule.text} in {chosen.timezone.key}{status}")
+    for entry in entries:
+        loads = "; ".join(f"{courier} {days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "")
+                          for courier, days in entry["dates"].items())
+        click.echo(f"  {entry['local']}  ({entry['utc']})  loads {loads}")
+
+
+@group.command("export")
+@click.argument("name")
+@click.option("--to", "target", type=click.Choice(["airflow", "cron"]), required=True, help="Orchestrator.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.pass_context
+def group_export(ctx: click.Context, name: str, target: str, output: Path | None) -> None:
+    """Write an Airflow DAG or a crontab entry (with CRON_TZ) that runs the group on its schedule.
+
+    \b
+    Examples:
+      courier group export optimizely --to cron >> my.crontab
+      courier group export optimizely --to airflow -o dags/courier_optimizely.py
+    """
+    from optimizely_courier.groups.export import export
+
+    text = export(current_project(ctx).group(name), target, ctx.obj.project_dir)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote {output}")
+
+
+@group.command("history")
+@click.argument("name", required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def group_history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
+    """Show group runs, newest first, with their courier runs, alerts and downstream results.
+
+    \b
+    Example:
+      courier group history optimizely --limit 5
+    """
+    from optimizely_courier.runs.history import list_runs
+
+    runs = list_runs(current_project(ctx).warehouse, group=name, limit=limit, table="group_runs")
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+        return
+    for run in runs:
+        scheduled = f" scheduled {run['scheduled_for'][:16]}" if run["scheduled_for"] else " by hand"
+        click.echo(f"{run['started_at'][:19]}  {run['status']:<8} {run['group_name']}{scheduled}  {run['dates']}")
+        for line in run["alerts"] + ([run["error"]] if run["error"] else []):
+            click.echo(f"    {line}")
+    if not runs:
+        click.echo("No group runs recorded yet.")
+
+
+@click.command()
+@click.option("--clock-start", hidden=True, help="Start the clock at this ISO instant (rehearsals, tests).")
+@click.pass_context
+def serve(ctx: click.Context, clock_start: str | None) -> None:
+    """Run every active courier group on its schedule until stopped (SIGTERM or Ctrl-C).
+
+    Groups run one at a time; a run in progress finishes before the scheduler stops. Missed
+    scheduled runs are caught up at start.
+
+    \b
+    Example:
+      courier serve
+    """
+    from optimizely_courier.groups.clock import Clock
+    from optimizely_courier.groups.serve import serve as run_forever
+
+    run_forever(current_project(ctx), Clock(iso_instant(clock_start, "--clock-start")))

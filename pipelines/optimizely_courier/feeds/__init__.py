@@ -1,0 +1,1 @@
+"""Feeds: the feed model, semantics, the compiler, scaffolding, review, load operations."""

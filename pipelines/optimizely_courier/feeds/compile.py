@@ -1,0 +1,500 @@
+"""The feed compiler: feeds/*.yml -> dbt models (SQL + YAML) that build the domain tables.
+
+Per feed it writes
+    models/staging/<source>/stg_<model>.sql      a view: raw rows extracted, cast, keyed, checked
+    models/domain/<source>/<model>.sql           the domain table "<Source>:<Feed>", upserted by _pk
+    models/rejected/<source>/<model>__rejected.sql rows that failed a cast or a required value
+    models/domain/<source>/<model>.yml           descriptions, contract types, semantic tags, tests
+and, for all feeds, models/staging/__sources.yml and (when a feed has stitch: true)
+models/stitch/stitch_input.sql. Every file starts with a header naming its feed; files with that
+header that no feed produces any more are deleted, so `--check` catches them too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
+from optimizely_courier.feeds.semantics import PII_TAGS, canonical
+
+MODELS_DIR = "models"
+SQL_HEADER = "-- generated from {source}; do not edit"
+YAML_HEADER = "# generated from {source}; do not edit"
+GENERATED_MARKS = ("-- generated from feeds", "# generated from feeds")
+DUCKDB_TYPES = {"Boolean": "boolean", "Date": "date", "Datetime": "timestamp with time zone", "Float": "double",
+                "Integer": "bigint", "String": "varchar"}
+SYSTEM_COLUMNS = (
+    ("_pk", "varchar", "The primary key: key columns as text, joined with '|' (escaped) when composite."),
+    ("_uuid_pk", "uuid", "A deterministic UUID of _pk."),
+    ("_updated", "timestamp with time zone", "When this version of the row was loaded (its raw load's time)."),
+    ("_load_id", "varchar", "The dlt load that landed the row."),
+    ("_file", "varchar", "The object key the row came from."),
+    ("_file_date", "date", "The date partition of that object."),
+    ("_file_row", "bigint", "The row's 0-based position in that object."),
+)
+LINEAGE = ("_load_id", "_file", "_file_date", "_file_row")
+
+
+def data_type(column: FeedColumn) -> str:
+    return f"decimal(38,{column.scale})" if column.type == "Decimal" else DUCKDB_TYPES[column.type]
+
+
+# Words some supported engine reserves, beside DuckDB's own (asked from DuckDB below): Snowflake's,
+# BigQuery's and Spark's ANSI-mode reserved words. A column named one of them is quoted.
+OTHER_ENGINES_RESERVED = frozenset("""
+    account all alter and any array as asc assert_rows_modified at authorization between both by case cast check
+    collate column connect connection constraint contains create cross cube current current_date current_time
+    current_timestamp current_user database default define delete desc distinct drop else end enum escape except
+    exclude exists extract false fetch filter following for foreign from full grant group grouping groups gscluster
+    hash having if ignore ilike in increment inner insert intersect interval into is issue join lateral leading left
+    like limit localtime localtimestamp lookup merge minus natural new no not null nulls of offset on only or order
+    organization outer over overlaps partition preceding primary proto qualify range recursive references regexp
+    respect revoke right rlike rollup row rows sample schema select session_user set some start struct table
+    tablesample then time to trailing treat trigger true try_cast unbounded union unique unknown unnest update user
+    using values view when whenever where window with within
+""".split())
+
+
+def _reserved() -> frozenset[str]:
+    import duckdb
+
+    rows = duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category != 'unreserved'").fetchall()
+    return OTHER_ENGINES_RESERVED | {name for (name,) in rows}
+
+
+RESERVED = _reserved()
+PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _q(name: str) -> str:
+    """A column name as the model writes it: plain, as hand-written dbt does, unless an engine would
+    read it otherwise (a reserved word such as `timestamp`, or upper case): then quoted by the adapter."""
+    return name if PLAIN_NAME.match(name) and name not in RESERVED else "{{ q('" + name + "') }}"
+
+
+def _src(column: FeedColumn) -> str:
+    return _q(f"_src__{column.name}")
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # relative to the project
+    text: str
+
+
+def compile_feeds(feeds: list[Feed]) -> list[Output]:
+    """Every generated file for `feeds`, in a stable order."""
+    outputs: list[Output] = []
+    for feed in sorted(feeds, key=lambda f: f.path):
+        folder = feed.source.lower()
+        outputs += [
+            Output(f"{MODELS_DIR}/staging/{folder}/stg_{feed.model_name}.sql", staging_sql(feed)),
+            Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}.sql", domain_sql(feed)),
+            Output(f"{MODELS_DIR}/rejected/{folder}/{feed.model_name}__rejected.sql", rejected_sql(feed)),
+            Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}.yml", model_yaml(feed)),
+        ]
+    if feeds:
+        outputs.append(Output(f"{MODELS_DIR}/staging/__sources.yml", sources_yaml(feeds)))
+    stitched = [f for f in feeds if f.stitch]
+    if stitched:
+        outputs.append(Output(f"{MODELS_DIR}/stitch/stitch_input.sql", stitch_sql(stitched)))
+        outputs.append(Output(f"{MODELS_DIR}/stitch/stitch_input.yml", stitch_yaml(stitched)))
+    return outputs
+
+
+def _value(feed: Feed, column: FeedColumn) -> str:
+    """SQL for a column's raw value, as landed."""
+    ref = column.source
+    base = "{{ courier_element() }}" if ref.column == feed.unnest else _q(ref.column)
+    if ref.key is not None:
+        by = "" if ref.by == DEFAULT_MATCH else f", '{ref.by}'"
+        return "{{ courier_lookup(" + _jinja_arg(base) + ", '" + ref.key + "'" + by + ") }}"
+    if ref.field is not None:
+        return "{{ courier_field(" + _jinja_arg(base) + ", '" + ref.field + "') }}"
+    return base
+
+
+def _jinja_arg(sql: str) -> str:
+    """A SQL fragment as a Jinja expression (quoted identifiers stay quoted by the adapter)."""
+    if sql.startswith("{{ ") and sql.endswith(" }}"):
+        return sql[3:-3]
+    return f"'{sql}'"
+
+
+def _cast(column: FeedColumn) -> str:
+    if column.type == "String":
+        return "{{ courier_text(" + _jinja_arg(_src(column)) + ") }}"
+    return "{{ courier_try_cast(" + _jinja_arg(_src(column)) + ", '" + data_type(column) + "') }}"
+
+
+def _checks(feed: Feed) -> list[str]:
+    checks = []
+    for column in feed.columns:
+        if column.required or column.name in feed.primary_key:
+            checks.append(f"case when {_src(column)} is null then '{column.name}: required value missing' end")
+        if column.type != "String":
+            checks.append(f"case when {_src(column)} is not null and {_q(column.name)} is null\n"
+                          f"                 then '{column.name}: cannot cast ' || left({{{{ courier_text("
+                          f"{_jinja_arg(_src(column))}) }}}}, 80) || ' to {column.type}' end")
+    return checks
+
+
+def staging_sql(feed: Feed) -> str:
+    raw = f"{{{{ source('raw_{feed.courier}', '{feed.file}') }}}}"
+    values = ",\n".join(f"        {_value(feed, c)} as {_src(c)}" for c in feed.columns)
+    casts = ",\n".join(f"        {_cast(c)} as {_q(c.name)}" for c in feed.columns)
+    unnest = f"\n    {{{{ courier_unnest({_jinja_arg(_q(feed.unnest))}) }}}}" if feed.unnest else ""
+    checks = _checks(feed)
+    # '; ' before each reason, then cut the first: the same SQL on every engine (no concat_ws, no arrays)
+    reasons = ",\n            ".join(f"coalesce('; ' || {c}, '')" for c in checks)
+    reason = (f"nullif(substr(concat(\n            {reasons}\n        ), 3), '')" if checks
+              else "cast(null as {{ dbt.type_string() }})")
+    keys = "[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]"
+    columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
+    raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)
+    return f"""{SQL_HEADER.format(source=inert(feed.path))}
+{{{{ courier_require_landed('{feed.courier}', '{feed.file}') }}}}
+{{% set q = adapter.quote %}}
+-- {feed.domain_table}: raw_{feed.courier}.{feed.file} rows extracted, cast, keyed and checked.
+
+with source as (
+    select * from {raw}
+),
+
+extracted as (
+    select
+{values},
+        _dlt_load_id as _load_id,
+        _file,
+        _file_date,
+        _file_row
+    from source{unnest}
+),
+
+typed as (
+    select
+        extracted.*,
+{casts}
+    from extracted
+),
+
+checked as (
+    select
+        typed.*,
+        {reason} as _reject_reason
+    from typed
+),
+
+final as (
+    select
+{columns},
+        {{{{ courier_pk({keys}) }}}} as _pk,
+        {{{{ courier_uuid(courier_pk({keys})) }}}} as _uuid_pk,
+        {{{{ courier_load_time('_load_id') }}}} as _updated,
+        _load_id,
+        _file,
+        _file_date,
+        _file_row,
+        _reject_reason,
+{raw_values}
+    from checked
+)
+
+select * from final
+"""
+
+
+def _domain_columns(feed: Feed) -> list[str]:
+    return [_q(c.name) for c in feed.columns] + [name for name, _, _ in SYSTEM_COLUMNS]
+
+
+def _winner_order(feed: Feed) -> list[str]:
+    """The columns that decide which row of a key wins, most significant first (each descending)."""
+    order = [] if feed.last_updated == GENERATED else [_q(feed.last_updated)]
+    return order + ["_updated", "_file_date", "_file", "_file_row"]
+
+
+def _jinja_list(items: list[str]) -> str:
+    return "[" + ", ".join(_jinja_arg(item) for item in items) + "]"
+
+
+def definition(feed: Feed) -> str:
+    """A fingerprint of what the feed's models compute: when it changes, every landed file is built again."""
+    text = staging_sql(feed) + domain_sql(feed)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _feed_line(feed: Feed) -> str:
+    return f"{{%- set feed = courier_feed('{feed.id}', '{feed.courier}', '{feed.file}') %}}"
+
+
+def domain_sql(feed: Feed) -> str:
+    staging = f"ref('stg_{feed.model_name}')"
+    columns = ",\n        ".join(_domain_columns(feed))
+    order = _winner_order(feed)
+    ranking = ", ".join(f"{column} desc nulls last" if column.startswith("{{") else f"{column} desc"
+                        for column in order)
+    return f"""{SQL_HEADER.format(source=inert(feed.path))}
+{{{{ config(alias=courier_alias('{feed.domain_table}'), unique_key='_pk') }}}}
+{_feed_line(feed)}
+{{% set q = adapter.quote %}}
+{{{{ courier_check_error_threshold({staging}, ref('{feed.model_name}__rejected'), feed, {feed.error_threshold},
+                                 '{feed.domain_table}', {_jinja_string(feed.path)}) }}}}
+-- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
+                                                                            else feed.last_updated} wins.
+
+-- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
+-- row of each key is decided on the key and the winner order alone, so the wide rows are never ranked.
+{{% set unique = courier_keys_unique({staging}, feed) %}}
+with {{% if not unique %}}winners as (
+    select _load_id, _file, _file_row
+    from (
+        select
+            {", ".join(dict.fromkeys(["_pk", "_load_id", *order]))},
+            row_number() over (partition by _pk order by {ranking}) as _rank
+        from {{{{ {staging} }}}}
+        where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
+    ) as ranked
+    where _rank = 1
+),
+
+{{% endif %}}incoming as (
+    select
+        {columns}
+    from {{{{ {staging} }}}}
+    where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
+{{% if not unique %}}
+        and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
+{{% endif %}}
+)
+
+select *
+from incoming
+{{% if courier_is_incremental() %}}
+where not exists (
+    select 1 from {{{{ this }}}} as current_row
+    where current_row._pk = incoming._pk and {{{{ courier_newer('current_row', 'incoming', {_jinja_list(order)}) }}}}
+)
+{{% endif %}}
+"""
+
+
+def rejected_sql(feed: Feed) -> str:
+    values = ",\n".join(f"    {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
+    return f"""{SQL_HEADER.format(source=inert(feed.path))}
+{{{{ config(alias=courier_alias('{feed.domain_table}__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}}}
+{_feed_line(feed)}
+{{% set q = adapter.quote %}}
+-- {feed.domain_table}: rows that failed a cast or missed a required value, with the raw values as text.
+
+select
+    _reject_reason,
+{values},
+    _load_id,
+    _file,
+    _file_date,
+    _file_row
+from {{{{ ref('stg_{feed.model_name}') }}}}
+where _reject_reason is not null and {{{{ courier_in_window(feed) }}}}
+"""
+
+
+def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
+    entry: dict = {"name": column.name,
+                   "description": column.description or f"{column.type} from raw `{column.source}`.",
+                   "data_type": data_type(column),
+                   "config": {"meta": {"type": column.type, "from": str(column.source),
+                                       "semantic": list(column.semantics), "pii": column.is_pii}}}
+    if column.required or column.name in feed.primary_key:
+        entry["data_tests"] = ["not_null"]
+    return entry
+
+
+def model_yaml(feed: Feed) -> str:
+    keys = ", ".join(feed.primary_key)
+    winner = "the newest load" if feed.last_updated == GENERATED else f"the newest `{feed.last_updated}`"
+    meta = {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
+            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key),
+            "last_updated": feed.last_updated,
+            "stitch": feed.stitch, "error_threshold": feed.error_threshold,
+            "pii_columns": [c.name for c in feed.columns if c.is_pii]}
+    system = [{"name": name, "description": text, "data_type": kind} for name, kind, text in SYSTEM_COLUMNS]
+    system[0]["data_tests"] = ["unique", "not_null"]
+    doc = {"version": 2, "models": [
+        {"name": f"stg_{feed.model_name}",
+         "description": f"{feed.domain_table} staging: raw_{feed.courier}.{feed.file} rows extracted, cast and "
+                        "checked; `_reject_reason` says why a row is rejected.",
+         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}, "tags": ["feed", feed.id]}},
+        {"name": feed.model_name,
+         "description": (feed.description or f"{feed.domain_table}.") + f" One row per {keys}; upserted from "
+                        f"raw_{feed.courier}.{feed.file}, {winner} wins.",
+         "config": {"meta": meta, "tags": ["feed", feed.id]},
+         "columns": [_column_yaml(feed, c) for c in feed.columns] + system},
+        {"name": f"{feed.model_name}__rejected",
+         "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
+                        "and the raw values as text.",
+         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path, "courier": feed.courier, "file": feed.file,
+                             "definition": meta["definition"]},
+                    "tags": ["feed", feed.id]}},
+    ]}
+    return _yaml(doc, feed.path)
+
+
+# `dbt source freshness` on a raw table: how old its newest landed partition date is. E3 writes a
+# day's partition the next morning, so two days is late and three days is broken. (dbt wants a
+# timestamp: the partition date's midnight, UTC.)
+RAW_FRESHNESS = {"warn_after": {"count": 48, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
+LANDING_COLUMN_DOCS = {
+    "_file": "The object key the row came from (relative to the courier prefix).",
+    "_file_date": "The date partition the file pattern matched (Optimizely's processing date, UTC).",
+    "_file_row": "The row's 0-based position in its file.",
+    "_dlt_load_id": "The dlt load that landed the row (epoch seconds); counts once in `_dlt_loads`.",
+}
+
+
+def sources_yaml(feeds: list[Feed]) -> str:
+    read: dict[str, dict[str, set[str]]] = {}  # courier -> tag -> raw columns the feeds read
+    for feed in feeds:
+        columns = read.setdefault(feed.courier, {}).setdefault(feed.file, set())
+        columns.update(c.source.column for c in feed.columns)
+        columns.update({feed.unnest} if feed.unnest else set())
+    doc = {"version": 2, "sources": [
+        {"name": f"raw_{courier}", "schema": f"raw_{courier}",
+         "description": f"Raw tables the `{courier}` courier lands (append-only landing history).",
+         "config": {"freshness": RAW_FRESHNESS, "loaded_at_field": "cast(_file_date as timestamp)"},
+         "tables": [_raw_table(tag, columns) for tag, columns in sorted(tags.items())]
+                   + [{"name": "_courier_files", "description": "The record: every landed file version (key, ETag, "
+                                                               "size, tag, date, rows) and the load that landed it.",
+                       "config": {"freshness": None}},
+                      {"name": "_dlt_loads", "description": "dlt's completed loads; a file version is landed once "
+                                                            "its load is here with status 0.",
+                       "config": {"freshness": None}}]}
+        for courier, tags in sorted(read.items())]}
+    return _yaml(doc, "feeds")
+
+
+def _raw_table(tag: str, columns: set[str]) -> dict:
+    documented = [{"name": name, "description": "Read by a feed."} for name in sorted(columns)]
+    documented += [{"name": name, "description": text} for name, text in LANDING_COLUMN_DOCS.items()]
+    return {"name": tag, "description": f"Every landed row of file tag `{tag}`.", "columns": documented}
+
+
+def _stitch_tags(feeds: list[Feed]) -> list[str]:
+    present = {tag for f in feeds for c in f.columns for tag in c.semantics}
+    return [tag for tag in PII_TAGS if tag in present]
+
+
+def stitch_sql(feeds: list[Feed]) -> str:
+    tags = _stitch_tags(feeds)
+    parts = []
+    for feed in sorted(feeds, key=lambda f: f.path):
+        chosen = []
+        for tag in tags:
+            column = next((c for c in feed.columns if tag in c.semantics), None)
+            kind = "date" if tag == "birthdate" else "{{ dbt.type_string() }}"
+            value = f"cast({_q(column.name)} as {kind})" if column else f"cast(null as {kind})"
+            chosen.append(f"        {value} as {canonical(tag)}")
+        parts.append(f"    select\n        '{feed.domain_table}' as source,\n        _pk,\n        _updated,\n"
+                     + ",\n".join(chosen) + f"\n    from {{{{ ref('{feed.model_name}') }}}}")
+    sources = inert(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
+    return (f"-- generated from feeds with stitch: true ({sources}); do not edit\n"
+            "{{ config(materialized='view', schema='domain') }}\n{% set q = adapter.quote %}\n"
+            "-- PII columns of every Stitch feed under canonical names, one row per domain-table row.\n\n"
+            + "\n    union all\n".join(parts) + "\n")
+
+
+def stitch_yaml(feeds: list[Feed]) -> str:
+    columns = [{"name": "source", "description": "The domain table the row comes from."},
+               {"name": "_pk", "description": "The row's primary key in that table."},
+               {"name": "_updated", "description": "When that row was loaded."}]
+    columns += [{"name": canonical(tag), "description": f"The column tagged `{tag}`.",
+                 "config": {"meta": {"semantic": [tag], "pii": True}}} for tag in _stitch_tags(feeds)]
+    doc = {"version": 2, "models": [{"name": "stitch_input", "description": "Identity-resolution input: the PII "
+                                     "columns of every feed with stitch: true.", "columns": columns}]}
+    return _yaml(doc, "feeds with stitch: true")
+
+
+def _yaml(doc: dict, source: str) -> str:
+    return YAML_HEADER.format(source=source) + "\n" + yaml.safe_dump(_inert_strings(doc), sort_keys=False, width=110,
+                                                                      allow_unicode=True)
+
+
+def inert(text: str) -> str:
+    """Text from a feed as dbt must show it, and never run it.
+
+    dbt renders every string of a model's SQL and YAML with Jinja (descriptions included, when docs
+    are built), so a description saying `{{ env_var('SECRET') }}` would be evaluated. Each `{`
+    becomes `{{ '{' }}`, which renders back to `{` and can open no expression, statement or comment.
+    """
+    return text.replace("{", "{{ '{' }}")
+
+
+def _inert_strings(value):  # noqa: ANN001, ANN202 - any YAML value
+    if isinstance(value, str):
+        return inert(value)
+    if isinstance(value, dict):
+        return {key: _inert_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_inert_strings(item) for item in value]
+    return value
+
+
+def _jinja_string(text: str) -> str:
+    """A Jinja string literal holding `text` exactly."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def is_generated(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.readline().startswith(GENERATED_MARKS)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+@dataclass
+class CompileReport:
+    written: list[str]
+    removed: list[str]
+    stale: list[str]  # --check: files that differ, are missing, or should be removed
+
+
+def write_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
+    """Write (or with `check`, only compare) the generated models of `feeds` under `root`."""
+    outputs = compile_feeds(feeds)
+    wanted = {o.path for o in outputs}
+    report = CompileReport([], [], [])
+    for output in outputs:
+        path = root / output.path
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == output.text:
+            continue
+        if check:
+            report.stale.append(output.path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(output.text, encoding="utf-8")
+        report.written.append(output.path)
+    for path in _generated_files(root):
+        relative = path.relative_to(root).as_posix()
+        if relative in wanted:
+            continue
+        if check:
+            report.stale.append(relative)
+        else:
+            path.unlink()
+            report.removed.append(relative)
+    return report
+
+
+def _generated_files(root: Path) -> Iterable[Path]:
+    models = root / MODELS_DIR
+    if not models.is_dir():
+        return []
+    return sorted(p for p in models.rglob("*") if p.suffix in (".sql", ".yml") and is_generated(p))

@@ -1,0 +1,1 @@
+"""Courier groups: group runs, clocks, the scheduler (`courier serve`), and exports (Airflow, cron)."""

@@ -1,0 +1,177 @@
+"""Courier group runs: couriers one after another, waiting for late data, then the downstream gate.
+
+A scheduled run at time T loads, per courier, the dates of its offset window
+`[date(T - offset), date(T))`; when earlier scheduled runs were missed (the machine was off) and
+`only_past_day` is false, it loads every day since the last successful group run, oldest first.
+During a courier's `wait` the ready markers are polled with back-off; when the wait expires,
+`on_missing: stop` fails the group and `notify` records an alert and lands what is ready.
+`downstream` commands run only after every courier succeeded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+
+from optimizely_courier.config.schedule import previous_time, scheduled_times, window_dates
+from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
+from optimizely_courier.errors import CourierError, NotReadyError
+from optimizely_courier.groups.clock import Clock
+from optimizely_courier.landing.discovery import RunDates, plan_run
+from optimizely_courier.runs.build import dbt_environment
+from optimizely_courier.runs.history import GroupRecord, last_success, mark_interrupted, save
+from optimizely_courier.runs.progress import WAITING, Reporter
+from optimizely_courier.runs.run import PARTIAL
+
+MAX_POLL_GROWTH = 16  # the poll interval doubles up to 16 times the configured `poll`
+
+
+class GroupFailed(CourierError):
+    """A group run did not succeed: the message says which courier or downstream command, and why."""
+
+
+@dataclass
+class GroupReport:
+    record: GroupRecord
+    courier_reports: list = field(default_factory=list)
+
+
+def scheduled_dates(group: CourierGroup, member: GroupCourier, scheduled: dt.datetime,
+                    since: dt.datetime | None) -> RunDates:
+    """The dates a scheduled run loads for one courier, catching up since `since` (the last success)."""
+    zone = group.timezone if group.use_timezone_for_dates else None
+    start, end = window_dates(scheduled, member.offset, zone)
+    if since is not None and not group.only_past_day and group.schedule is not None:
+        first_missed = next(scheduled_times(group.schedule, group.timezone, since), None)
+        if first_missed is not None and first_missed < scheduled:
+            start = min(start, window_dates(first_missed, member.offset, zone)[0])
+    return RunDates.between(start, end)
+
+
+def run_group(project: Project, name: str, dates: RunDates | None = None,
+              scheduled_for: dt.datetime | None = None, clock: Clock | None = None,
+              reporter: Reporter | None = None) -> GroupReport:
+    """Run a courier group once: by hand for `dates`, or for a scheduled time (default: the latest one).
+
+    Raises:
+        GroupFailed: after recording the failed group run.
+    """
+    from optimizely_courier.runs.run import RunOptions, run_courier
+
+    group = project.group(name)
+    clock = clock or Clock()
+    reporter = reporter or Reporter(enabled=False)
+    if dates is None:
+        scheduled_for = scheduled_for or _latest_scheduled(group, clock.now())
+    since = last_success(project.warehouse, name) if dates is None else None
+    plans = {m.name: dates or scheduled_dates(group, m, scheduled_for, since) for m in group.couriers}
+    record = GroupRecord(run_id=str(uuid.uuid4()), group_name=name, scheduled_for=scheduled_for,
+                         dates="; ".join(f"{courier} {d.describe()}" for courier, d in plans.items()))
+    report = GroupReport(record)
+    mark_interrupted(project.warehouse)
+    save(project.warehouse, record)
+    started = clock.now()
+    reporter.status(f"Courier group {name} started" + (f" for {scheduled_for.isoformat()}" if scheduled_for else ""))
+    try:
+        for member in group.couriers:
+            deadline = (scheduled_for or started) + member.wait
+            ready = _wait_for_data(project, member, plans[member.name], deadline, group.poll, clock, reporter)
+            if not ready and member.on_missing == "stop":
+                raise GroupFailed(f"courier {member.name}: source data not ready by {deadline.isoformat()} "
+                                  f"(wait {member.wait}): {ready.reason}")
+            if not ready:
+                alert = f"courier {member.name}: source data not ready by {deadline.isoformat()}: {ready.reason}"
+                record.alerts.append(alert)
+                reporter.warn(f"alert: {alert}")
+                _notify(project, group, "data_missing", alert, record, reporter)
+            options = RunOptions(skip_missing=not ready, group=name, run_id=str(uuid.uuid4()))
+            record.courier_runs.append(options.run_id)
+            try:
+                report.courier_reports.append(run_courier(project, member.name, plans[member.name], options,
+                                                          reporter))
+            except CourierError as exc:
+                raise GroupFailed(f"courier {member.name}: {exc}") from None
+        _run_downstream(project, group, record, reporter)
+        partial = [r.record.courier for r in report.courier_reports if r.record.status == PARTIAL]
+        record.status = PARTIAL if partial else "success"
+        if partial:
+            record.alerts.append(f"courier(s) {', '.join(partial)} rejected files: see `courier history`")
+    except CourierError as exc:
+        record.status, record.error = "failed", str(exc)
+        reporter.status(f"Courier group {name} failed: {exc}")
+        missing = "source data not ready" in str(exc)
+        _notify(project, group, "data_missing" if missing else "run_failed", str(exc), record, reporter)
+        raise exc if isinstance(exc, GroupFailed) else GroupFailed(str(exc)) from None
+    finally:
+        record.ended_at = dt.datetime.now(dt.UTC)
+        save(project.warehouse, record)
+    outcome = "finished, some files rejected" if record.status == PARTIAL else "succeeded"
+    reporter.status(f"Courier group {name} {outcome}")
+    return report
+
+
+def _notify(project: Project, group: CourierGroup, event: str, message: str, record: GroupRecord,
+            reporter: Reporter) -> None:
+    from optimizely_courier.runs.notify import notify
+
+    details = {"group": group.name, "run_id": record.run_id, "dates": record.dates}
+    notify(group.notify, event, f"courier group {group.name}", message, project.root, details, reporter.warn)
+
+
+def _latest_scheduled(group: CourierGroup, now: dt.datetime) -> dt.datetime:
+    if group.schedule is None:
+        raise CourierError(f"courier group {group.name} has no schedule: pass --date D, --from D --to D, or --all")
+    found = previous_time(group.schedule, group.timezone, now)
+    if found is None:
+        raise CourierError(f"courier group {group.name}: schedule {group.schedule.text!r} has no past run time")
+    return found
+
+
+class _Readiness:
+    """Truthy when the data is ready; otherwise carries the reason."""
+
+    def __init__(self, reason: str | None = None):
+        self.reason = reason
+
+    def __bool__(self) -> bool:
+        return self.reason is None
+
+
+def _wait_for_data(project: Project, member: GroupCourier, dates: RunDates, deadline: dt.datetime,
+                   poll: dt.timedelta, clock: Clock, reporter: Reporter) -> _Readiness:
+    """Poll the ready markers until they are all there or `deadline` passes (back-off doubling)."""
+    from optimizely_courier.landing.storage import open_store
+
+    courier = project.courier(member.name)
+    store = open_store(courier)
+    interval = poll.total_seconds()
+    while True:
+        try:
+            plan_run(courier, store, dates)
+            return _Readiness()
+        except NotReadyError as exc:
+            remaining = (deadline - clock.now()).total_seconds()
+            if remaining <= 0:
+                return _Readiness(str(exc))
+            waiting_for = str(exc).split(": ", 1)[-1].split(". Run later")[0]  # which markers are missing
+            reporter.status(f"{WAITING} ({member.name}: {waiting_for}; checking again in "
+                            f"{min(interval, remaining):.0f}s)")
+            clock.sleep(min(interval, remaining))
+            interval = min(interval * 2, poll.total_seconds() * MAX_POLL_GROWTH)
+
+
+def _run_downstream(project: Project, group: CourierGroup, record: GroupRecord, reporter: Reporter) -> None:
+    """Run the group's downstream commands in the project directory, in order; stop at a failure."""
+    bin_dir = os.path.dirname(sys.executable)  # dbt and courier of this installation come first on PATH
+    env = {**dbt_environment(project), "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    for command in group.downstream:
+        reporter.status(f"Downstream: {command}")
+        process = subprocess.run(command, shell=True, cwd=project.root, env=env, capture_output=True, text=True)
+        record.downstream.append({"command": command, "exit_code": process.returncode})
+        if process.returncode != 0:
+            tail = (process.stdout + process.stderr).strip().splitlines()[-1:] or [""]
+            raise GroupFailed(f"downstream command `{command}` exited with {process.returncode}: {tail[0]}")

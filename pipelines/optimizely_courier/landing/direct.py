@@ -1,0 +1,155 @@
+"""Direct landing into DuckDB: the warehouse reads the part files itself, one INSERT per file tag.
+
+The Arrow path decodes each file in Python, and dlt writes it out again as Parquet for DuckDB to
+read: three passes over the data, one file at a time. Here a resource hands dlt a SQL model instead
+(dlt's `.model` job format):
+
+    SELECT <file columns>, <landing columns> FROM read_parquet('<load>/*.parquet') JOIN <file facts>
+
+dlt's DuckDB loader runs it as `INSERT INTO raw_<courier>.<tag> SELECT ...`. DuckDB decodes every
+file once, several files in parallel, within its memory limit. dlt still creates and evolves the
+table from the column hints, adds `_dlt_load_id`, and commits the resource state (the ETags) with the
+rows.
+
+The model names local files (links to the downloads, and a facts file), so they must outlive the
+extract step. `ingest.land_new` deletes them once their load is committed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dlt.common.destination.client import SqlModel
+from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
+
+from optimizely_courier.errors import DataError
+from optimizely_courier.landing.discovery import DataFile
+
+# The columns read_parquet adds: the file path under a name no file column has (the default,
+# `filename`, could be one), and the row number, whose name DuckDB fixes.
+PATH_COLUMN = "__courier_path"
+ROW_COLUMN = "file_row_number"
+LANDING_COLUMNS = {"_file": {"name": "_file", "data_type": "text", "nullable": True},
+                   "_file_date": {"name": "_file_date", "data_type": "date", "nullable": True},
+                   "_file_row": {"name": "_file_row", "data_type": "bigint", "nullable": True}}
+
+
+@dataclass(frozen=True)
+class PartFile:
+    """A part file ready to land: where it is on disk and what its footer says."""
+
+    datafile: DataFile
+    path: Path
+    schema: pa.Schema
+    rows: int
+
+
+def open_part_file(path: Path, url: str) -> pq.ParquetFile:
+    """Open a part file, reading its footer: a truncated or non-Parquet object fails here, before any row."""
+    try:
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
+
+
+def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
+    """What a part file's footer says (see `open_part_file` for what fails here)."""
+    parquet = open_part_file(path, url)
+    return PartFile(datafile, path, parquet.schema_arrow, parquet.metadata.num_rows)
+
+
+@functools.lru_cache(maxsize=256)
+def file_columns(schema: pa.Schema) -> dict:
+    """dlt column hints of a file's typed columns; all-null columns carry no type and are left out.
+
+    Cached: the part files of a tag nearly always share one schema, and thousands of them are common.
+    """
+    typed = pa.schema([f.with_nullable(True) for f in schema if not pa.types.is_null(f.type)])
+    return py_arrow_to_table_schema_columns(typed)
+
+
+def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Path) -> tuple[str, dict]:
+    """The `.model` text that lands `files` and the column hints of what it selects.
+
+    The SQL stays the same size for ten files or ten thousand (dlt parses it with sqlglot): the part
+    files are linked into `folder` as `<n>.parquet`, read with one glob, and joined to a Parquet file
+    of their facts (key, date, Hive values). `folder` must outlive the load.
+
+    Args:
+        files: the part files of one tag, in load order.
+        normalize: dlt's identifier normalizer (column names become what dlt calls them).
+        folder: a new, empty directory for the links and the facts.
+    """
+    columns: dict = {}
+    for part in files:
+        columns.update({name: hint for name, hint in file_columns(part.schema).items() if name not in columns})
+    partition_names = list(dict.fromkeys(name for part in files for name in part.datafile.partition))
+    selects = [f"p.{_quote(name)} AS {_quote(normalize(name))}" for name in columns
+               if name not in partition_names]
+    for i, name in enumerate(partition_names):
+        selects.append(f"{_partition_value(name, i, files)} AS {_quote(normalize(name))}")
+        if not _every_file_has(files, name):  # values from the path are text
+            columns[name] = {"name": name, "data_type": "text", "nullable": True}
+    selects += ["m._file AS _file", "m._file_date AS _file_date", f"p.{ROW_COLUMN} AS _file_row"]
+    columns.update(LANDING_COLUMNS)
+    facts = _write_facts(files, partition_names, folder)
+    query = (f"SELECT {', '.join(selects)} "
+             f"FROM read_parquet({_literal(str(folder / '*.parquet'))}, filename = '{PATH_COLUMN}', "
+             f"file_row_number = true, hive_partitioning = false, union_by_name = true) AS p "
+             f"JOIN read_parquet({_literal(str(facts))}) AS m ON p.{PATH_COLUMN} = m._path")
+    hints = {normalize(name): {**hint, "name": normalize(name)} for name, hint in columns.items()}
+    return str(SqlModel(query, "duckdb")), hints
+
+
+def _write_facts(files: list[PartFile], partition_names: list[str], folder: Path) -> Path:
+    """Link each part file into `folder` and write their facts beside it; return the facts file."""
+    folder.mkdir(parents=True)
+    paths = []
+    for index, part in enumerate(files):
+        link = folder / f"{index}.parquet"
+        _link(part.path, link)
+        paths.append(str(link))
+    facts = {"_path": paths, "_file": [part.datafile.key for part in files],
+             "_file_date": pa.array([part.datafile.date for part in files], pa.date32())}
+    for i, name in enumerate(partition_names):
+        facts[f"_path_{i}"] = pa.array([part.datafile.partition.get(name) for part in files], pa.string())
+        facts[f"_owns_{i}"] = [name in part.schema.names for part in files]
+    target = folder.parent / f"{folder.name}.facts.parquet"
+    pq.write_table(pa.table(facts), target)
+    return target
+
+
+def _link(source: Path, link: Path) -> None:
+    """A hard link (a symbolic one, 20 times slower to make here, across file systems)."""
+    try:
+        os.link(source, link)
+    except OSError:
+        link.symlink_to(source.resolve())
+
+
+def _partition_value(name: str, index: int, files: list[PartFile]) -> str:
+    """A Hive value from the path, unless the file has a column of that name: the file's own wins."""
+    owners = sum(name in part.schema.names for part in files)
+    if not owners:
+        return f"m._path_{index}"
+    if owners == len(files):
+        return f"p.{_quote(name)}"
+    return f"CASE WHEN m._owns_{index} THEN CAST(p.{_quote(name)} AS VARCHAR) ELSE m._path_{index} END"
+
+
+def _every_file_has(files: list[PartFile], name: str) -> bool:
+    return all(name in part.schema.names for part in files)
+
+
+def _literal(value: str | None) -> str:
+    return "NULL::VARCHAR" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,175 @@
+"""Building domain tables: dbt run on the project in a child process, selected by feed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optimizely_courier.config.sources import Project
+from optimizely_courier.errors import CourierError
+from optimizely_courier.runs.dbt_worker import NODE_LINE
+from optimizely_courier.settings import (
+    DBT_LOG_DIR,
+    DBT_TARGET_DIR,
+    LAKE_ENV,
+    SPARK_DIR,
+    SPARK_DIR_ENV,
+    TARGET_ENV,
+    WAREHOUSE_ENV,
+    WAREHOUSE_FILE,
+)
+
+
+class BuildError(CourierError):
+    """dbt could not build a domain table (threshold exceeded, SQL error, failed test)."""
+
+
+@dataclass
+class BuildResult:
+    """What a dbt invocation did: each node's status, and dbt's own output."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    output: str = ""
+    invocation_id: str | None = None
+
+
+class DbtProcess:
+    """dbt in a child process of its own, started ahead of need.
+
+    It imports dbt and parses the project (seconds) while the courier lands, then waits for one
+    command. dbt runs apart from the courier because dbt-duckdb keeps its database open for the
+    life of its process, and DuckDB allows one writer per file: the courier's own process must not
+    hold the warehouse while dbt builds. The child dies with the courier (kill -9 included).
+    """
+
+    def __init__(self, project: Project):
+        self.project = project
+        root = project.root
+        self.paths = ["--project-dir", str(root), "--profiles-dir", str(root), "--log-path", str(root / DBT_LOG_DIR),
+                      "--target-path", str(root / DBT_TARGET_DIR)]
+        worker = [sys.executable, "-m", "optimizely_courier.runs.dbt_worker", json.dumps(self.paths)]
+        self.process = subprocess.Popen(worker,
+                                        cwd=root, env=dbt_environment(project), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        preexec_fn=_die_with_parent)
+
+    def run(self, command: str, select: Sequence[str] = (), variables: dict | None = None,
+            extra: Sequence[str] = (), on_node: Callable[[dict], None] | None = None) -> BuildResult:
+        """Run one dbt command (`build`, `run`, `docs generate`, ...) and end the process.
+
+        Args:
+            on_node: called as each model or test finishes, with its name, status, seconds and rows.
+
+        Raises:
+            BuildError: naming the first failing model or test and dbt's message.
+        """
+        args = [*command.split(), *self.paths, "--quiet", *extra]
+        if select:
+            args += ["--select", *select]
+        if variables:
+            args += ["--vars", json.dumps(variables)]
+        results_file = self.project.root / DBT_TARGET_DIR / "run_results.json"
+        results_file.unlink(missing_ok=True)
+        self.process.stdin.write(json.dumps(args) + "\n")
+        self.process.stdin.close()
+        output = []
+        for line in self.process.stdout:
+            if line.startswith(NODE_LINE):
+                if on_node is not None:
+                    on_node(json.loads(line[len(NODE_LINE):]))
+            else:
+                output.append(line)
+        self.process.wait()
+        return _result(command, self.process.returncode, "".join(output), results_file)
+
+    def close(self) -> None:
+        """End the process if it was not used (dbt keeps nothing half-written that matters: a partial
+        parse file it cannot read makes the next dbt parse in full)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def dbt_environment(project: Project) -> dict[str, str]:
+    """The environment dbt runs in: what a plain `dbt build` in the project sees, plus only the
+    settings that differ from profiles.yml's defaults. (dbt re-parses the whole project when an
+    environment variable it read changes, so the courier's runs and the user's keep one parse.)"""
+    env = dict(os.environ)
+    if project.warehouse != project.root / WAREHOUSE_FILE:
+        env[WAREHOUSE_ENV] = str(project.warehouse)
+    if project.engine != "duckdb":
+        env[TARGET_ENV] = project.engine
+    if project.engine == "spark":
+        env.update({LAKE_ENV: project.lake or "", SPARK_DIR_ENV: str(project.root / SPARK_DIR)})
+    return env
+
+
+def run_dbt(project: Project, command: str, select: Sequence[str] = (), variables: dict | None = None,
+            extra: Sequence[str] = ()) -> BuildResult:
+    """Run one dbt command in the project, in a new dbt process (see `DbtProcess`)."""
+    return DbtProcess(project).run(command, select, variables, extra)
+
+
+def _result(command: str, returncode: int, output: str, results_file: Path) -> BuildResult:
+    result = BuildResult(output=output)
+    failures = []
+    if results_file.exists():
+        results = json.loads(results_file.read_text())
+        result.invocation_id = results.get("metadata", {}).get("invocation_id")
+        for node in results.get("results", []):
+            name = node["unique_id"].split(".")[-1]
+            result.statuses[name] = node["status"]
+            if node["status"] in ("error", "fail"):
+                failures.append(f"{name}: {_first_line(node.get('message') or node['status'])}")
+    if returncode != 0 or failures:
+        detail = failures[0] if failures else _cause(result.output)
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise BuildError(f"dbt {command} failed: {detail}{more}")
+    return result
+
+
+def _die_with_parent() -> None:
+    """In the dbt child: be killed when the courier process dies (kill -9 included), so an orphaned dbt
+    never holds the warehouse after the run that started it is gone (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+ERROR_HEADERS = ("Runtime Error", "Compilation Error", "Database Error", "Parsing Error")
+
+
+def _cause(output: str) -> str:
+    """What dbt says went wrong before any node ran (a project that does not parse, say): the lines
+    after "Encountered an error:", without colours and timestamps."""
+    import re
+
+    lines = [re.sub(r"^\d\d:\d\d:\d\d(\.\d+)?\s+", "", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)).strip()
+             for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    marker = next((i for i, line in enumerate(lines) if line.startswith("Encountered an error")), None)
+    cause = [line for line in (lines[marker + 1:marker + 5] if marker is not None else lines[-3:])
+             if not line.startswith(ERROR_HEADERS)]
+    return "; ".join(cause[:3]) if cause else "see .courier/logs/dbt.log"
+
+
+def _first_line(message: str) -> str:
+    """dbt messages carry a header line ('Runtime Error in model ...'); keep the informative line."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(ERROR_HEADERS)]
+    return (useful or lines or [message])[0]
+
+
+def feed_selector(feed_ids: Sequence[str]) -> list[str]:
+    """dbt selection of the models and tests of these feeds (each is tagged with its feed id)."""
+    return [f"tag:{feed_id}" for feed_id in feed_ids]
+

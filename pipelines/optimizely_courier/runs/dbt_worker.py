@@ -1,0 +1,67 @@
+"""The dbt child process (see `build.DbtProcess`):
+`python -m optimizely_courier.runs.dbt_worker '<paths as JSON>'`.
+
+It imports dbt and parses the project right away, then reads one line from stdin: the arguments of
+one dbt command as a JSON list (an empty line ends it without running anything). Its exit code is
+dbt's: 0 success, 1 failure, 2 an error before dbt could run.
+
+With `COURIER_FAULT=during-dbt`, it kills its parent and itself inside the first domain model's
+transaction, after the table was written and before the build is recorded and committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from optimizely_courier import faults
+
+
+def _die_in_domain_transaction(event) -> None:  # noqa: ANN001 - a dbt EventMsg
+    """A dbt callback: die just before a domain model's post-hook records what it built."""
+    sql = event.data.sql.lower() if event.info.name == "SQLQuery" else ""
+    if "insert into" in sql and "built_files" in sql:
+        os.kill(os.getppid(), 9)
+        faults.die()
+
+
+NODE_LINE = "::courier-node::"
+
+
+def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
+    """A dbt callback: one line per model or test as it finishes, for the courier's progress."""
+    if event.info.name != "NodeFinished":
+        return
+    try:
+        result = event.data.run_result
+        response = result.adapter_response  # a protobuf Struct: a mapping, not a dict
+        rows = response["rows_affected"] if "rows_affected" in response else None
+        line = {"name": event.data.node_info.node_name, "status": result.status, "seconds": result.execution_time,
+                "rows": int(rows) if rows is not None else None}
+    except Exception:  # noqa: BLE001 - progress must never fail a build (dbt turns it into a node error)
+        return
+    print(NODE_LINE + json.dumps(line), flush=True)
+
+
+def main(paths: list[str]) -> int:
+    from dbt.cli.main import dbtRunner
+
+    parsed = dbtRunner().invoke(["parse", *paths, "--quiet"])
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    args = json.loads(line)
+    callbacks = [_report_node] + ([_die_in_domain_transaction] if faults.armed("during-dbt") else [])
+    # the project was parsed above: reuse it (a parse that failed is left for the command to report)
+    manifest = parsed.result if parsed.success else None
+    runner = dbtRunner(manifest=manifest, callbacks=callbacks)
+    result = runner.invoke(args)
+    if result.exception is not None:
+        print(f"{type(result.exception).__name__}: {result.exception}")
+        return 2
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))

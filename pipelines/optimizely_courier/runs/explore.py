@@ -1,0 +1,137 @@
+"""`courier explore`: a quick look at a domain table, with column types and semantic tags.
+
+`--where` is a filter and nothing else: it must parse as one SQL expression on its own (so it
+cannot end the statement, comment out the rest, or add clauses), it is placed in parentheses on
+lines of its own, the row limit is applied by the cursor, not in the SQL, and the query runs on a
+read-only connection with external access off (so no expression can write, or read a file).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from optimizely_courier.errors import CourierError
+from optimizely_courier.feeds.feed import Feed
+
+CELL_WIDTH = 32
+DOMAIN_SCHEMA = "domain"
+
+
+@dataclass
+class Exploration:
+    table: str
+    columns: list[tuple[str, str, tuple[str, ...]]]  # name, type, semantic tags
+    rows: list[tuple]
+    keys: tuple[str, ...] = ()  # the primary key's columns: never cut
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.columns]
+
+
+def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: str | None = None) -> Exploration:
+    """Rows of `domain."<table>"` with each column's type and semantic tags.
+
+    Raises:
+        CourierError: no warehouse, no such table, or a `where` clause DuckDB rejects.
+    """
+    if not warehouse.exists():
+        raise CourierError(f"no warehouse at {warehouse}: run a courier first")
+    config = {"enable_external_access": False}
+    with duckdb.connect(str(warehouse), read_only=True, config=config) as db:
+        tables = [r[0] for r in db.execute("select table_name from information_schema.tables where table_schema = ? "
+                                           "order by 1", [DOMAIN_SCHEMA]).fetchall()]
+        if table not in tables:
+            known = ", ".join(tables) or "none yet (run a courier with load operations, or dbt build)"
+            raise CourierError(f"no domain table {table!r}; domain tables: {known}")
+        relation = f'{DOMAIN_SCHEMA}."{table}"'
+        sql = f"select * from {relation}" + (f" where (\n{_filter(where)}\n)" if where else "")
+        try:
+            cursor = db.execute(sql)
+            rows = cursor.fetchmany(limit)
+        except duckdb.Error as exc:
+            raise CourierError(f"--where: {str(exc).splitlines()[0]}") from None
+        names = [d[0] for d in cursor.description]
+        types = dict(db.execute("select column_name, data_type from information_schema.columns "
+                                "where table_schema = ? and table_name = ?", [DOMAIN_SCHEMA, table]).fetchall())
+    feed = next((f for f in feeds if f.domain_table == table), None)
+    tags = {c.name: c.semantics for c in feed.columns} if feed else {}
+    return Exploration(table, [(n, types.get(n, "?"), tags.get(n, ())) for n in names], rows,
+                       keys=feed.primary_key if feed else ())
+
+
+def _filter(where: str) -> str:
+    """`where`, checked to be exactly one expression: `select <where>` parses as one statement
+    (a `;`, an unbalanced parenthesis or a trailing comment that swallows the rest does not)."""
+    try:
+        statements = duckdb.extract_statements(f"select (\n{where}\n)")
+    except duckdb.Error as exc:
+        raise CourierError(f"--where: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise CourierError("--where: expected one condition, such as \"revenue_cents > 1000\"; got more than one "
+                           "statement")
+    return where
+
+
+def render(exploration: Exploration, output_format: str = "table", vertical: bool = False) -> str:
+    """The rows as a table (a header of name, type and semantic tags per column), one block per row
+    (`vertical`), CSV or JSON. Tables cut long cells, never a key column's."""
+    if output_format == "json":
+        return json.dumps([dict(zip(exploration.names, row)) for row in exploration.rows], default=str, indent=2)
+    if output_format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(exploration.names)
+        writer.writerows(exploration.rows)
+        return out.getvalue().rstrip("\n")
+    body = _vertical(exploration) if vertical else _table(exploration)
+    count = len(exploration.rows)
+    return f"{body}\n({count} row{'s' if count != 1 else ''} of domain.\"{exploration.table}\")"
+
+
+def _table(exploration: Exploration) -> str:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.MARKDOWN, show_edge=True, pad_edge=True)
+    for name, kind, tags in exploration.columns:
+        header = "\n".join([name, kind.lower(), " ".join(tags)])
+        if name in exploration.keys:
+            table.add_column(header, no_wrap=True, overflow="ignore")
+        else:
+            table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH)
+    for row in exploration.rows:
+        table.add_row(*[_text(value) for value in row])
+    return _plain(table)
+
+
+def _vertical(exploration: Exploration) -> str:
+    """One block per row, a line per column: wide rows read top to bottom, nothing cut."""
+    width = max((len(name) for name in exploration.names), default=0)
+    blocks = []
+    for number, row in enumerate(exploration.rows, 1):
+        lines = [f"-[ row {number} ]" + "-" * max(width - 8, 0)]
+        lines += [f"{name:<{width}} | {_text(value)}".rstrip() for name, value in zip(exploration.names, row)]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _plain(renderable: object) -> str:
+    """`renderable` as plain text, as wide as it needs (no terminal width applies to a table whose
+    output may be piped or pasted)."""
+    from rich.console import Console
+
+    console = Console(width=100_000, color_system=None, highlight=False, file=io.StringIO())
+    with console.capture() as capture:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in capture.get().splitlines()).strip("\n")

@@ -1,0 +1,291 @@
+"""A courier run: land the files, apply the load operations, record the run.
+
+    sensor started -> waiting for source data -> loading data -> committing domain transactions
+    -> completed
+
+Load operations are validated before anything is pulled; a load operation naming a feed id that no
+feed has still lets the files land, then fails the run (as the workflow this replaces does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from optimizely_courier.config.sources import SOURCES_FILE, Project
+from optimizely_courier.errors import CourierError
+from optimizely_courier.landing.discovery import RunDates
+from optimizely_courier.runs.build import DbtProcess
+from optimizely_courier.runs.history import RunRecord, mark_interrupted, save
+from optimizely_courier.runs.lock import warehouse_lock
+from optimizely_courier.runs.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
+
+
+@dataclass
+class FeedReport:
+    """What a run did to one domain table."""
+
+    domain_table: str
+    truncated: bool
+    files: int = 0  # landed file versions built into the table
+    inserted: int = 0  # rows with a new key
+    updated: int = 0  # rows that replaced an older version of their key
+    upserted: int = 0  # inserted + updated
+    rejected: int = 0
+    already_built: int = 0  # files of the run's days the table already had
+
+
+DEFAULT_LOCK_TIMEOUT_SECONDS = 300.0
+# The status of a run that finished but rejected files (named in its `rejected`); `courier run` then
+# exits with PARTIAL_EXIT_CODE. The next run retries the rejected files.
+PARTIAL = "partial"
+PARTIAL_EXIT_CODE = 3
+
+
+@dataclass
+class RunOptions:
+    skip_missing: bool = False
+    ingest_only: bool = False
+    group: str | None = None
+    run_id: str | None = None  # chosen by the caller (a group run lists its courier runs)
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS  # how long to wait for a run holding the warehouse
+
+
+@dataclass
+class RunReport:
+    record: RunRecord
+    feeds: dict[str, FeedReport] = field(default_factory=dict)
+    landing: object = None
+
+    def to_json(self) -> dict:
+        return self.record.to_json()
+
+
+def run_courier(project: Project, courier_name: str, dates: RunDates, options: RunOptions | None = None,
+                reporter: Reporter | None = None) -> RunReport:
+    """Run a courier once and record it in `courier.runs`.
+
+    Raises:
+        CourierError: after recording the failed run; the message is the run's error.
+    """
+    options = options or RunOptions()
+    reporter = reporter or Reporter(enabled=False)
+    record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
+                       group_name=options.group)
+    holder = {"run_id": record.run_id, "courier": courier_name, "started_at": record.started_at.isoformat()}
+    with warehouse_lock(project.warehouse, holder, options.lock_timeout):
+        return _locked_run(project, courier_name, dates, options, reporter, record)
+
+
+def _locked_run(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
+                record: RunRecord) -> RunReport:
+    from optimizely_courier.feeds.loadops import parse_operations
+
+    started = time.monotonic()
+    report = RunReport(record)
+    dbt = None
+    mark_interrupted(project.warehouse)
+    save(project.warehouse, record)
+    reporter.status(SENSOR_STARTED)
+    try:
+        courier = project.courier(courier_name)
+        operations = parse_operations(courier, project.root / SOURCES_FILE)
+        reporter.status(WAITING)
+        builds = bool(operations) and not options.ingest_only
+        landing, dbt = _land(project, courier_name, dates, options, reporter, builds,
+                             sample=not courier.load_operations)
+        report.landing = landing
+        record.load_id = landing.load_ids[-1] if landing.load_ids else None
+        record.files = {tag: landing.found(tag) for tag in landing.tags}
+        record.landed = {tag: stats.files for tag, stats in landing.tags.items()}
+        record.already_landed = {tag: stats.already_loaded for tag, stats in landing.tags.items()}
+        record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
+        record.skipped = list(landing.skipped)
+        record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
+        record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
+        if builds:
+            reporter.status(COMMITTING)
+            report.feeds = _apply_operations(project, operations, landing, dates, dbt, reporter)
+            record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
+        # files rejected by the bad-file policy: the run landed the rest, and says so in its status
+        record.status = PARTIAL if record.rejected else "success"
+    except CourierError as exc:
+        record.status, record.error = "failed", str(exc)
+        reporter.status(FAILED)
+        raise
+    except BaseException as exc:  # a bug or an interrupt: still record how the run ended
+        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        if dbt is not None:
+            dbt.close()
+        record.ended_at = dt.datetime.now(dt.UTC)
+        record.duration_seconds = round(time.monotonic() - started, 3)
+        save(project.warehouse, record)
+        _notify(project, record, reporter)
+    return report
+
+
+def _notify(project: Project, record: RunRecord, reporter: Reporter) -> None:
+    """Tell the courier's notification targets what the run did that someone should know."""
+    from optimizely_courier.runs.notify import notify
+
+    targets = project.couriers[record.courier].notify if record.courier in project.couriers else ()
+    if not targets:
+        return
+    events = []
+    if record.status == "failed":
+        threshold = "over the error threshold" in (record.error or "")
+        events.append(("rows_rejected" if threshold else "run_failed", f"run failed: {record.error}"))
+    if record.rejected:
+        events.append(("files_rejected", f"{len(record.rejected)} file(s) rejected: "
+                                         + "; ".join(item["reason"] for item in record.rejected[:3])))
+    for tag, columns in record.new_columns.items():
+        events.append(("new_columns", f"raw table {tag} gained column(s): {', '.join(columns)}"))
+    if record.status != "failed":
+        events += _freshness_events(project, record.courier)
+    details = {"courier": record.courier, "run_id": record.run_id, "dates": record.dates, "status": record.status}
+    for event, message in events:
+        notify(targets, event, f"courier {record.courier}", message, project.root, details, reporter.warn)
+
+
+def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
+    """A `freshness` event when the newest landed partition is older than dbt source freshness allows."""
+    from optimizely_courier.runs.status import courier_status
+
+    status = courier_status(project, courier)
+    fresh = status["freshness"]
+    if fresh["status"] not in ("warn", "error"):
+        return []
+    return [("freshness", f"newest landed partition {status['landed']['newest_partition']} is "
+                          f"{fresh['age_hours']:.0f} h old ({fresh['status']})")]
+
+
+def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
+          builds: bool, sample: bool):  # noqa: ANN202 - (LandingResult, Optional[DbtProcess])
+    """Land the run's new files. When they will be built, dbt starts (and parses) while they land."""
+    from optimizely_courier.landing.ingest import land_new, prepare
+
+    landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing)
+    reporter.plan(landing.plan)
+    dbt = DbtProcess(project) if builds and landing.has_new_files else None
+    try:
+        return land_new(project, landing, on_file=reporter.file, sample=sample), dbt
+    finally:
+        reporter.landing_done()
+
+
+def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001
+                      dbt: DbtProcess | None, reporter: Reporter) -> dict[str, FeedReport]:
+    """Build the domain tables the operations name: every landed file version not yet in them.
+
+    What is landed and what is built come from the record (`optimizely_courier.landing.record`); dbt reads the same
+    record, so this decides only whether dbt has anything to do. A truncate rebuilds the table from
+    the landed versions of this run's dates.
+    """
+    from optimizely_courier.feeds.compile import definition
+    from optimizely_courier.feeds.feed import load_feeds
+    from optimizely_courier.feeds.loadops import resolve
+    from optimizely_courier.runs.build import feed_selector
+
+    feeds = load_feeds(project.root)
+    _check_models_fresh(project, feeds)
+    pairs = resolve(operations, feeds)
+    reports = {feed.id: FeedReport(feed.domain_table, op.truncate) for feed, op in pairs}
+    pending = {feed.id: _pending(project, feed, definition(feed), landing) for feed, op in pairs}
+    to_build = [(feed, op) for feed, op in pairs if op.truncate or pending[feed.id] is None or pending[feed.id][0]]
+    for feed, _ in pairs:
+        if pending[feed.id] is not None:
+            reports[feed.id].already_built = pending[feed.id][1]
+    if not to_build:
+        return reports
+    if project.engine == "duckdb":
+        _check_raw_columns(project, [feed for feed, _ in to_build])
+    truncate = {feed.id: _truncate_scope(dates) for feed, op in to_build if op.truncate}
+    # `run`, not `build`: the feed models' own tests (unique, not_null keys) hold by construction and
+    # scan whole tables; a plain `dbt build` runs them.
+    result = (dbt or DbtProcess(project)).run("run", select=feed_selector([feed.id for feed, _ in to_build]),
+                                             variables={"courier_truncate": truncate} if truncate else None,
+                                             on_node=reporter.node)
+    for feed_id, stats in _build_stats(project, result.invocation_id).items():
+        report = reports.get(feed_id)
+        if report is not None:
+            report.files, report.inserted, report.updated, report.rejected = (stats.files, stats.inserted,
+                                                                             stats.updated, stats.rejected)
+            report.upserted = stats.inserted + stats.updated
+    return reports
+
+
+def _truncate_scope(dates: RunDates):  # noqa: ANN202 - "all" or {"from", "to"}
+    """What a truncate keeps: the landed versions of the run's dates."""
+    if dates.is_all:
+        return "all"
+    return {"from": dates.start.isoformat(), "to": dates.end.isoformat()}
+
+
+def _check_models_fresh(project: Project, feeds: list) -> None:
+    """The generated models must match the feeds: a build records which feed definition it used."""
+    from optimizely_courier.feeds.compile import write_models
+
+    stale = write_models(project.root, feeds, check=True).stale
+    if stale:
+        raise CourierError(f"the generated models do not match feeds/ ({', '.join(stale[:3])}"
+                           f"{' ...' if len(stale) > 3 else ''}): run `courier feeds compile` and commit the result")
+
+
+def _pending(project: Project, feed, fingerprint: str, landing) -> tuple[int, int] | None:  # noqa: ANN001
+    """(file versions the feed has not built, files of this run's days it already has); None when
+    it cannot be known here (not DuckDB, or no domain table yet): then dbt decides."""
+    import duckdb
+
+    from optimizely_courier.landing import record
+
+    if project.engine != "duckdb" or not _domain_table_exists(project, feed.domain_table):
+        return None
+    days = {datafile.date for datafile in landing.plan.files.get(feed.file, [])}
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        dataset = f"raw_{feed.courier}"
+        return (record.unbuilt_files(db, dataset, feed.file, feed.id, fingerprint),
+                record.already_built(db, dataset, feed.file, feed.id, fingerprint, days))
+
+
+def _build_stats(project: Project, invocation_id: str | None) -> dict:
+    """Per feed id, what the dbt invocation built (DuckDB keeps the numbers; elsewhere nothing)."""
+    import duckdb
+
+    from optimizely_courier.landing import record
+
+    if project.engine != "duckdb" or invocation_id is None:
+        return {}
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        return record.build_stats(db, invocation_id)
+
+
+def _domain_table_exists(project: Project, table: str) -> bool:
+    import duckdb
+
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        return bool(db.execute("select count(*) from information_schema.tables where table_schema = 'domain' "
+                               "and table_name = ?", [table]).fetchall()[0][0])
+
+
+def _check_raw_columns(project: Project, feeds: list) -> None:
+    """A clear error, before dbt runs, for a feed reading a raw table or column that is not there."""
+    import duckdb
+
+    with duckdb.connect(str(project.warehouse), read_only=True) as db:
+        for feed in feeds:
+            dataset = f"raw_{feed.courier}"
+            found = {row[0] for row in db.execute("select column_name from information_schema.columns "
+                                                  "where table_schema = ? and table_name = ?",
+                                                  [dataset, feed.file]).fetchall()}
+            if not found:
+                raise CourierError(f"{feed.path}: nothing has been landed into {dataset}.{feed.file} yet, so "
+                                   f"{feed.domain_table} cannot be built")
+            needed = {column.source.column for column in feed.columns} | ({feed.unnest} if feed.unnest else set())
+            missing = sorted(needed - found)
+            if missing:
+                raise CourierError(f"{feed.path}: {dataset}.{feed.file} has no column "
+                                   f"{', '.join(f'`{m}`' for m in missing)}; fix the feed's `name`/`from`")
