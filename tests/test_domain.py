@@ -261,7 +261,7 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
     assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
     import yaml
 
-    model = yaml.safe_load(build_yaml.read_text())["models"][1]
+    [model] = yaml.safe_load(build_yaml.read_text())["models"]
     columns = {c["name"]: c for c in model["columns"]}
     assert model["config"]["meta"]["pii_columns"] == ["mail"]
     assert columns["mail"]["config"]["meta"] == {"type": "String", "from": "mail", "semantic": ["email"], "pii": True}

@@ -4,7 +4,7 @@ Per feed it writes
     models/staging/<source>/stg_<model>.sql      a view: raw rows extracted, cast, keyed, checked
     models/domain/<source>/<model>.sql           the domain table "<Source>:<Feed>", upserted by _pk
     models/rejected/<source>/<model>__rejected.sql rows that failed a cast or a required value
-    models/domain/<source>/<model>.yml           descriptions, contract types, semantic tags, tests
+    a YAML file beside each: descriptions, contract types, semantic tags, tests
 and, for all feeds, models/staging/__sources.yml and (when a feed has stitch: true)
 models/stitch/stitch_input.sql. Every file starts with a header naming its feed; files with that
 header that no feed produces any more are deleted, so `--check` catches them too.
@@ -97,7 +97,9 @@ def compile_feeds(feeds: list[Feed]) -> list[Output]:
             Output(f"{MODELS_DIR}/staging/{folder}/stg_{feed.model_name}.sql", staging_sql(feed)),
             Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}.sql", domain_sql(feed)),
             Output(f"{MODELS_DIR}/rejected/{folder}/{feed.model_name}__rejected.sql", rejected_sql(feed)),
+            Output(f"{MODELS_DIR}/staging/{folder}/stg_{feed.model_name}.yml", staging_yaml(feed)),
             Output(f"{MODELS_DIR}/domain/{folder}/{feed.model_name}.yml", model_yaml(feed)),
+            Output(f"{MODELS_DIR}/rejected/{folder}/{feed.model_name}__rejected.yml", rejected_yaml(feed)),
         ]
     if feeds:
         outputs.append(Output(f"{MODELS_DIR}/staging/__sources.yml", sources_yaml(feeds)))
@@ -306,8 +308,7 @@ where _reject_reason is not null and {{{{ courier_in_window(feed) }}}}
 
 
 def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
-    entry: dict = {"name": column.name,
-                   "description": column.description or f"{column.type} from raw `{column.source}`.",
+    entry: dict = {"name": column.name, **({"description": column.description} if column.description else {}),
                    "data_type": data_type(column),
                    "config": {"meta": {"type": column.type, "from": str(column.source),
                                        "semantic": list(column.semantics), "pii": column.is_pii}}}
@@ -316,34 +317,47 @@ def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
     return entry
 
 
+def _feed_meta(feed: Feed) -> dict:
+    """What the macros and `courier status` read from a feed model's config."""
+    return {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
+            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key),
+            "last_updated": feed.last_updated, "stitch": feed.stitch, "error_threshold": feed.error_threshold,
+            "pii_columns": [c.name for c in feed.columns if c.is_pii]}
+
+
+def _model_doc(feed: Feed, model: dict) -> str:
+    return _yaml({"version": 2, "models": [{**model, "config": {**model["config"], "tags": ["feed", feed.id]}}]},
+                 feed.path)
+
+
+def staging_yaml(feed: Feed) -> str:
+    return _model_doc(feed, {
+        "name": f"stg_{feed.model_name}",
+        "description": f"{feed.domain_table} staging: raw_{feed.courier}.{feed.file} rows extracted, cast and "
+                       "checked; `_reject_reason` says why a row is rejected.",
+        "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}}})
+
+
 def model_yaml(feed: Feed) -> str:
     keys = ", ".join(feed.primary_key)
     winner = "the newest load" if feed.last_updated == GENERATED else f"the newest `{feed.last_updated}`"
-    meta = {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
-            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key),
-            "last_updated": feed.last_updated,
-            "stitch": feed.stitch, "error_threshold": feed.error_threshold,
-            "pii_columns": [c.name for c in feed.columns if c.is_pii]}
     system = [{"name": name, "description": text, "data_type": kind} for name, kind, text in SYSTEM_COLUMNS]
     system[0]["data_tests"] = ["unique", "not_null"]
-    doc = {"version": 2, "models": [
-        {"name": f"stg_{feed.model_name}",
-         "description": f"{feed.domain_table} staging: raw_{feed.courier}.{feed.file} rows extracted, cast and "
-                        "checked; `_reject_reason` says why a row is rejected.",
-         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}, "tags": ["feed", feed.id]}},
-        {"name": feed.model_name,
-         "description": (feed.description or f"{feed.domain_table}.") + f" One row per {keys}; upserted from "
-                        f"raw_{feed.courier}.{feed.file}, {winner} wins.",
-         "config": {"meta": meta, "tags": ["feed", feed.id]},
-         "columns": [_column_yaml(feed, c) for c in feed.columns] + system},
-        {"name": f"{feed.model_name}__rejected",
-         "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
-                        "and the raw values as text.",
-         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path, "courier": feed.courier, "file": feed.file,
-                             "definition": meta["definition"]},
-                    "tags": ["feed", feed.id]}},
-    ]}
-    return _yaml(doc, feed.path)
+    return _model_doc(feed, {
+        "name": feed.model_name,
+        "description": (feed.description or f"{feed.domain_table}.") + f" One row per {keys}; upserted from "
+                       f"raw_{feed.courier}.{feed.file}, {winner} wins.",
+        "config": {"meta": _feed_meta(feed)},
+        "columns": [_column_yaml(feed, c) for c in feed.columns] + system})
+
+
+def rejected_yaml(feed: Feed) -> str:
+    meta = _feed_meta(feed)
+    return _model_doc(feed, {
+        "name": f"{feed.model_name}__rejected",
+        "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
+                      "and the raw values as text.",
+        "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}}})
 
 
 # `dbt source freshness` on a raw table: how old its newest landed partition date is. E3 writes a
