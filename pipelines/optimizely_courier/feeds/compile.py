@@ -8,6 +8,9 @@ Per feed it writes
 and, for all feeds, models/staging/__sources.yml and (when a feed has stitch: true)
 models/stitch/stitch_input.sql. Every file starts with a header naming its feed; files with that
 header that no feed produces any more are deleted, so `--check` catches them too.
+
+The SQL comes from the templates in `templates/` (SQL with dbt's Jinja in it, filled in here); the
+YAML is built as data and dumped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import yaml
 
 from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
@@ -148,68 +152,10 @@ def _checks(feed: Feed) -> list[str]:
 
 
 def staging_sql(feed: Feed) -> str:
-    raw = f"{{{{ source('raw_{feed.courier}', '{feed.file}') }}}}"
-    values = ",\n".join(f"        {_value(feed, c)} as {_src(c)}" for c in feed.columns)
-    casts = ",\n".join(f"        {_cast(c)} as {_q(c.name)}" for c in feed.columns)
     unnest = f"\n    {{{{ courier_unnest({_jinja_arg(_q(feed.unnest))}) }}}}" if feed.unnest else ""
-    checks = _checks(feed)
-    # '; ' before each reason, then cut the first: the same SQL on every engine (no concat_ws, no arrays)
-    reasons = ",\n            ".join(f"coalesce('; ' || {c}, '')" for c in checks)
-    reason = (f"nullif(substr(concat(\n            {reasons}\n        ), 3), '')" if checks
-              else "cast(null as {{ dbt.type_string() }})")
-    keys = "[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]"
-    columns = ",\n".join(f"        {_q(c.name)}" for c in feed.columns)
-    raw_values = ",\n".join(f"        {_src(c)}" for c in feed.columns)
-    return f"""{SQL_HEADER.format(source=inert(feed.path))}
-{{{{ courier_require_landed('{feed.courier}', '{feed.file}') }}}}
-{{% set q = adapter.quote %}}
--- {feed.domain_table}: raw_{feed.courier}.{feed.file} rows extracted, cast, keyed and checked.
-
-with source as (
-    select * from {raw}
-),
-
-extracted as (
-    select
-{values},
-        _dlt_load_id as _load_id,
-        _file,
-        _file_date,
-        _file_row
-    from source{unnest}
-),
-
-typed as (
-    select
-        extracted.*,
-{casts}
-    from extracted
-),
-
-checked as (
-    select
-        typed.*,
-        {reason} as _reject_reason
-    from typed
-),
-
-final as (
-    select
-{columns},
-        {{{{ courier_pk({keys}) }}}} as _pk,
-        {{{{ courier_uuid(courier_pk({keys})) }}}} as _uuid_pk,
-        {{{{ courier_load_time('_load_id') }}}} as _updated,
-        _load_id,
-        _file,
-        _file_date,
-        _file_row,
-        _reject_reason,
-{raw_values}
-    from checked
-)
-
-select * from final
-"""
+    columns = [{"value": _value(feed, c), "src": _src(c), "cast": _cast(c), "name": _q(c.name)} for c in feed.columns]
+    return _render("staging.sql", feed, columns=columns, unnest=unnest, checks=_checks(feed),
+                   keys="[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]")
 
 
 def _domain_columns(feed: Feed) -> list[str]:
@@ -232,79 +178,32 @@ def definition(feed: Feed) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _feed_line(feed: Feed) -> str:
-    return f"{{%- set feed = courier_feed('{feed.id}', '{feed.courier}', '{feed.file}') %}}"
-
-
 def domain_sql(feed: Feed) -> str:
-    staging = f"ref('stg_{feed.model_name}')"
-    columns = ",\n        ".join(_domain_columns(feed))
     order = _winner_order(feed)
-    ranking = ", ".join(f"{column} desc nulls last" if column.startswith("{{") else f"{column} desc"
-                        for column in order)
-    return f"""{SQL_HEADER.format(source=inert(feed.path))}
-{{{{ config(alias=courier_alias('{feed.domain_table}'), unique_key='_pk') }}}}
-{_feed_line(feed)}
-{{% set q = adapter.quote %}}
-{{{{ courier_check_error_threshold({staging}, ref('{feed.model_name}__rejected'), feed, {feed.error_threshold},
-                                 '{feed.domain_table}', {_jinja_string(feed.path)}) }}}}
--- {feed.domain_table}: one row per {", ".join(feed.primary_key)}; the newest {"load" if feed.last_updated == GENERATED
-                                                                            else feed.last_updated} wins.
-
--- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
--- row of each key is decided on the key and the winner order alone, so the wide rows are never ranked.
-{{% set unique = courier_keys_unique({staging}, feed) %}}
-with {{% if not unique %}}winners as (
-    select _load_id, _file, _file_row
-    from (
-        select
-            {", ".join(dict.fromkeys(["_pk", "_load_id", *order]))},
-            row_number() over (partition by _pk order by {ranking}) as _rank
-        from {{{{ {staging} }}}}
-        where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
-    ) as ranked
-    where _rank = 1
-),
-
-{{% endif %}}incoming as (
-    select
-        {columns}
-    from {{{{ {staging} }}}}
-    where _reject_reason is null and {{{{ courier_in_window(feed) }}}}
-{{% if not unique %}}
-        and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
-{{% endif %}}
-)
-
-select *
-from incoming
-{{% if courier_is_incremental() %}}
-where not exists (
-    select 1 from {{{{ this }}}} as current_row
-    where current_row._pk = incoming._pk and {{{{ courier_newer('current_row', 'incoming', {_jinja_list(order)}) }}}}
-)
-{{% endif %}}
-"""
+    return _render("domain.sql", feed, staging=f"ref('stg_{feed.model_name}')", feed_path=_jinja_string(feed.path),
+                   winner="load" if feed.last_updated == GENERATED else feed.last_updated,
+                   ranked_columns=list(dict.fromkeys(["_pk", "_load_id", *order])),
+                   ranking=[f"{c} desc nulls last" if c.startswith("{{") else f"{c} desc" for c in order],
+                   columns=_domain_columns(feed), order=_jinja_list(order))
 
 
 def rejected_sql(feed: Feed) -> str:
-    values = ",\n".join(f"    {{{{ courier_text({_jinja_arg(_src(c))}) }}}} as {_q(c.name)}" for c in feed.columns)
-    return f"""{SQL_HEADER.format(source=inert(feed.path))}
-{{{{ config(alias=courier_alias('{feed.domain_table}__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}}}
-{_feed_line(feed)}
-{{% set q = adapter.quote %}}
--- {feed.domain_table}: rows that failed a cast or missed a required value, with the raw values as text.
+    columns = [{"name": _q(c.name), "src_arg": _jinja_arg(_src(c))} for c in feed.columns]
+    return _render("rejected.sql", feed, columns=columns)
 
-select
-    _reject_reason,
-{values},
-    _load_id,
-    _file,
-    _file_date,
-    _file_row
-from {{{{ ref('stg_{feed.model_name}') }}}}
-where _reject_reason is not null and {{{{ courier_in_window(feed) }}}}
-"""
+
+# The model templates are SQL with dbt's Jinja in it; ours is written [[ value ]] and [% block %], so
+# dbt's {{ }} and {% %} pass through as text.
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), undefined=jinja2.StrictUndefined,
+    variable_start_string="[[", variable_end_string="]]", block_start_string="[%", block_end_string="%]",
+    comment_start_string="[#", comment_end_string="#]", trim_blocks=True, lstrip_blocks=True,
+    keep_trailing_newline=True, autoescape=False)
+
+
+def _render(template: str, feed: Feed, **context: object) -> str:
+    header = SQL_HEADER.format(source=inert(feed.path))
+    return TEMPLATES.get_template(template).render(feed=feed, header=header, **context)
 
 
 def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
@@ -408,19 +307,15 @@ def stitch_sql(feeds: list[Feed]) -> str:
     tags = _stitch_tags(feeds)
     parts = []
     for feed in sorted(feeds, key=lambda f: f.path):
-        chosen = []
+        values = []
         for tag in tags:
             column = next((c for c in feed.columns if tag in c.semantics), None)
             kind = "date" if tag == "birthdate" else "{{ dbt.type_string() }}"
             value = f"cast({_q(column.name)} as {kind})" if column else f"cast(null as {kind})"
-            chosen.append(f"        {value} as {canonical(tag)}")
-        parts.append(f"    select\n        '{feed.domain_table}' as source,\n        _pk,\n        _updated,\n"
-                     + ",\n".join(chosen) + f"\n    from {{{{ ref('{feed.model_name}') }}}}")
+            values.append(f"{value} as {canonical(tag)}")
+        parts.append({"feed": feed, "columns": values})
     sources = inert(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
-    return (f"-- generated from feeds with stitch: true ({sources}); do not edit\n"
-            "{{ config(materialized='view', schema='domain') }}\n{% set q = adapter.quote %}\n"
-            "-- PII columns of every Stitch feed under canonical names, one row per domain-table row.\n\n"
-            + "\n    union all\n".join(parts) + "\n")
+    return TEMPLATES.get_template("stitch_input.sql").render(parts=parts, sources=sources)
 
 
 def stitch_yaml(feeds: list[Feed]) -> str:

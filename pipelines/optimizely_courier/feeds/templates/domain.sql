@@ -1,0 +1,41 @@
+[[ header ]]
+{{ config(alias=courier_alias('[[ feed.domain_table ]]'), unique_key='_pk') }}
+{%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.file ]]') %}
+{% set q = adapter.quote %}
+{{ courier_check_error_threshold([[ staging ]], ref('[[ feed.model_name ]]__rejected'), feed, [[ feed.error_threshold ]],
+                                 '[[ feed.domain_table ]]', [[ feed_path ]]) }}
+-- [[ feed.domain_table ]]: one row per [[ feed.primary_key | join(", ") ]]; the newest [[ winner ]] wins.
+
+-- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
+-- row of each key is decided on the key and the winner order alone, so the wide rows are never ranked.
+{% set unique = courier_keys_unique([[ staging ]], feed) %}
+with {% if not unique %}winners as (
+    select _load_id, _file, _file_row
+    from (
+        select
+            [[ ranked_columns | join(", ") ]],
+            row_number() over (partition by _pk order by [[ ranking | join(", ") ]]) as _rank
+        from {{ [[ staging ]] }}
+        where _reject_reason is null and {{ courier_in_window(feed) }}
+    ) as ranked
+    where _rank = 1
+),
+
+{% endif %}incoming as (
+    select
+        [[ columns | join(",\n        ") ]]
+    from {{ [[ staging ]] }}
+    where _reject_reason is null and {{ courier_in_window(feed) }}
+{% if not unique %}
+        and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
+{% endif %}
+)
+
+select *
+from incoming
+{% if courier_is_incremental() %}
+where not exists (
+    select 1 from {{ this }} as current_row
+    where current_row._pk = incoming._pk and {{ courier_newer('current_row', 'incoming', [[ order ]]) }}
+)
+{% endif %}

@@ -1,0 +1,17 @@
+[[ header ]]
+{{ config(alias=courier_alias('[[ feed.domain_table ]]__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}
+{%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.file ]]') %}
+{% set q = adapter.quote %}
+-- [[ feed.domain_table ]]: rows that failed a cast or missed a required value, with the raw values as text.
+
+select
+    _reject_reason,
+[% for c in columns %]
+    {{ courier_text([[ c.src_arg ]]) }} as [[ c.name ]],
+[% endfor %]
+    _load_id,
+    _file,
+    _file_date,
+    _file_row
+from {{ ref('stg_[[ feed.model_name ]]') }}
+where _reject_reason is not null and {{ courier_in_window(feed) }}
