@@ -27,12 +27,14 @@ from optimizely_courier.settings import STATE_DIR
 
 
 class ProjectDefaults(BaseDocProvider):
-    """The courier project's warehouse as dlt's `duckdb` destination; dlt's own config (environment,
-    .dlt/*.toml) is asked first and wins."""
+    """A courier project's defaults for dlt: the project's warehouse as the `duckdb` destination, and
+    Arrow tables given `_dlt_load_id` (the record counts a file as landed by its load). dlt's own
+    config (environment, .dlt/*.toml) is asked first and wins."""
 
     def __init__(self, project: str) -> None:
         warehouse = str(warehouse_path(Path(project), os.environ))
-        super().__init__({"destination": {"duckdb": {"credentials": warehouse}}})
+        super().__init__({"destination": {"duckdb": {"credentials": warehouse}},
+                          "normalize": {"parquet_normalizer": {"add_dlt_load_id": True}}})
 
     @property
     def name(self) -> str:
