@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from optimizely_courier.config.sources import load_project
-from optimizely_courier.runs.build import BuildError, run_dbt
+from optimizely_courier.errors import BuildError
+from optimizely_courier.runs.build import run_dbt
 from tests.conftest import query, run_cli, write_feed, write_part
 
 ORDERS = """id: df-aaaaaa

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizely_courier.feeds.feed import FeedErrors, load_feeds, read_feeds
+from optimizely_courier.errors import FeedErrors
+from optimizely_courier.feeds.feed import load_feeds, read_feeds
 from tests.conftest import run_cli
 
 BASE = """id: df-aaaaaa

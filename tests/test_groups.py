@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from optimizely_courier.config.sources import load_project
+from optimizely_courier.errors import GroupFailed
 from optimizely_courier.groups.clock import Clock
-from optimizely_courier.groups.group_run import GroupFailed, run_group
+from optimizely_courier.groups.group_run import run_group
 from tests.conftest import query, run_cli, write_part
 
 UTC = dt.UTC

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from optimizely_courier.runs.lock import WarehouseBusy, warehouse_lock
+from optimizely_courier.errors import WarehouseBusy
+from optimizely_courier.runs.lock import warehouse_lock
 
 HOLDER = {"run_id": "run-1", "courier": "optimizely", "started_at": "2026-11-29T08:00:00+00:00"}
 

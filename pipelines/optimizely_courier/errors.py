@@ -53,6 +53,42 @@ class DataError(CourierError):
     """A landed file cannot be read."""
 
 
+class FeedErrors(CourierError):
+    """One or more feed problems; the message is the first, with a count of the rest."""
+
+    def __init__(self, problems: list[ConfigError]):
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more problem(s): run `courier feeds validate`)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}")
+
+
+class MissingFeedsError(CourierError):
+    """Load operations name feed ids that no feed in feeds/ has."""
+
+    verbatim = True
+
+    def __init__(self, feed_ids: list[str]):
+        self.feed_ids = feed_ids
+        names = ", ".join(f'"{feed_id}"' for feed_id in feed_ids)
+        super().__init__(f"Error running load-operations task\nCannot find required feeds: {names}")
+
+
+class WarehouseBusy(CourierError):
+    """Another run held the warehouse for longer than this run would wait."""
+
+
+class BuildError(CourierError):
+    """dbt could not build a domain table (threshold exceeded, SQL error, failed test)."""
+
+
+class Interrupted(CourierError):
+    """A stop was requested (SIGTERM/SIGINT) while waiting."""
+
+
+class GroupFailed(CourierError):
+    """A group run did not succeed: the message says which courier or downstream command, and why."""
+
+
 def find_courier_error(exc: BaseException) -> CourierError | None:
     """Return the first CourierError in an exception's cause chain (dlt wraps resource errors)."""
     seen: set[int] = set()

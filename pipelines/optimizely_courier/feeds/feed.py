@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from optimizely_courier.config.yamlfile import LineList, Section, load_yaml
-from optimizely_courier.errors import ConfigError, CourierError
+from optimizely_courier.errors import ConfigError, FeedErrors
 from optimizely_courier.feeds.semantics import ONCE_PER_FEED, REQUIRED_TYPE, check_tag, is_pii
 
 FEEDS_DIR = "feeds"
@@ -98,15 +98,6 @@ class Feed:
 
     def column(self, name: str) -> FeedColumn:
         return next(c for c in self.columns if c.name == name)
-
-
-class FeedErrors(CourierError):
-    """One or more feed problems; the message is the first, with a count of the rest."""
-
-    def __init__(self, problems: list[ConfigError]):
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more problem(s): run `courier feeds validate`)" if len(problems) > 1 else ""
-        super().__init__(f"{problems[0]}{more}")
 
 
 def feed_files(root: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from optimizely_courier.config.sources import SOURCES_FILE, Courier, Project
 from optimizely_courier.config.yamlfile import line_of
-from optimizely_courier.errors import ConfigError, CourierError
+from optimizely_courier.errors import ConfigError, MissingFeedsError
 from optimizely_courier.feeds.feed import Feed
 
 OPERATION_TYPES = ("truncate", "load")
@@ -33,17 +33,6 @@ class FeedOperations:
     feed_id: str
     truncate: bool
     files: tuple[str, ...]
-
-
-class MissingFeedsError(CourierError):
-    """Load operations name feed ids that no feed in feeds/ has."""
-
-    verbatim = True
-
-    def __init__(self, feed_ids: list[str]):
-        self.feed_ids = feed_ids
-        names = ", ".join(f'"{feed_id}"' for feed_id in feed_ids)
-        super().__init__(f"Error running load-operations task\nCannot find required feeds: {names}")
 
 
 def parse_operations(courier: Courier, sources: Path) -> list[FeedOperations]:

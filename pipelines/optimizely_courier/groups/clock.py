@@ -6,13 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from optimizely_courier.errors import CourierError
+from optimizely_courier.errors import Interrupted
 
 TICK_SECONDS = 0.1  # how often a sleep looks at the stop flag
-
-
-class Interrupted(CourierError):
-    """A stop was requested (SIGTERM/SIGINT) while waiting."""
 
 
 class Clock:

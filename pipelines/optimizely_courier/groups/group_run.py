@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from optimizely_courier.config.schedule import previous_time, scheduled_times, window_dates
 from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
-from optimizely_courier.errors import CourierError, NotReadyError
+from optimizely_courier.errors import CourierError, GroupFailed, NotReadyError
 from optimizely_courier.groups.clock import Clock
 from optimizely_courier.landing.discovery import RunDates, plan_run
 from optimizely_courier.runs.build import dbt_environment
@@ -28,10 +28,6 @@ from optimizely_courier.runs.progress import WAITING, Reporter
 from optimizely_courier.runs.run import PARTIAL
 
 MAX_POLL_GROWTH = 16  # the poll interval doubles up to 16 times the configured `poll`
-
-
-class GroupFailed(CourierError):
-    """A group run did not succeed: the message says which courier or downstream command, and why."""
 
 
 @dataclass

@@ -14,8 +14,8 @@ import signal
 
 from optimizely_courier.config.schedule import previous_time, scheduled_times
 from optimizely_courier.config.sources import Project
-from optimizely_courier.errors import CourierError
-from optimizely_courier.groups.clock import Clock, Interrupted
+from optimizely_courier.errors import CourierError, Interrupted
+from optimizely_courier.groups.clock import Clock
 from optimizely_courier.runs.history import last_success
 from optimizely_courier.runs.progress import Reporter
 

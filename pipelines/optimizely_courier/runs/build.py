@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from optimizely_courier.config.sources import Project
-from optimizely_courier.errors import CourierError
+from optimizely_courier.errors import BuildError
 from optimizely_courier.runs.dbt_worker import NODE_LINE
 from optimizely_courier.settings import (
     DBT_LOG_DIR,
@@ -24,10 +24,6 @@ from optimizely_courier.settings import (
     WAREHOUSE_ENV,
     WAREHOUSE_FILE,
 )
-
-
-class BuildError(CourierError):
-    """dbt could not build a domain table (threshold exceeded, SQL error, failed test)."""
 
 
 @dataclass

@@ -14,13 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from optimizely_courier.errors import CourierError
+from optimizely_courier.errors import WarehouseBusy
 
 POLL_SECONDS = 0.2
-
-
-class WarehouseBusy(CourierError):
-    """Another run held the warehouse for longer than this run would wait."""
 
 
 def lock_path(warehouse: Path) -> Path:
