@@ -3,7 +3,8 @@
 Starts an S3 API server on loopback, stores three days of generated Enriched Events Export in it
 (KMS-encrypted, the last day still without `_SUCCESS`), points the shipped `sources.yml` at it
 through `S3_ENDPOINT_URL`, runs the courier (which lands the files and, through its load
-operations, builds the shipped feeds' domain tables) and prints what landed.
+operations, builds the shipped feeds' domain tables) and prints what landed. Run it in the project
+directory: `make demo` does, in the repository.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from optimizely_courier.config.sources import load_project  # noqa: E402
 from optimizely_courier.dev.generate import E3Spec, generate, upload  # noqa: E402
 from optimizely_courier.dev.s3server import TEST_KEYS, LocalS3  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path.cwd()  # `make demo` runs in the repository, whose sources.yml, feeds and models it uses
 SPEC = E3Spec(days=3, rows=5000, unready_days=1)
 
 
