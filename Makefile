@@ -50,4 +50,4 @@ reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
 
 clean:
-	rm -rf $(VENV) .courier warehouse.duckdb warehouse.duckdb.wal target logs
+	rm -rf $(VENV) .courier warehouse.duckdb warehouse.duckdb.wal target logs *.egg-info pipelines/*.egg-info

@@ -54,6 +54,9 @@ INVALID = [
      "        object/land-as: {file/tag: d}\n        object/optional: yes please\n", "expected true or false", 7),
     (courier("    bucket: b\n    load_operations: '{\"df-1\": [}'\n"), "`couriers.optimizely.load_operations`: "
      "invalid JSON", 4),
+    (courier("    bucket: b\n    freshness: {warn_after: 72h, error_after: 48h}\n"),
+     "`couriers.optimizely.freshness.error_after`: must be longer than `warn_after`", 4),
+    (courier("    bucket: b\n    freshness: {warn_after: 72h}\n"), "set both `warn_after` and `error_after`", 4),
 ]
 
 
@@ -129,7 +132,7 @@ def test_config_error_on_the_command_line_is_one_line_without_traceback(make_pro
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         f"Error: {project / 'sources.yml'}:4: `couriers.optimizely.colour`: unknown key; valid keys are: bucket, "
-        "local_path, prefix, region, endpoint_url, credential, entities, load_operations, notify"]
+        "local_path, prefix, region, endpoint_url, credential, entities, load_operations, notify, freshness"]
 
 
 def test_unknown_courier_lists_configured_ones(make_project):
@@ -152,3 +155,46 @@ def test_run_date_options_are_validated_before_any_work(make_project, args, mess
     assert result.exit_code != 0
     assert message in result.output
     assert not (project / "warehouse.duckdb").exists()
+
+
+def group(name: str, schedule: str, wait: str = "0", offset: str = "24h") -> str:
+    return (f"  {name}:\n    schedule: \"{schedule}\"\n    timezone: UTC\n"
+            f"    couriers: [{{name: optimizely, wait: {wait}, offset: {offset}}}]\n")
+
+
+def hours(delta) -> float:
+    return delta.total_seconds() / 3600
+
+
+@pytest.mark.parametrize("groups, warn, error", [
+    ("", 48, 72),  # run by hand only: the default
+    (group("daily", "30 16 * * *", wait="6h"), 24 + 2 * 24 + 6, 24 + 3 * 24 + 6),
+    (group("weekdays", "0 9 * * 1-5"), 24 + 2 * 72, 24 + 3 * 72),  # Friday to Monday is the longest wait
+    (group("weekly", "@weekly") + group("hourly", "0 * * * *"), 24 + 2, 24 + 3),  # the tightest group decides
+])
+def test_freshness_thresholds_follow_the_schedules_that_run_the_courier(tmp_path, groups, warn, error):
+    text = courier("    bucket: b\n") + (f"courier_groups:\n{groups}" if groups else "")
+
+    limits = parse_sources_text(text, tmp_path, ENV).freshness("optimizely")
+
+    assert (hours(limits.warn_after), hours(limits.error_after)) == (warn, error)
+
+
+def test_a_couriers_own_freshness_wins_and_reaches_dbt_source_freshness(tmp_path):
+    text = (courier("    bucket: b\n    freshness: {warn_after: 30h, error_after: 2d}\n")
+            + "courier_groups:\n" + group("daily", "30 16 * * *"))
+    (tmp_path / "sources.yml").write_text(text)
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "decisions.yml").write_text(
+        "id: df-aaaaaa\nsource: Optimizely\nname: Decisions\ncourier: optimizely\nfile: decisions\n"
+        "primary_key: [uuid]\ncolumns:\n  - {name: uuid, type: String}\n")
+
+    limits = load_project(tmp_path, ENV).freshness("optimizely")
+    compiled = run_cli(tmp_path, "feeds", "compile")
+
+    assert (hours(limits.warn_after), hours(limits.error_after)) == (30, 48)
+    assert compiled.exit_code == 0, compiled.output
+    import yaml
+    [source] = yaml.safe_load((tmp_path / "models/staging/__sources.yml").read_text())["sources"]
+    assert source["config"]["freshness"] == {"warn_after": {"count": 30, "period": "hour"},
+                                             "error_after": {"count": 48, "period": "hour"}}

@@ -427,3 +427,38 @@ def test_new_columns_and_rows_rejected_over_the_threshold_reach_the_webhook(shop
     assert sorted(sent) == ["new_columns", "rows_rejected"] and len(webhook.received) == 2
     assert "coupon" in sent["new_columns"]
     assert "rejected" in sent["rows_rejected"] and "Shop:Orders" in sent["rows_rejected"]
+
+
+def test_status_shows_runs_landed_files_freshness_from_the_schedule_unbuilt_files_and_groups(shop):
+    import datetime as dt
+
+    today = dt.date.today()
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    (shop / "sources.yml").write_text((shop / "sources.yml").read_text() + """courier_groups:
+  nightly:
+    schedule: "0 6 * * *"
+    timezone: UTC
+    couriers: [{name: shop, wait: 2h}]
+""")
+    write_part(shop, today.isoformat(), "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    stale = run_cli(shop, "run", "shop", "--date", today.isoformat())
+    assert stale.exit_code == 1 and "models/staging/__sources.yml" in stale.output  # the thresholds changed
+    assert run_cli(shop, "feeds", "compile").exit_code == 0
+    first = run_cli(shop, "run", "shop", "--date", today.isoformat())
+    assert first.exit_code == 0, first.output
+    write_part(shop, today.isoformat(), "part-1.parquet", [{"order_id": "B", "amount": 2}])
+    assert run_cli(shop, "run", "shop", "--date", today.isoformat(), "--ingest-only").exit_code == 0
+
+    [status] = json.loads(run_cli(shop, "status", "shop", "--json").output)
+    text = run_cli(shop, "status", "nightly").output
+
+    assert status["last_run"]["status"] == status["last_success"]["status"] == "success"
+    assert status["landed"] == {"files": 2, "rows": 2, "newest_partition": today.isoformat()}
+    fresh = status["freshness"]
+    assert fresh["status"] == "pass" and 0 <= fresh["age_hours"] <= 24
+    assert (fresh["warn_after_hours"], fresh["error_after_hours"]) == (24 + 2 * 24 + 2, 24 + 3 * 24 + 2)
+    assert [(t["domain_table"], t["rows"], t["files_to_build"]) for t in status["domain_tables"]] == [
+        ("Shop:Orders", 1, 1)]  # the second file landed without a build
+    assert [(g["group"], g["status"]) for g in status["groups"]] == [("nightly", "active")]
+    assert text.splitlines()[0] == "courier shop"
+    assert "Shop:Orders: 1 rows, 1 landed file(s) to build" in text

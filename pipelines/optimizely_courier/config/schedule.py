@@ -11,6 +11,7 @@ matching either runs.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,6 +156,21 @@ def scheduled_times(cron: Cron, zone: ZoneInfo, after: dt.datetime) -> Iterator[
         if day == dt.date.max:
             return
         day += dt.timedelta(days=1)
+
+
+# The year (and firings) a schedule's longest gap is read from: fixed, so the answer never depends on
+# today; a whole year includes its DST changes.
+GAP_YEAR_START = dt.datetime(2026, 1, 1, tzinfo=UTC)
+GAP_MAX_FIRINGS = 5000
+
+
+def longest_gap(cron: Cron, zone: ZoneInfo) -> dt.timedelta:
+    """The longest time between two consecutive scheduled runs over a year (for weekdays-only, the weekend)."""
+    end = GAP_YEAR_START + dt.timedelta(days=366)
+    times = itertools.islice(itertools.takewhile(lambda t: t <= end, scheduled_times(cron, zone, GAP_YEAR_START)),
+                             GAP_MAX_FIRINGS)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    return max(gaps, default=dt.timedelta(days=366))
 
 
 def previous_time(cron: Cron, zone: ZoneInfo, at: dt.datetime) -> dt.datetime | None:

@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from optimizely_courier.config.patterns import FilePattern, PatternError
-from optimizely_courier.config.schedule import Cron, ScheduleError, parse_duration, parse_zone
+from optimizely_courier.config.schedule import Cron, ScheduleError, longest_gap, parse_duration, parse_zone
 from optimizely_courier.config.yamlfile import LineDict, Section, line_of, load_yaml, parse_yaml
 from optimizely_courier.errors import ConfigError
 from optimizely_courier.settings import WAREHOUSE_ENV, WAREHOUSE_FILE
@@ -56,7 +56,7 @@ REQUIRED_CREDENTIAL_KEYS = {
 SECRET_KEYS = ("secret_access_key", "session_token", "token")
 CONTENT_TYPES = ("application/x-parquet",)
 COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "credential", "entities",
-                "load_operations", "notify")
+                "load_operations", "notify", "freshness")
 # `notify: [{webhook: ..., events: [<NotifyEvent>, ...]}, {command: ...}]` on a courier or group.
 NOTIFY_KEYS = ("webhook", "command", "events")
 ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
@@ -118,6 +118,28 @@ class NotifyTarget:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """How old a courier's newest landed partition may get before `dbt source freshness`,
+    `courier status` and the `freshness` notification warn, and then call it an error."""
+
+    warn_after: dt.timedelta = dt.timedelta(hours=48)
+    error_after: dt.timedelta = dt.timedelta(hours=72)
+
+    @classmethod
+    def implied_by(cls, group: CourierGroup, member: GroupCourier) -> Freshness:
+        """What a group's schedule implies: a partition lands `offset` (plus `wait`) after its date
+        ends, and waits up to two schedule intervals for the run that lands it (the run's time of
+        day is within one); one more interval late is an error."""
+        interval = longest_gap(group.schedule, group.timezone)
+        warn = member.offset + 2 * interval + member.wait
+        return cls(_whole_hours(warn), _whole_hours(warn + interval))
+
+
+def _whole_hours(delta: dt.timedelta) -> dt.timedelta:
+    return dt.timedelta(hours=-(-delta // dt.timedelta(hours=1)))  # rounded up: dbt counts hours
+
+
+@dataclass(frozen=True)
 class Courier:
     """One configured S3 source (or local mirror of one)."""
 
@@ -131,6 +153,7 @@ class Courier:
     credential: Credential = Credential()
     load_operations: Any = field(default_factory=dict)
     notify: tuple[NotifyTarget, ...] = ()
+    freshness: Freshness | None = None  # set in sources.yml; else implied by its groups' schedules
 
     @property
     def dataset(self) -> str:
@@ -199,6 +222,13 @@ class Project:
 
     def secrets(self) -> list[str]:
         return [s for c in self.couriers.values() for s in c.credential.secrets()]
+
+    def freshness(self, courier: str) -> Freshness:
+        """The courier's own `freshness`, else the tightest its scheduled groups imply, else 48 h / 72 h."""
+        explicit = self.courier(courier).freshness
+        implied = [Freshness.implied_by(group, member) for group in self.groups.values() if group.schedule
+                   for member in group.couriers if member.name == courier]
+        return explicit or min(implied, key=lambda f: f.warn_after, default=Freshness())
 
     def group(self, name: str) -> CourierGroup:
         if name not in self.groups:
@@ -352,7 +382,21 @@ def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
         entities=_parse_entities(s),
         load_operations=_parse_load_operations(s),
         notify=_parse_notify(s, env),
+        freshness=_parse_freshness(s.section("freshness", required=False)),
     )
+
+
+def _parse_freshness(s: Section | None) -> Freshness | None:
+    if s is None:
+        return None
+    s.check_keys(("warn_after", "error_after"))
+    warn = _timed(s, "warn_after", None, parse_duration)
+    error = _timed(s, "error_after", None, parse_duration)
+    if warn is None or error is None:
+        raise s.error("", "set both `warn_after` and `error_after`, such as {warn_after: 36h, error_after: 72h}")
+    if error <= warn:
+        raise s.error("error_after", "must be longer than `warn_after`")
+    return Freshness(_whole_hours(warn), _whole_hours(error))
 
 
 def _parse_credential(s: Section | None, parent: Section, env: Mapping[str, str],

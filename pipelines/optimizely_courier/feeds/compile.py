@@ -15,15 +15,19 @@ YAML is built as data and dumped.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import yaml
 
+from optimizely_courier.config.sources import Freshness, load_project
+from optimizely_courier.errors import ConfigError
 from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
 from optimizely_courier.feeds.semantics import PII_TAGS, canonical
 
@@ -92,8 +96,8 @@ class Output:
     text: str
 
 
-def compile_feeds(feeds: list[Feed]) -> list[Output]:
-    """Every generated file for `feeds`, in a stable order."""
+def compile_feeds(feeds: list[Feed], freshness: Mapping[str, Freshness] | None = None) -> list[Output]:
+    """Every generated file for `feeds`, in a stable order (`freshness`: per courier, else the default)."""
     outputs: list[Output] = []
     for feed in sorted(feeds, key=lambda f: f.path):
         folder = feed.source.lower()
@@ -106,7 +110,7 @@ def compile_feeds(feeds: list[Feed]) -> list[Output]:
             Output(f"{MODELS_DIR}/rejected/{folder}/{feed.model_name}__rejected.yml", rejected_yaml(feed)),
         ]
     if feeds:
-        outputs.append(Output(f"{MODELS_DIR}/staging/__sources.yml", sources_yaml(feeds)))
+        outputs.append(Output(f"{MODELS_DIR}/staging/__sources.yml", sources_yaml(feeds, freshness or {})))
     stitched = [f for f in feeds if f.stitch]
     if stitched:
         outputs.append(Output(f"{MODELS_DIR}/stitch/stitch_input.sql", stitch_sql(stitched)))
@@ -259,10 +263,22 @@ def rejected_yaml(feed: Feed) -> str:
         "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}}})
 
 
-# `dbt source freshness` on a raw table: how old its newest landed partition date is. E3 writes a
-# day's partition the next morning, so two days is late and three days is broken. (dbt wants a
-# timestamp: the partition date's midnight, UTC.)
-RAW_FRESHNESS = {"warn_after": {"count": 48, "period": "hour"}, "error_after": {"count": 72, "period": "hour"}}
+def _project_freshness(root: Path) -> dict[str, Freshness]:
+    """Each courier's freshness thresholds, from sources.yml. They depend on no environment variable
+    (one sources.yml references may be unset: compiling connects to nothing). Without a valid
+    sources.yml (which `courier validate` reports), every courier gets the default."""
+    try:
+        project = load_project(root, dict(os.environ))
+    except ConfigError:
+        return {}
+    return {name: project.freshness(name) for name in project.couriers}
+
+
+def _raw_freshness(limits: Freshness) -> dict:
+    """`dbt source freshness` on a courier's raw tables: how old the newest landed partition date may
+    get (`Project.freshness`)."""
+    return {key: {"count": int(getattr(limits, key) / dt.timedelta(hours=1)), "period": "hour"}
+            for key in ("warn_after", "error_after")}
 LANDING_COLUMN_DOCS = {
     "_file": "The object key the row came from (relative to the courier prefix).",
     "_file_date": "The date partition the file pattern matched (Optimizely's processing date, UTC).",
@@ -271,7 +287,7 @@ LANDING_COLUMN_DOCS = {
 }
 
 
-def sources_yaml(feeds: list[Feed]) -> str:
+def sources_yaml(feeds: list[Feed], freshness: Mapping[str, Freshness]) -> str:
     read: dict[str, dict[str, set[str]]] = {}  # courier -> tag -> raw columns the feeds read
     for feed in feeds:
         columns = read.setdefault(feed.courier, {}).setdefault(feed.file, set())
@@ -280,7 +296,8 @@ def sources_yaml(feeds: list[Feed]) -> str:
     doc = {"version": 2, "sources": [
         {"name": f"raw_{courier}", "schema": f"raw_{courier}",
          "description": f"Raw tables the `{courier}` courier lands (append-only landing history).",
-         "config": {"freshness": RAW_FRESHNESS, "loaded_at_field": "cast(_file_date as timestamp)"},
+         "config": {"freshness": _raw_freshness(freshness.get(courier, Freshness())),
+                    "loaded_at_field": "cast(_file_date as timestamp)"},
          "tables": [_raw_table(tag, columns) for tag, columns in sorted(tags.items())]
                    + [{"name": "_courier_files", "description": "The record: every landed file version (key, ETag, "
                                                                "size, tag, date, rows) and the load that landed it.",
@@ -376,7 +393,7 @@ class CompileReport:
 
 def write_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
     """Write (or with `check`, only compare) the generated models of `feeds` under `root`."""
-    outputs = compile_feeds(feeds)
+    outputs = compile_feeds(feeds, _project_freshness(root))
     wanted = {o.path for o in outputs}
     report = CompileReport([], [], [])
     for output in outputs:

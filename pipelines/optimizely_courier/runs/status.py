@@ -12,13 +12,9 @@ from typing import Any
 
 import duckdb
 
-from optimizely_courier.config.sources import Project
+from optimizely_courier.config.sources import Freshness, Project
 from optimizely_courier.landing import record
 from optimizely_courier.runs.history import last_success, list_runs
-
-# Freshness of the newest landed partition, as `dbt source freshness` judges it (compile.RAW_FRESHNESS).
-WARN_AFTER = dt.timedelta(hours=48)
-ERROR_AFTER = dt.timedelta(hours=72)
 
 
 def courier_status(project: Project, name: str, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -37,7 +33,7 @@ def courier_status(project: Project, name: str, now: dt.datetime | None = None) 
         "last_run": _run_summary(runs[0]) if runs else None,
         "last_success": _run_summary(succeeded) if succeeded else None,
         "landed": landed,
-        "freshness": _freshness(landed["newest_partition"], now),
+        "freshness": _freshness(landed["newest_partition"], now, project.freshness(name)),
         "rejected_last_run": runs[0]["rejected"] if runs else [],
         "domain_tables": [_feed_status(project, feed, definition(feed)) for feed in feeds if feed.courier == name],
         "groups": [_group_status(project, group, now) for group in project.groups.values()
@@ -63,13 +59,16 @@ def _landed(project: Project, dataset: str) -> dict:
     return {"files": files, "rows": int(rows), "newest_partition": newest.isoformat() if newest else None}
 
 
-def _freshness(newest: str | None, now: dt.datetime) -> dict:
+def _freshness(newest: str | None, now: dt.datetime, limits: Freshness) -> dict:
+    """The newest landed partition's age against the courier's thresholds, as `dbt source freshness`
+    judges it (from the partition date's midnight, UTC)."""
+    hours = {"warn_after_hours": limits.warn_after / dt.timedelta(hours=1),
+             "error_after_hours": limits.error_after / dt.timedelta(hours=1)}
     if newest is None:
-        return {"status": "nothing landed", "age_hours": None}
-    start = dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC)
-    age = now - start
-    status = "error" if age > ERROR_AFTER else "warn" if age > WARN_AFTER else "pass"
-    return {"status": status, "age_hours": round(age.total_seconds() / 3600, 1)}
+        return {"status": "nothing landed", "age_hours": None, **hours}
+    age = now - dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC)
+    status = "error" if age > limits.error_after else "warn" if age > limits.warn_after else "pass"
+    return {"status": status, "age_hours": round(age.total_seconds() / 3600, 1), **hours}
 
 
 def _feed_status(project: Project, feed, fingerprint: str) -> dict:  # noqa: ANN001 - a feeds.Feed
