@@ -13,7 +13,7 @@ RELIABILITY_REPORT := $(CURDIR)/.courier/reliability.jsonl
 
 BENCH_ROWS ?= 1000000
 
-.PHONY: demo test reliability bench install clean
+.PHONY: demo test reliability scaleout bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ demo: $(STAMP)
 # The linter, then everything but the fault loops, which `make reliability` runs (repeated) after it.
 test: $(STAMP)
 	$(BIN)/ruff check pipelines tests bench
-	$(BIN)/python -m pytest -m "not faults"
+	$(BIN)/python -m pytest -m "not faults and not cluster"
 
 # The fault, crash and fuzz suites, then their report: faults injected, runs recovered, rows lost
 # and duplicated (must be 0), bad inputs tried, tracebacks seen (must be 0). Every fault point is hit
@@ -48,6 +48,11 @@ reliability: $(STAMP)
 	COURIER_RELIABILITY_REPORT=$(RELIABILITY_REPORT) COURIER_FAULT_RUNS=$(FAULT_RUNS) COURIER_SEQUENCES=$(SEQUENCES) \
 		$(BIN)/python -m pytest -m reliability -q
 	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
+
+# The scale-out suites too slow for `make test`: the Spark equivalence test on a standalone cluster
+# (a master and two workers, each its own JVM).
+scaleout: $(STAMP)
+	$(BIN)/python -m pytest -m cluster -q
 
 clean:
 	rm -rf $(VENV) .courier warehouse.duckdb warehouse.duckdb.wal target logs *.egg-info pipelines/*.egg-info

@@ -206,7 +206,9 @@ def test_validate_reports_several_errors_with_lines_including_stale_models(repo)
         "models/staging/optimizely/stg_optimizely__decisions.sql:1: generated model is missing or out of date: run "
         "`courier feeds compile`",
         "models/domain/optimizely/optimizely__decisions.yml:1: generated model is missing or out of date: run "
-        "`courier feeds compile`"]
+        "`courier feeds compile`",
+        "models/rejected/optimizely/optimizely__decisions__rejected.yml:1: generated model is missing or out of "
+        "date: run `courier feeds compile`"]
 
 
 def test_ci_workflow_runs_validate_compile_check_and_a_gated_diff():

@@ -57,7 +57,7 @@ def _rows(sql: str, database: Path | None = None) -> list[tuple]:
         return sorted(tuple(_normal(v) for v in row) for row in db.execute(sql).fetchall())
 
 
-def test_spark_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path):
+def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
     mirror = tmp_path / "e3" / "v1" / "account_id=12345"
     generate(E3Spec(days=2, experiments=2, events=("purchase", "add:cart", "NULL"), rows=600, seed=3), mirror)
     duck = _project(tmp_path / "duck", tmp_path / "e3", "")
@@ -77,3 +77,19 @@ def test_spark_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tm
         actual = _rows(f"select {selected} from read_parquet('{parquet}/*.parquet')")
         assert len(expected) == 1200
         assert actual == expected, table
+
+
+def test_spark_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path):
+    _assert_spark_build_equals_duckdb_build(tmp_path)
+
+
+@pytest.mark.cluster
+def test_spark_cluster_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path, monkeypatch):
+    from tests.spark_cluster import SparkCluster
+
+    with SparkCluster(tmp_path / "cluster", workers=2) as cluster:
+        monkeypatch.setenv("COURIER_SPARK_MASTER", cluster.url)
+        _assert_spark_build_equals_duckdb_build(tmp_path)
+        # the domain tables were built by executors: JVMs each worker started, not the driver
+        for worker in ("worker0", "worker1"):
+            assert "Asked to launch executor" in cluster.log(worker), cluster.log(worker)

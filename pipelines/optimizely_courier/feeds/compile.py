@@ -32,6 +32,7 @@ from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedCo
 from optimizely_courier.feeds.semantics import PII_TAGS, canonical
 
 MODELS_DIR = "models"
+SOURCES_YAML = f"{MODELS_DIR}/staging/__sources.yml"
 SQL_HEADER = "-- generated from {source}; do not edit"
 YAML_HEADER = "# generated from {source}; do not edit"
 GENERATED_MARKS = ("-- generated from feeds", "# generated from feeds")
@@ -110,7 +111,7 @@ def compile_feeds(feeds: list[Feed], freshness: Mapping[str, Freshness] | None =
             Output(f"{MODELS_DIR}/rejected/{folder}/{feed.model_name}__rejected.yml", rejected_yaml(feed)),
         ]
     if feeds:
-        outputs.append(Output(f"{MODELS_DIR}/staging/__sources.yml", sources_yaml(feeds, freshness or {})))
+        outputs.append(Output(SOURCES_YAML, sources_yaml(feeds, freshness or {})))
     stitched = [f for f in feeds if f.stitch]
     if stitched:
         outputs.append(Output(f"{MODELS_DIR}/stitch/stitch_input.sql", stitch_sql(stitched)))
