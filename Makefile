@@ -35,7 +35,7 @@ demo: $(STAMP)
 # The linter, then everything but the fault loops, which `make reliability` runs (repeated) after it.
 test: $(STAMP)
 	$(BIN)/ruff check pipelines tests bench
-	$(BIN)/python -m pytest -m "not faults and not cluster"
+	$(BIN)/python -m pytest -m "not faults and not scaleout"
 
 # The fault, crash and fuzz suites, then their report: faults injected, runs recovered, rows lost
 # and duplicated (must be 0), bad inputs tried, tracebacks seen (must be 0). Every fault point is hit
@@ -49,10 +49,10 @@ reliability: $(STAMP)
 		$(BIN)/python -m pytest -m reliability -q
 	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
 
-# The scale-out suites too slow for `make test`: the Spark equivalence test on a standalone cluster
-# (a master and two workers, each its own JVM).
+# The scale suites too slow for `make test` (about 4 minutes): the Spark equivalence tests, local and
+# on a standalone cluster (a master and two workers, each its own JVM), and 3,600 part files in one run.
 scaleout: $(STAMP)
-	$(BIN)/python -m pytest -m cluster -q
+	$(BIN)/python -m pytest -m scaleout -q
 
 clean:
 	rm -rf $(VENV) .courier warehouse.duckdb warehouse.duckdb.wal target logs *.egg-info pipelines/*.egg-info

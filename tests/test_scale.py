@@ -13,7 +13,7 @@ import pytest
 from optimizely_courier.dev.generate import E3Spec, generate
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scaleout]
 
 # 600 experiments, two part files each, for three days: 3,600 decision files, plus the events.
 SPEC = E3Spec(days=3, experiments=600, events=("purchase", "add:cart", "signup", "NULL"), rows=6000,

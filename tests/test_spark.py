@@ -12,7 +12,7 @@ import pytest
 from optimizely_courier.dev.generate import E3Spec, generate
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.scaleout,
               pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (a JVM) on PATH")]
 
 SOURCES = """{warehouse}couriers:
@@ -82,8 +82,15 @@ def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
 def test_spark_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path):
     _assert_spark_build_equals_duckdb_build(tmp_path)
 
+    # history stays local on every engine; explore and status say where the tables are instead
+    spark = tmp_path / "spark"
+    assert run_cli(spark, "history").output.split()[1:3] == ["success", "optimizely"]
+    explore = run_cli(spark, "explore", "Optimizely:Decisions")
+    assert explore.exit_code == 1
+    assert "this project's tables are on spark: query them with its own tools" in explore.output
+    assert "on spark: landed and built data are not read here" in run_cli(spark, "status").output
 
-@pytest.mark.cluster
+
 def test_spark_cluster_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path, monkeypatch):
     from tests.spark_cluster import SparkCluster
 

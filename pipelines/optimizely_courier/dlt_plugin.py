@@ -2,8 +2,9 @@
 
 dlt loads modules registered under the `dlt` entry-point group and asks them two things:
 - the run context: in a directory holding `sources.yml`, dlt's pipelines live in `.courier/pipelines`
-  (where the courier keeps them) and the `duckdb` destination is the project's warehouse, so
-  `dlt pipeline <courier> info|trace|schema|drop|sync` work on the courier's own pipeline with no flags;
+  (where the courier keeps them), the `duckdb` destination is the project's warehouse and Arrow tables
+  get load ids, so `dlt pipeline <courier> info|trace|schema|drop|sync` work on the courier's own
+  pipeline with no flags, and so does an ordinary dlt script (`pipelines/optimizely_pipeline.py`);
 - CLI commands: `dlt pipeline <courier> run ...` takes the same options as `courier run` and behaves
   identically (same output, same exit codes).
 """

@@ -298,6 +298,10 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
     from optimizely_courier.runs.explore import render
 
     project = current_project(ctx)
+    if project.engine != "duckdb":
+        raise CourierError(f"courier explore reads the DuckDB warehouse; this project's tables are on "
+                           f"{project.engine}: query them with its own tools (run history stays local: "
+                           "`courier history`)")
     found, _ = read_feeds(project.root)
     click.echo(render(look(project.warehouse, table, found, limit, where), output_format, vertical))
 

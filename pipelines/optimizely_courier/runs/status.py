@@ -30,6 +30,8 @@ def courier_status(project: Project, name: str, now: dt.datetime | None = None) 
     feeds, _ = read_feeds(project.root)
     return {
         "courier": name,
+        # history is local on every engine; landed and built data are read only from DuckDB
+        "engine": project.engine,
         "last_run": _run_summary(runs[0]) if runs else None,
         "last_success": _run_summary(succeeded) if succeeded else None,
         "landed": landed,
@@ -101,6 +103,10 @@ def render(status: dict) -> str:
         run = status[key]
         lines.append(f"  {label:<15} " + (f"{run['started_at'][:16]}  {run['status']:<8} {run['dates']}  "
                                           f"(run {run['run_id'][:8]})" if run else "none"))
+    if status["engine"] != "duckdb":
+        lines.append(f"  {'tables':<15} on {status['engine']}: landed and built data are not read here "
+                     "(use the engine's own tools)")
+        return "\n".join(lines + _group_lines(status))
     landed, fresh = status["landed"], status["freshness"]
     newest = landed["newest_partition"]
     lines.append(f"  {'landed':<15} {landed['files']:,} files, {landed['rows']:,} rows" +
@@ -112,7 +118,9 @@ def render(status: dict) -> str:
         rows = "not built yet" if table["rows"] is None else f"{table['rows']:,} rows"
         lines.append(f"  {'domain table':<15} {table['domain_table']}: {rows}, "
                      f"{table['files_to_build'] or 0:,} landed file(s) to build")
-    for group in status["groups"]:
-        lines.append(f"  {'group':<15} {group['group']} ({group['status']}): next run {group['next_run'] or '-'}, "
-                     f"last scheduled success {group['last_scheduled_success'] or '-'}")
-    return "\n".join(lines)
+    return "\n".join(lines + _group_lines(status))
+
+
+def _group_lines(status: dict) -> list[str]:
+    return [f"  {'group':<15} {group['group']} ({group['status']}): next run {group['next_run'] or '-'}, "
+            f"last scheduled success {group['last_scheduled_success'] or '-'}" for group in status["groups"]]
