@@ -63,13 +63,17 @@ def feeds_validate(ctx: click.Context) -> None:
 
 
 def model_problems(root: Path, found: list, problems: list) -> list:
-    """Generated models that do not match the feeds (only checked when the feeds themselves are valid)."""
+    """Generated models that do not match the feeds and experiments (only checked when the feeds
+    themselves are valid), or the experiment definition that is not."""
     from optimizely_courier.errors import ConfigError
-    from optimizely_courier.feeds.compile import write_models
+    from optimizely_courier.experiments.compile import generated_models
 
     if problems:
         return []
-    stale = write_models(root, found, check=True).stale
+    try:
+        stale = generated_models(root, found, check=True).stale
+    except ConfigError as exc:
+        return [exc]
     return [ConfigError(path, "", "generated model is missing or out of date: run `courier feeds compile`", 1)
             for path in stale]
 
@@ -112,20 +116,21 @@ def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when a generated file is stale or missing.")
 @click.pass_context
 def feeds_compile(ctx: click.Context, check: bool) -> None:
-    """Generate the dbt models of every feed under models/.
+    """Generate the dbt models of every feed and experiment under models/.
 
-    Each feed becomes a staging view, a domain table model, a rejected-rows model and their YAML.
-    Generated files start with a header naming their feed; do not edit them.
+    Each feed becomes a staging view, a domain table model, a rejected-rows model and their YAML;
+    each experiment (experiments/*.yml) its observations and results models. Generated files start
+    with a header naming their source; do not edit them.
 
     \b
     Examples:
       courier feeds compile
       courier feeds compile --check     # in CI: fails when models/ is not up to date
     """
-    from optimizely_courier.feeds.compile import write_models
+    from optimizely_courier.experiments.compile import generated_models
     from optimizely_courier.feeds.feed import load_feeds
 
-    report = write_models(ctx.obj.project_dir, load_feeds(ctx.obj.project_dir), check=check)
+    report = generated_models(ctx.obj.project_dir, load_feeds(ctx.obj.project_dir), check=check)
     if check:
         for path in report.stale:
             click.echo(f"stale: {path}", err=True)

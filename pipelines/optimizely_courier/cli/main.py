@@ -307,6 +307,29 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
 
 
 @cli.command()
+@click.argument("experiment")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_context
+def results(ctx: click.Context, experiment: str, as_json: bool) -> None:
+    """Show an experiment's results: per metric and variation, units, totals, values, the lift over
+    the baseline with its 95% interval, p- and q-values, and the sample ratio check.
+
+    The experiment is defined in experiments/*.yml; `courier feeds compile` writes its models and
+    `dbt build --select tag:<experiment>` builds them from the domain tables.
+
+    \b
+    Examples:
+      courier results checkout_button
+      courier results checkout_button --json
+    """
+    from optimizely_courier.experiments.results import experiment_results, render
+
+    project = current_project(ctx)
+    found = experiment_results(project.root, project.warehouse, experiment)
+    click.echo(json.dumps(found, indent=2) if as_json else render(found))
+
+
+@cli.command()
 @click.pass_context
 def validate(ctx: click.Context) -> None:
     """Check sources.yml and feeds/ together, without touching S3.

@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ MODELS_DIR = "models"
 SOURCES_YAML = f"{MODELS_DIR}/staging/__sources.yml"
 SQL_HEADER = "-- generated from {source}; do not edit"
 YAML_HEADER = "# generated from {source}; do not edit"
-GENERATED_MARKS = ("-- generated from feeds", "# generated from feeds")
+GENERATED_MARKS = ("-- generated from feeds", "# generated from feeds", "-- generated from experiments")
 DUCKDB_TYPES = {"Boolean": "boolean", "Date": "date", "Datetime": "timestamp with time zone", "Float": "double",
                 "Integer": "bigint", "String": "varchar"}
 SYSTEM_COLUMNS = (
@@ -197,13 +197,17 @@ def rejected_sql(feed: Feed) -> str:
     return _render("rejected.sql", feed, columns=columns)
 
 
-# The model templates are SQL with dbt's Jinja in it; ours is written [[ value ]] and [% block %], so
-# dbt's {{ }} and {% %} pass through as text.
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), undefined=jinja2.StrictUndefined,
-    variable_start_string="[[", variable_end_string="]]", block_start_string="[%", block_end_string="%]",
-    comment_start_string="[#", comment_end_string="#]", trim_blocks=True, lstrip_blocks=True,
-    keep_trailing_newline=True, autoescape=False)
+def template_environment(module_file: str) -> jinja2.Environment:
+    """The model templates beside `module_file` (in `templates/`). They are SQL with dbt's Jinja in
+    it; ours is written [[ value ]] and [% block %], so dbt's {{ }} and {% %} pass through as text."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(module_file).parent / "templates"), undefined=jinja2.StrictUndefined,
+        variable_start_string="[[", variable_end_string="]]", block_start_string="[%", block_end_string="%]",
+        comment_start_string="[#", comment_end_string="#]", trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+
+
+TEMPLATES = template_environment(__file__)
 
 
 def _render(template: str, feed: Feed, **context: object) -> str:
@@ -392,9 +396,10 @@ class CompileReport:
     stale: list[str]  # --check: files that differ, are missing, or should be removed
 
 
-def write_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
-    """Write (or with `check`, only compare) the generated models of `feeds` under `root`."""
-    outputs = compile_feeds(feeds, _project_freshness(root))
+def write_models(root: Path, feeds: list[Feed], check: bool = False, extra: Sequence[Output] = ()) -> CompileReport:
+    """Write (or with `check`, only compare) the generated models of `feeds`, and `extra` ones (the
+    experiments'), under `root`; delete generated files neither produces."""
+    outputs = [*compile_feeds(feeds, _project_freshness(root)), *extra]
     wanted = {o.path for o in outputs}
     report = CompileReport([], [], [])
     for output in outputs:

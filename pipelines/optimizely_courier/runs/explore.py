@@ -18,6 +18,7 @@ import duckdb
 
 from optimizely_courier.errors import CourierError
 from optimizely_courier.feeds.feed import Feed
+from optimizely_courier.text import as_text
 
 CELL_WIDTH = 32
 DOMAIN_SCHEMA = "domain"
@@ -108,7 +109,7 @@ def _table(exploration: Exploration) -> str:
             table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=CELL_WIDTH)
     for row in exploration.rows:
         table.add_row(*[_text(value) for value in row])
-    return _plain(table)
+    return as_text(table)
 
 
 def _vertical(exploration: Exploration) -> str:
@@ -124,14 +125,3 @@ def _vertical(exploration: Exploration) -> str:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
-
-
-def _plain(renderable: object) -> str:
-    """`renderable` as plain text, as wide as it needs (no terminal width applies to a table whose
-    output may be piped or pasted)."""
-    from rich.console import Console
-
-    console = Console(width=100_000, color_system=None, highlight=False, file=io.StringIO())
-    with console.capture() as capture:
-        console.print(renderable)
-    return "\n".join(line.rstrip() for line in capture.get().splitlines()).strip("\n")

@@ -1,0 +1,94 @@
+"""Experiment definitions -> dbt models over the domain tables (written by `courier feeds compile`).
+
+Per experiment:
+    models/experiments/exp_<id>__observations.sql   one row per unit, a column per metric
+    models/experiments/exp_<id>__results.sql        per variation and metric: units, total, mean, variance
+The SQL comes from `templates/`; text from a definition reaches dbt only as inert SQL string literals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from optimizely_courier.errors import ConfigError
+from optimizely_courier.experiments.definition import Experiment, Metric, load_experiments
+from optimizely_courier.feeds.compile import (
+    MODELS_DIR,
+    CompileReport,
+    Output,
+    inert,
+    template_environment,
+    write_models,
+)
+from optimizely_courier.feeds.feed import Feed
+
+# The domain columns the models read: the shipped feeds' names.
+DECISION_COLUMNS = ("uuid", "visitor_id", "variation_id", "experiment_id", "is_holdback", "decided_at")
+CONVERSION_COLUMNS = ("visitor_id", "event_name", "converted_at")
+TEMPLATES: jinja2.Environment = template_environment(__file__)
+
+
+def generated_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
+    """Write (or with `check`, compare) every generated model: the feeds' and the experiments'."""
+    return write_models(root, feeds, check, extra=compile_experiments(load_experiments(root), feeds))
+
+
+def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> list[Output]:
+    outputs = []
+    for experiment in sorted(experiments, key=lambda e: e.id):
+        decisions = _feed(experiment, "decisions", experiment.decisions, feeds, DECISION_COLUMNS)
+        columns = sorted({column for m in experiment.metrics for column in _columns(m)})
+        conversions = _feed(experiment, "conversions", experiment.conversions, feeds, (*CONVERSION_COLUMNS, *columns))
+        context = {"experiment": experiment, "path": inert(experiment.path),
+                   "experiment_text": inert(experiment.experiment_id),
+                   "experiment_literal": _literal(experiment.experiment_id),
+                   "decisions": decisions.model_name, "conversions": conversions.model_name, "columns": columns,
+                   "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
+                   "metrics": [_metric(m) for m in experiment.metrics]}
+        folder = f"{MODELS_DIR}/experiments"
+        outputs += [Output(f"{folder}/exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
+                    for name in ("observations", "results")]
+    return outputs
+
+
+def _feed(experiment: Experiment, key: str, table: str, feeds: list[Feed], needed: tuple[str, ...]) -> Feed:
+    """The feed that builds domain table `table`, which must have the columns the models read."""
+    feed = next((f for f in feeds if f.domain_table == table), None)
+    if feed is None:
+        raise ConfigError(experiment.path, key, f"no feed builds the domain table `{table}`")
+    names = {c.name for c in feed.columns}
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ConfigError(experiment.path, key, f"`{table}` ({feed.path}) has no column {', '.join(missing)}")
+    return feed
+
+
+def _columns(metric: Metric) -> list[str]:
+    """The conversions columns a metric reads besides the event name."""
+    return ([metric.value] if metric.value else []) + [column for column, _ in metric.where]
+
+
+def _metric(metric: Metric) -> dict:
+    conditions = [f"attributed.event_name = {_literal(metric.event)}",
+                  *(f"attributed.{column} = {_literal(value)}" for column, value in metric.where)]
+    when = " and ".join(conditions)
+    sql = {"unique": f"coalesce(max(case when {when} then 1 end), 0)",
+           "count": f"count(case when {when} then 1 end)",
+           "sum": f"coalesce(sum(case when {when} then attributed.{metric.value} end), 0)"}[metric.kind]
+    return {"name": metric.name, "kind": metric.kind, "sql": sql}
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal holding `text`, inert to dbt's Jinja."""
+    return "'" + inert(text.replace("'", "''")) + "'"
+
+
+def _window_text(experiment: Experiment) -> str:
+    hours = experiment.window.total_seconds() / 3600
+    return f"{hours:g} hours"
+
+
+def _render(template: str, context: dict) -> str:
+    return TEMPLATES.get_template(template).render(**context)

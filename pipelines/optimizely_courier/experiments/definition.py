@@ -1,0 +1,116 @@
+"""`experiments/*.yml`: which experiment, its baseline, the attribution window and the metrics.
+
+    id: checkout_button                  # names the models: exp_checkout_button__observations, __results
+    experiment_id: "18786493712"
+    baseline: "18802093142"              # the baseline variation_id (default: the smallest id seen)
+    window: 48h                          # attribution: [decision, decision + window], both ends inclusive
+    metrics:
+      - {name: purchase_rate, kind: unique, event: purchase}         # 1 if the unit has a purchase
+      - {name: detail_views, kind: count, event: detail_page_view}   # how many
+      - {name: electronics_revenue, kind: sum, event: purchase, value: revenue_cents,
+         where: {category: electronics}}                             # sum of a column, filtered
+
+A unit is a visitor's first decision in the experiment (by time; ties broken by uuid), holdback
+decisions left out; a metric observation is computed from the unit's conversions within the window,
+0 when it has none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from optimizely_courier.config.schedule import ScheduleError, parse_duration
+from optimizely_courier.config.yamlfile import Section, line_of, load_yaml
+from optimizely_courier.errors import ConfigError
+
+EXPERIMENTS_DIR = "experiments"
+MetricKind = Literal["unique", "count", "sum"]
+EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "decisions", "conversions", "metrics")
+METRIC_KEYS = ("name", "kind", "event", "value", "where")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: MetricKind
+    event: str
+    value: str | None = None  # the conversions column a `sum` adds up
+    where: tuple[tuple[str, str], ...] = ()  # conversions column = text value, all of them
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    experiment_id: str
+    metrics: tuple[Metric, ...]
+    path: str  # relative to the project
+    baseline: str | None = None
+    window: dt.timedelta = dt.timedelta(hours=48)
+    decisions: str = "Optimizely:Decisions"  # domain tables
+    conversions: str = "Optimizely:Conversions"
+
+
+def experiment_files(root: Path) -> list[Path]:
+    directory = root / EXPERIMENTS_DIR
+    return sorted(p for p in directory.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+
+
+def load_experiments(root: Path) -> list[Experiment]:
+    """Every experiment definition under `root/experiments`, validated; ids are unique."""
+    experiments = [parse_experiment(path, root) for path in experiment_files(root)]
+    seen: dict[str, str] = {}
+    for experiment in experiments:
+        if experiment.id in seen:
+            raise ConfigError(experiment.path, "id", f"`{experiment.id}` is also the id of {seen[experiment.id]}")
+        seen[experiment.id] = experiment.path
+    return experiments
+
+
+def parse_experiment(path: Path, root: Path) -> Experiment:
+    relative = str(path.relative_to(root))
+    s = Section(load_yaml(path), relative)
+    s.check_keys(EXPERIMENT_KEYS)
+    experiment_id = str(s.required("experiment_id"))
+    identifier = s.string("id")
+    if not NAME.match(identifier):
+        raise s.error("id", "use lower-case letters, digits and `_`, starting with a letter")
+    try:
+        window = parse_duration(str(s.raw("window", "48h")))
+    except ScheduleError as exc:
+        raise s.error("window", str(exc)) from None
+    items = s.items("metrics")
+    metrics = [_metric(Section(item, relative, f"metrics[{index}]", line_of(items, index)))
+               for index, item in enumerate(items)]
+    if not metrics:
+        raise s.error("metrics", "expected at least one metric")
+    names = [m.name for m in metrics]
+    if len(set(names)) != len(names):
+        raise s.error("metrics", "a metric name appears twice")
+    baseline = s.raw("baseline")
+    return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
+                      baseline=None if baseline is None else str(baseline), window=window,
+                      decisions=s.string("decisions", Experiment.decisions),
+                      conversions=s.string("conversions", Experiment.conversions))
+
+
+def _metric(s: Section) -> Metric:
+    s.check_keys(METRIC_KEYS)
+    name = s.string("name")
+    if not NAME.match(name):
+        raise s.error("name", "use lower-case letters, digits and `_`, starting with a letter")
+    kind = s.choice("kind", get_args(MetricKind))
+    value = s.string("value", None)
+    if (kind == "sum") != (value is not None):
+        raise s.error("value", "a `sum` metric names the column it adds up (`value`); other kinds take none")
+    where = s.section("where", required=False)
+    filters = tuple(sorted((str(k), str(v)) for k, v in (where.data.items() if where else ())))
+    for column in [value, *(k for k, _ in filters)]:
+        if column is not None and not COLUMN.match(column):
+            raise s.error("value" if column == value else "where", f"`{column}` is not a column name")
+    return Metric(name=name, kind=kind, event=str(s.required("event")), value=value, where=filters)

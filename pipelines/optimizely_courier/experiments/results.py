@@ -1,0 +1,127 @@
+"""`courier results`: an experiment's results table from its results model (see `compile.py`) and
+the statistics of `stats.py`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from optimizely_courier.errors import ConfigError, CourierError
+from optimizely_courier.experiments.definition import EXPERIMENTS_DIR, Experiment, load_experiments
+from optimizely_courier.experiments.stats import SRM_ALPHA, Arm, compare, q_values, sample_ratio_p_value
+
+SCHEMA = "experiments"
+SIGNIFICANCE = 0.05  # on the false discovery rate (q-value)
+
+
+def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
+    """Per metric and variation: units, total, mean, and against the baseline the lift, its interval,
+    p and q; and the sample ratio check. JSON-ready."""
+    experiment = _experiment(root, name)
+    rows = _results_rows(warehouse, experiment)
+    variations = sorted({row["variation_id"] for row in rows})
+    baseline = experiment.baseline or variations[0]
+    if baseline not in variations:
+        raise ConfigError(experiment.path, "baseline", f"variation `{baseline}` has no units; variations with "
+                                                       f"units: {', '.join(variations)}")
+    units = {row["variation_id"]: row["units"] for row in rows}
+    metrics = []
+    for metric in experiment.metrics:
+        arms = {row["variation_id"]: row for row in rows if row["metric"] == metric.name}
+        entries = []
+        for variation in [baseline, *(v for v in variations if v != baseline)]:
+            row = arms[variation]
+            entry = {"variation": variation, "units": row["units"], "total": row["total"], "mean": row["mean"],
+                     "baseline": variation == baseline}
+            if variation != baseline:
+                result = compare(_arm(row), _arm(arms[baseline]))
+                entry.update(lift=result.lift, lift_low=result.lift_low, lift_high=result.lift_high,
+                             p_value=result.p_value)
+            entries.append(entry)
+        metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries})
+    _add_q_values(metrics)
+    srm = sample_ratio_p_value([units[v] for v in variations])
+    return {"experiment": experiment.id, "experiment_id": experiment.experiment_id, "baseline": baseline,
+            "window_hours": experiment.window.total_seconds() / 3600,
+            "sample_ratio": {"units": {v: units[v] for v in variations}, "p_value": srm,
+                             "mismatch": srm < SRM_ALPHA},
+            "metrics": metrics}
+
+
+def _experiment(root: Path, name: str) -> Experiment:
+    experiments = {e.id: e for e in load_experiments(root)}
+    if name not in experiments:
+        known = ", ".join(sorted(experiments)) or f"none (define them in {EXPERIMENTS_DIR}/*.yml)"
+        raise CourierError(f"no experiment `{name}`; experiments: {known}")
+    return experiments[name]
+
+
+def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
+    table = f'{SCHEMA}."exp_{experiment.id}__results"'
+    missing = CourierError(f"no results for experiment `{experiment.id}` yet: run `courier feeds compile`, then "
+                           f"`dbt build --select tag:{experiment.id}`")
+    if not warehouse.exists():
+        raise missing
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        try:
+            cursor = db.execute(f"select variation_id, metric, units, total, mean, variance from {table}")
+        except duckdb.CatalogException:
+            raise missing from None
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    if not rows:
+        raise CourierError(f"experiment `{experiment.id}` has no units yet (no decisions of experiment "
+                           f"{experiment.experiment_id} in {experiment.decisions})")
+    return rows
+
+
+def _arm(row: dict) -> Arm:
+    return Arm(units=row["units"], mean=float(row["mean"]), variance=float(row["variance"]))
+
+
+def _add_q_values(metrics: list[dict]) -> None:
+    """Benjamini-Hochberg across every metric and variation of the experiment."""
+    compared = [entry for metric in metrics for entry in metric["variations"] if not entry["baseline"]]
+    for entry, q in zip(compared, q_values([entry["p_value"] for entry in compared])):
+        entry["q_value"] = q
+        entry["significant"] = q < SIGNIFICANCE
+
+
+def render(results: dict) -> str:
+    """The results as a table, like the results page."""
+    from rich import box
+    from rich.table import Table
+
+    from optimizely_courier.text import as_text
+
+    srm = results["sample_ratio"]
+    units = " / ".join(f"{count:,}" for count in srm["units"].values())
+    verdict = "MISMATCH: check the assignment before reading results" if srm["mismatch"] else "as planned"
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for header in ("metric", "variation", "units", "total", "value", "lift", "95% interval", "p", "q", ""):
+        table.add_column(header, justify="left" if header in ("metric", "variation", "") else "right")
+    for metric in results["metrics"]:
+        for index, entry in enumerate(metric["variations"]):
+            first = metric["metric"] if index == 0 else ""
+            row = [first, entry["variation"], f"{entry['units']:,}", f"{entry['total']:,.0f}", f"{entry['mean']:.4g}"]
+            if entry["baseline"]:
+                row += ["baseline", "", "", "", ""]
+            else:
+                row += [_percent(entry["lift"]), _interval(entry), f"{entry['p_value']:.3g}", f"{entry['q_value']:.3g}",
+                        "significant" if entry["significant"] else ""]
+            table.add_row(*row)
+    header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
+              f"attribution window {results['window_hours']:g} h\n"
+              f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})")
+    return header + "\n\n" + as_text(table)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1%}"
+
+
+def _interval(entry: dict) -> str:
+    if entry["lift"] is None:
+        return ""
+    return f"[{entry['lift_low']:+.1%}, {entry['lift_high']:+.1%}]"

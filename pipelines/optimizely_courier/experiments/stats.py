@@ -1,0 +1,116 @@
+"""The statistics `courier results` reports, from each variation's sufficient statistics (units,
+mean, sample variance of the per-unit observations).
+
+Fixed-horizon tests: Welch's unequal-variance test on the difference of means (for a 0/1 metric this
+is the unpooled two-proportion z-test), with a normal reference (units run in the thousands); the
+relative lift's interval by the delta method. Benjamini-Hochberg q-values across an experiment's
+metrics and variations. A sample ratio mismatch check: a chi-square test of units per variation
+against the planned split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+NORMAL = NormalDist()
+SRM_ALPHA = 0.001  # a ratio this unlikely under the planned split means the assignment is broken
+
+
+@dataclass(frozen=True)
+class Arm:
+    units: int
+    mean: float
+    variance: float  # sample variance of the observations
+
+
+@dataclass(frozen=True)
+class Comparison:
+    difference: float
+    lift: float | None  # relative to the baseline mean; None when the baseline mean is 0
+    lift_low: float | None
+    lift_high: float | None
+    p_value: float
+
+
+def compare(treatment: Arm, baseline: Arm, confidence: float = 0.95) -> Comparison:
+    """Welch's test of treatment against baseline, and the relative lift with its interval."""
+    difference = treatment.mean - baseline.mean
+    se = math.sqrt(treatment.variance / treatment.units + baseline.variance / baseline.units)
+    p_value = 1.0 if se == 0 else 2 * NORMAL.cdf(-abs(difference) / se)
+    if se == 0 and difference != 0:
+        p_value = 0.0
+    if baseline.mean == 0:
+        return Comparison(difference, None, None, None, p_value)
+    lift = difference / baseline.mean
+    # delta method for treatment.mean / baseline.mean - 1
+    ratio = treatment.mean / baseline.mean
+    lift_se = math.sqrt(treatment.variance / treatment.units / baseline.mean ** 2
+                        + ratio ** 2 * baseline.variance / baseline.units / baseline.mean ** 2)
+    z = NORMAL.inv_cdf(0.5 + confidence / 2)
+    return Comparison(difference, lift, lift - z * lift_se, lift + z * lift_se, p_value)
+
+
+def q_values(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (the false discovery rate at which each is significant)."""
+    count = len(p_values)
+    order = sorted(range(count), key=lambda i: p_values[i])
+    adjusted = [0.0] * count
+    running = 1.0
+    for rank in range(count, 0, -1):
+        index = order[rank - 1]
+        running = min(running, p_values[index] * count / rank)
+        adjusted[index] = running
+    return adjusted
+
+
+def sample_ratio_p_value(units: list[int], split: list[float] | None = None) -> float:
+    """The chi-square test's p-value of `units` per variation against the planned `split` (equal when
+    not given)."""
+    total = sum(units)
+    weights = split or [1.0] * len(units)
+    expected = [total * w / sum(weights) for w in weights]
+    statistic = sum((o - e) ** 2 / e for o, e in zip(units, expected) if e > 0)
+    return chi_square_survival(statistic, len(units) - 1)
+
+
+def chi_square_survival(statistic: float, degrees: int) -> float:
+    """P(X >= statistic) for X chi-square with `degrees` degrees of freedom: the regularized upper
+    incomplete gamma function Q(degrees / 2, statistic / 2)."""
+    if degrees <= 0:
+        return 1.0
+    return _upper_gamma(degrees / 2, statistic / 2)
+
+
+def _upper_gamma(a: float, x: float) -> float:
+    """Q(a, x), by its series below a + 1 and its continued fraction above (Numerical Recipes)."""
+    if x <= 0:
+        return 1.0
+    log_prefix = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1:
+        term = total = 1 / a
+        n = a
+        for _ in range(10_000):
+            n += 1
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1 - total * math.exp(log_prefix))
+    tiny = 1e-300
+    b, c, d = x + 1 - a, 1 / tiny, 1 / (x + 1 - a)
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        step = d * c
+        h *= step
+        if abs(step - 1) < 1e-15:
+            break
+    return min(1.0, math.exp(log_prefix) * h)

@@ -1,0 +1,205 @@
+"""Experiment results: units, attribution and observations built by dbt from the domain tables of
+hand-made E3 files, and the statistics against hand-computed values and simulated experiments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from optimizely_courier.config.sources import load_project
+from optimizely_courier.experiments.stats import Arm, chi_square_survival, compare, q_values, sample_ratio_p_value
+from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
+from optimizely_courier.runs.build import run_dbt
+from tests.conftest import DBT_FILES, ROOT, query, run_cli
+
+SOURCES = """couriers:
+  optimizely:
+    local_path: mirror
+    entities:
+      - object/file-pattern: "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
+        object/land-as: {file/tag: decisions}
+      - object/file-pattern: "'type=events/date='yyyy-MM-dd'/event=*/'"
+        object/land-as: {file/tag: conversions}
+    load_operations:
+      df-7k2m9q: [{type: load, file: decisions}]
+      df-3p8x1w: [{type: load, file: conversions}]
+"""
+EXPERIMENT = """id: checkout
+experiment_id: "exp1"
+baseline: a
+window: 48h
+metrics:
+  - {name: purchase_rate, kind: unique, event: purchase}
+  - {name: purchases, kind: count, event: purchase}
+  - {name: revenue, kind: sum, event: purchase, value: revenue_cents}
+  - {name: electronics_revenue, kind: sum, event: purchase, value: revenue_cents, where: {category: electronics}}
+  - {name: views, kind: count, event: detail_page_view}
+"""
+T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+
+
+def decision(uuid: str, visitor: str, variation: str, at: dt.datetime, experiment: str = "exp1",
+             holdback: bool = False) -> dict:
+    return {"uuid": uuid, "timestamp": at, "process_timestamp": at, "visitor_id": visitor,
+            "experiment_id": experiment, "campaign_id": "c1", "variation_id": variation, "is_holdback": holdback}
+
+
+def event(uuid: str, visitor: str, name: str, at: dt.datetime, revenue: int | None = None,
+          category: str | None = None) -> dict:
+    return {"uuid": uuid, "timestamp": at, "process_timestamp": at, "visitor_id": visitor, "event_name": name,
+            "event_type": "other", "revenue": revenue, "tags": [("category", category)] if category else None}
+
+
+def write(root, kind: str, day: str, partition: str, rows: list[dict], schema: pa.Schema) -> None:
+    folder = root / "mirror" / f"type={kind}" / f"date={day}" / partition
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "part-00000.parquet")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Landed, built and compiled once for the module (the tests only read it, or undo what they add)."""
+    root = tmp_path_factory.mktemp("experiments") / "project"
+    root.mkdir()
+    for name in (*DBT_FILES, "feeds"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    (root / "sources.yml").write_text(SOURCES)
+    hours = dt.timedelta(hours=1)
+    write(root, "decisions", "2026-11-25", "experiment=exp1", [
+        decision("d1", "v1", "a", T0),
+        decision("d2", "v1", "b", T0 + hours),  # a later decision: the first one makes the unit
+        decision("d3", "v2", "b", T0),
+        decision("d4", "v3", "a", T0 - hours, holdback=True),  # holdback: left out
+        decision("d5", "v3", "b", T0 + 2 * hours),
+        decision("d6", "v4", "a", T0),
+    ], DECISIONS_SCHEMA)
+    write(root, "decisions", "2026-11-25", "experiment=exp2", [decision("d7", "v5", "a", T0, experiment="exp2")],
+          DECISIONS_SCHEMA)
+    window_end = T0 + dt.timedelta(hours=48)
+    write(root, "events", "2026-11-25", "event=purchase", [
+        event("e1", "v1", "purchase", T0 - dt.timedelta(minutes=1), revenue=900),  # before the decision
+        event("e3", "v2", "purchase", T0 + dt.timedelta(minutes=30), revenue=300, category="electronics"),
+    ], EVENTS_SCHEMA)
+    write(root, "events", "2026-11-25", "event=detail_page_view", [
+        event("e5", "v4", "detail_page_view", T0 + hours), event("e6", "v4", "detail_page_view", T0 + 2 * hours),
+        event("e7", "v5", "detail_page_view", T0 + hours),  # not a unit of this experiment
+    ], EVENTS_SCHEMA)
+    write(root, "events", "2026-11-26", "event=purchase", [
+        event("e3", "v2", "purchase", T0 + dt.timedelta(minutes=30), revenue=300, category="electronics"),  # again
+    ], EVENTS_SCHEMA)
+    write(root, "events", "2026-11-27", "event=purchase", [
+        event("e2", "v1", "purchase", window_end, revenue=500),  # exactly at the window's end: attributed
+        event("e4", "v2", "purchase", window_end + dt.timedelta(seconds=1), revenue=700),  # just after
+    ], EVENTS_SCHEMA)
+    (root / "experiments").mkdir()
+    (root / "experiments" / "checkout.yml").write_text(EXPERIMENT)
+    compiled = run_cli(root, "feeds", "compile")
+    landed = run_cli(root, "run", "optimizely", "--all")
+    assert landed.exit_code == 0, landed.output
+    assert compiled.exit_code == 0, compiled.output
+    run_dbt(load_project(root), "build", select=["tag:checkout"])
+    return root
+
+
+def test_units_are_first_non_holdback_decisions_and_events_count_within_the_window_ends_included(project):
+    observations = query(project, "select visitor_id, variation_id, purchase_rate, purchases, revenue, "
+                                  "electronics_revenue, views from experiments.exp_checkout__observations order by 1")
+
+    assert observations == [
+        ("v1", "a", 1, 1, 500, 0, 0),  # the purchase before the decision is not attributed
+        ("v2", "b", 1, 1, 300, 300, 0),  # landed twice, counted once; one second past the window is out
+        ("v3", "b", 0, 0, 0, 0, 0),  # its unit starts at the non-holdback decision
+        ("v4", "a", 0, 0, 0, 0, 2),
+    ]
+
+
+def test_results_hold_units_totals_means_and_variances_per_variation_and_metric(project):
+    rows = query(project, "select variation_id, metric, units, total, mean, variance "
+                          "from experiments.exp_checkout__results where metric in ('revenue', 'views') order by 2, 1")
+
+    assert rows == [("a", "revenue", 2, 500, 250.0, 125000.0), ("b", "revenue", 2, 300, 150.0, 45000.0),
+                    ("a", "views", 2, 2, 1.0, 2.0), ("b", "views", 2, 0, 0.0, 0.0)]
+
+
+def test_courier_results_compares_each_variation_with_the_baseline(project):
+    shown = run_cli(project, "results", "checkout")
+    found = json.loads(run_cli(project, "results", "checkout", "--json").output)
+
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("Experiment checkout (exp1), baseline a, attribution window 48 h\n"
+                                   "Sample ratio: 2 / 2 units, p = 1 (as planned)")
+    revenue = next(m for m in found["metrics"] if m["metric"] == "revenue")
+    baseline, treatment = revenue["variations"]
+    assert (baseline["variation"], baseline["baseline"], baseline["mean"]) == ("a", True, 250.0)
+    assert treatment["lift"] == pytest.approx(-0.4)  # 150 against 250
+    expected = compare(Arm(2, 150.0, 45000.0), Arm(2, 250.0, 125000.0))
+    assert treatment["p_value"] == pytest.approx(expected.p_value)
+    assert found["sample_ratio"] == {"units": {"a": 2, "b": 2}, "p_value": 1.0, "mismatch": False}
+
+
+def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):
+    unknown = run_cli(project, "results", "nope")
+    bad_definition = project / "experiments" / "bad.yml"
+    bad_definition.write_text(
+        "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: sum, event: purchase, value: margin}]\n")
+    try:
+        bad = run_cli(project, "feeds", "compile")
+    finally:
+        bad_definition.unlink()
+
+    assert unknown.exit_code == 1 and unknown.output.strip() == "Error: no experiment `nope`; experiments: checkout"
+    assert bad.exit_code == 1
+    assert bad.output.strip() == ("Error: experiments/bad.yml: `conversions`: `Optimizely:Conversions` "
+                                  "(feeds/optimizely/conversions.yml) has no column margin")
+
+
+def test_welch_lift_interval_and_p_value_match_a_hand_computation():
+    result = compare(Arm(units=100, mean=0.12, variance=0.1056), Arm(units=200, mean=0.10, variance=0.09))
+
+    se = math.sqrt(0.1056 / 100 + 0.09 / 200)
+    assert result.difference == pytest.approx(0.02)
+    assert result.p_value == pytest.approx(math.erfc(0.02 / se / math.sqrt(2)))
+    lift_se = math.sqrt(0.1056 / 100 / 0.01 + 1.2 ** 2 * 0.09 / 200 / 0.01)
+    assert (result.lift, result.lift_low, result.lift_high) == pytest.approx(
+        (0.2, 0.2 - 1.959964 * lift_se, 0.2 + 1.959964 * lift_se))
+
+
+def test_q_values_and_chi_square_tails_match_closed_forms():
+    assert q_values([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    for statistic in (0.5, 3.84, 12.0):
+        assert chi_square_survival(statistic, 1) == pytest.approx(math.erfc(math.sqrt(statistic / 2)))
+        assert chi_square_survival(statistic, 2) == pytest.approx(math.exp(-statistic / 2))
+    assert sample_ratio_p_value([1000, 1200]) < 0.001  # planned 50/50
+    assert sample_ratio_p_value([1000, 1200], split=[5, 6]) > 0.5
+
+
+def simulated_p_values(rate_a: float, rate_b: float, units: int, runs: int, seed: int) -> np.ndarray:
+    """p-values of `runs` simulated experiments of a 0/1 metric, `units` per arm."""
+    rng = np.random.default_rng(seed)
+    p_values = []
+    for a, b in zip(rng.binomial(units, rate_a, runs), rng.binomial(units, rate_b, runs)):
+        arms = [Arm(units, k / units, k * (units - k) / (units * (units - 1))) for k in (b, a)]
+        p_values.append(compare(*arms).p_value)
+    return np.array(p_values)
+
+
+def test_a_thousand_aa_experiments_are_significant_at_the_nominal_five_percent():
+    false_positives = (simulated_p_values(0.1, 0.1, 2000, 1000, seed=7) < 0.05).mean()
+
+    assert 0.035 <= false_positives <= 0.065
+
+
+def test_a_known_effect_is_detected_at_the_expected_power():
+    se = math.sqrt(0.10 * 0.90 / 2000 + 0.13 * 0.87 / 2000)
+    expected = 0.5 * math.erfc(-(0.03 / se - 1.959964) / math.sqrt(2))  # about 0.85
+
+    detected = (simulated_p_values(0.10, 0.13, 2000, 1000, seed=11) < 0.05).mean()
+
+    assert abs(detected - expected) <= 0.04
