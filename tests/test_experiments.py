@@ -14,7 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from optimizely_courier.config.sources import load_project
-from optimizely_courier.experiments.stats import Arm, chi_square_survival, compare, q_values, sample_ratio_p_value
+from optimizely_courier.experiments.stats import (
+    Arm,
+    always_valid,
+    chi_square_survival,
+    compare,
+    q_values,
+    sample_ratio_p_value,
+)
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
@@ -203,3 +210,42 @@ def test_a_known_effect_is_detected_at_the_expected_power():
     detected = (simulated_p_values(0.10, 0.13, 2000, 1000, seed=11) < 0.05).mean()
 
     assert abs(detected - expected) <= 0.04
+
+
+def test_the_always_valid_p_value_and_interval_match_the_mixture_likelihood_ratio():
+    difference, variance, tau = 0.02, 0.0001, 0.01
+
+    p_value, half_width = always_valid(difference, variance, tau, alpha=0.05)
+
+    ratio = math.sqrt(variance / (variance + tau ** 2)) * math.exp(
+        difference ** 2 * tau ** 2 / (2 * variance * (variance + tau ** 2)))
+    assert p_value == pytest.approx(1 / ratio)
+    # the interval's edge is where the ratio for "the difference is the edge" reaches 1 / alpha
+    edge = difference + half_width
+    at_edge = math.sqrt(variance / (variance + tau ** 2)) * math.exp(
+        (difference - edge) ** 2 * tau ** 2 / (2 * variance * (variance + tau ** 2)))
+    assert at_edge == pytest.approx(1 / 0.05)
+
+
+def daily_looks(units_per_day: int, days: int, runs: int, seed: int) -> tuple[float, float]:
+    """A/A experiments of a 0/1 metric looked at every day: the share ever significant by the
+    fixed-horizon test, and by the always-valid one."""
+    rng = np.random.default_rng(seed)
+    counts = rng.binomial(units_per_day, 0.1, (runs, 2, days)).cumsum(axis=2)
+    fixed = valid = 0
+    for run in counts:
+        looks = []
+        for day in range(days):
+            units = units_per_day * (day + 1)
+            b, a = (Arm(units, k / units, k * (units - k) / (units * (units - 1))) for k in run[:, day])
+            looks.append(compare(b, a))
+        fixed += any(look.p_value < 0.05 for look in looks)
+        valid += any(look.always_valid_p < 0.05 for look in looks)
+    return fixed / runs, valid / runs
+
+
+def test_looking_every_day_keeps_the_always_valid_false_positive_rate_within_five_percent():
+    fixed, valid = daily_looks(units_per_day=300, days=14, runs=1000, seed=5)
+
+    assert valid <= 0.05 + 0.015
+    assert fixed > 0.10  # the fixed-horizon test, peeked at daily, is why the always-valid one exists

@@ -1,5 +1,6 @@
 """`courier results`: an experiment's results table from its results model (see `compile.py`) and
-the statistics of `stats.py`."""
+the statistics of `stats.py`. Significance is the fixed-horizon q-value's, for a team that reads the
+results once at the planned end; the always-valid columns are for a team that looks every day."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
             if variation != baseline:
                 result = compare(_arm(row), _arm(arms[baseline]))
                 entry.update(lift=result.lift, lift_low=result.lift_low, lift_high=result.lift_high,
-                             p_value=result.p_value)
+                             p_value=result.p_value, always_valid_p=result.always_valid_p,
+                             always_valid_low=result.always_valid_low, always_valid_high=result.always_valid_high)
             entries.append(entry)
         metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries})
     _add_q_values(metrics)
@@ -99,16 +101,18 @@ def render(results: dict) -> str:
     units = " / ".join(f"{count:,}" for count in srm["units"].values())
     verdict = "MISMATCH: check the assignment before reading results" if srm["mismatch"] else "as planned"
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for header in ("metric", "variation", "units", "total", "value", "lift", "95% interval", "p", "q", ""):
+    for header in ("metric", "variation", "units", "total", "value", "lift", "95% interval", "p", "q",
+                   "always-valid interval", "always-valid p", ""):
         table.add_column(header, justify="left" if header in ("metric", "variation", "") else "right")
     for metric in results["metrics"]:
         for index, entry in enumerate(metric["variations"]):
             first = metric["metric"] if index == 0 else ""
             row = [first, entry["variation"], f"{entry['units']:,}", f"{entry['total']:,.0f}", f"{entry['mean']:.4g}"]
             if entry["baseline"]:
-                row += ["baseline", "", "", "", ""]
+                row += ["baseline", "", "", "", "", "", ""]
             else:
-                row += [_percent(entry["lift"]), _interval(entry), f"{entry['p_value']:.3g}", f"{entry['q_value']:.3g}",
+                row += [_percent(entry["lift"]), _interval(entry, "lift"), f"{entry['p_value']:.3g}",
+                        f"{entry['q_value']:.3g}", _interval(entry, "always_valid"), f"{entry['always_valid_p']:.3g}",
                         "significant" if entry["significant"] else ""]
             table.add_row(*row)
     header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
@@ -121,7 +125,7 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
 
 
-def _interval(entry: dict) -> str:
+def _interval(entry: dict, name: str) -> str:
     if entry["lift"] is None:
         return ""
-    return f"[{entry['lift_low']:+.1%}, {entry['lift_high']:+.1%}]"
+    return f"[{entry[name + '_low']:+.1%}, {entry[name + '_high']:+.1%}]"

@@ -3,9 +3,11 @@ mean, sample variance of the per-unit observations).
 
 Fixed-horizon tests: Welch's unequal-variance test on the difference of means (for a 0/1 metric this
 is the unpooled two-proportion z-test), with a normal reference (units run in the thousands); the
-relative lift's interval by the delta method. Benjamini-Hochberg q-values across an experiment's
-metrics and variations. A sample ratio mismatch check: a chi-square test of units per variation
-against the planned split.
+relative lift's interval by the delta method. Always-valid (sequential) p-values and intervals from
+a normal-mixture sequential probability ratio test (mSPRT, the family of Optimizely's Stats Engine),
+so results may be looked at every day. Benjamini-Hochberg q-values across an experiment's metrics
+and variations. A sample ratio mismatch check: a chi-square test of units per variation against the
+planned split.
 """
 
 from __future__ import annotations
@@ -32,24 +34,50 @@ class Comparison:
     lift_low: float | None
     lift_high: float | None
     p_value: float
+    always_valid_p: float  # valid however often the results were looked at
+    always_valid_low: float | None  # the relative lift's always-valid interval
+    always_valid_high: float | None
 
 
 def compare(treatment: Arm, baseline: Arm, confidence: float = 0.95) -> Comparison:
     """Welch's test of treatment against baseline, and the relative lift with its interval."""
     difference = treatment.mean - baseline.mean
-    se = math.sqrt(treatment.variance / treatment.units + baseline.variance / baseline.units)
+    variance = treatment.variance / treatment.units + baseline.variance / baseline.units
+    se = math.sqrt(variance)
     p_value = 1.0 if se == 0 else 2 * NORMAL.cdf(-abs(difference) / se)
     if se == 0 and difference != 0:
         p_value = 0.0
+    sequential_p, half_width = always_valid(difference, variance, mixing_sd(baseline), 1 - confidence)
     if baseline.mean == 0:
-        return Comparison(difference, None, None, None, p_value)
+        return Comparison(difference, None, None, None, p_value, sequential_p, None, None)
     lift = difference / baseline.mean
     # delta method for treatment.mean / baseline.mean - 1
     ratio = treatment.mean / baseline.mean
     lift_se = math.sqrt(treatment.variance / treatment.units / baseline.mean ** 2
                         + ratio ** 2 * baseline.variance / baseline.units / baseline.mean ** 2)
     z = NORMAL.inv_cdf(0.5 + confidence / 2)
-    return Comparison(difference, lift, lift - z * lift_se, lift + z * lift_se, p_value)
+    scale = abs(baseline.mean)
+    return Comparison(difference, lift, lift - z * lift_se, lift + z * lift_se, p_value, sequential_p,
+                      lift - half_width / scale, lift + half_width / scale)
+
+
+def mixing_sd(baseline: Arm) -> float:
+    """The mSPRT's prior scale of effects: a tenth of the baseline mean (a 10% relative effect), or
+    of its standard deviation when the mean is 0."""
+    return 0.1 * (abs(baseline.mean) or math.sqrt(baseline.variance)) or 1.0
+
+
+def always_valid(difference: float, variance: float, tau: float, alpha: float) -> tuple[float, float]:
+    """The mSPRT's always-valid p-value for "no difference" at this look, and its (1 - alpha) interval's
+    half-width on the difference (Johari, Pekelis, Walsh 2015; normal mixture N(0, tau^2)):
+    likelihood ratio sqrt(V / (V + tau^2)) * exp(d^2 tau^2 / (2 V (V + tau^2))), p = min(1, 1 / ratio)."""
+    if variance == 0:
+        return (1.0 if difference == 0 else 0.0), 0.0
+    mixed = variance + tau ** 2
+    log_ratio = 0.5 * math.log(variance / mixed) + difference ** 2 * tau ** 2 / (2 * variance * mixed)
+    p_value = min(1.0, math.exp(-log_ratio))
+    half_width = math.sqrt(variance * mixed / tau ** 2 * (math.log(mixed / variance) - 2 * math.log(alpha)))
+    return p_value, half_width
 
 
 def q_values(p_values: list[float]) -> list[float]:
