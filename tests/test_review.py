@@ -186,6 +186,7 @@ def test_retype_is_checked_against_the_warehouse(repo):
 
 def test_validate_reports_several_errors_with_lines_including_stale_models(repo):
     shutil.copytree(ROOT / "models", repo / "models")
+    shutil.copytree(ROOT / "experiments", repo / "experiments")
     change(repo, DECISIONS, "{name: revision, type: String}", "{name: revision, type: Text}")
     change(repo, "feeds/optimizely/conversions.yml", "primary_key: [uuid]", "primary_key: [id]")
     result = run_cli(repo, "feeds", "validate")

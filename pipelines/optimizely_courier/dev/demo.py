@@ -21,11 +21,18 @@ import duckdb  # noqa: E402
 
 from optimizely_courier.cli.main import cli  # noqa: E402
 from optimizely_courier.config.sources import load_project  # noqa: E402
-from optimizely_courier.dev.generate import E3Spec, generate, upload  # noqa: E402
+from optimizely_courier.dev.generate import (  # noqa: E402
+    E3Spec,
+    ExperimentSpec,
+    generate,
+    generate_experiment,
+    upload,
+)
 from optimizely_courier.dev.s3server import TEST_KEYS, LocalS3  # noqa: E402
 
 PROJECT = Path.cwd()  # `make demo` runs in the repository, whose sources.yml, feeds and models it uses
 SPEC = E3Spec(days=3, rows=5000, unready_days=1)
+EXPERIMENT = ExperimentSpec()  # experiments/demo_checkout.yml: its known effect shows in the results
 
 
 def main() -> None:
@@ -35,6 +42,7 @@ def main() -> None:
         kms_key = s3.create_bucket(courier.bucket)
         with tempfile.TemporaryDirectory() as tmp:
             generate(SPEC, Path(tmp))
+            generate_experiment(EXPERIMENT, Path(tmp))
             count = upload(Path(tmp), s3.client("s3"), courier.bucket, courier.prefix, kms_key)
         print(f"Local S3 API at {s3.url}: {count} objects in s3://{courier.bucket}/{courier.prefix} (SSE-KMS)")
         print("$ courier run optimizely --all --skip-missing")
@@ -42,6 +50,7 @@ def main() -> None:
                  standalone_mode=False)
         _print_raw_counts(project.warehouse, courier.dataset)
         _print_domain_counts(project.warehouse)
+        _print_results(project)
 
 
 def _project_env(s3: LocalS3):  # noqa: ANN202
@@ -80,5 +89,14 @@ def _print_domain_counts(warehouse: Path) -> None:
             print(f"  {name:<32} {count:>8,} rows, {keys:,} distinct keys, {rejected} rejected")
 
 
+def _print_results(project) -> None:  # noqa: ANN001 - a config.Project
+    from optimizely_courier.runs.build import run_dbt
+
+    print("\n$ dbt build --select tag:demo_checkout && courier results demo_checkout")
+    run_dbt(project, "build", select=["tag:demo_checkout"])
+    cli.main(args=["-C", str(PROJECT), "results", "demo_checkout"], standalone_mode=False)
+
+
 if __name__ == "__main__":
     main()
+

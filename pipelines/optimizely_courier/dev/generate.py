@@ -91,6 +91,56 @@ def generate(spec: E3Spec, out: Path) -> list[Path]:
     return written
 
 
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """An A/B experiment whose conversions follow its decisions, with a known effect: each visitor is
+    decided once in the first half of `day` (half of them into each variation, as planned), and
+    purchases within the next twelve hours with its variation's probability.
+
+    Args:
+        experiment_id: the experiment; its variations are `<id>01` (the baseline) and `<id>02`.
+        visitors: how many visitors are decided.
+        purchase_rates: the probability of a purchase in the baseline and in the treatment.
+        day: the date of the decisions and purchases.
+        seed: random seed; the same spec always gives the same bytes.
+    """
+
+    experiment_id: str = "9300000001"
+    visitors: int = 4000
+    purchase_rates: tuple[float, float] = (0.10, 0.13)
+    day: dt.date = dt.date(2026, 11, 25)
+    seed: int = 1
+
+
+def generate_experiment(spec: ExperimentSpec, out: Path) -> list[Path]:
+    """Add `spec`'s decisions and purchases to an export under `out` (one part file each)."""
+    rng = np.random.default_rng(spec.seed)
+    n = spec.visitors
+    variation = rng.integers(0, 2, n)
+    midnight = int(dt.datetime(spec.day.year, spec.day.month, spec.day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    decided = midnight + rng.integers(0, 43_200_000, n)
+    visitors = _prefixed(f"visitor_{spec.experiment_id}_", np.arange(n))
+    decisions = _decisions(rng, E3Spec(), spec.day, spec.experiment_id, n)
+    decisions = _replace(decisions, visitor_id=visitors, timestamp=pa.array(decided).cast(TIMESTAMP),
+                         process_timestamp=pa.array(decided + 5_000).cast(TIMESTAMP), is_holdback=pa.array(
+                             np.zeros(n, bool)), variation_id=_prefixed(spec.experiment_id + "0", variation + 1))
+    buyers = np.flatnonzero(rng.random(n) < np.array(spec.purchase_rates)[variation])
+    bought = decided[buyers] + rng.integers(0, 43_200_000, len(buyers))
+    purchases = _replace(_events(rng, E3Spec(), spec.day, "purchase", len(buyers)),
+                         visitor_id=pc.take(visitors, pa.array(buyers)),
+                         timestamp=pa.array(bought).cast(TIMESTAMP),
+                         process_timestamp=pa.array(bought + 5_000).cast(TIMESTAMP))
+    day = out / "type=decisions" / f"date={spec.day}"
+    return [_write_part(decisions, day / f"experiment={spec.experiment_id}", 0, rng),
+            _write_part(purchases, out / "type=events" / f"date={spec.day}" / "event=purchase", 0, rng)]
+
+
+def _replace(table: pa.Table, **columns: pa.Array) -> pa.Table:
+    for name, values in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), table.schema.field(name), values)
+    return table
+
+
 def upload(root: Path, client, bucket: str, prefix: str = "", kms_key_id: str | None = None,
            workers: int = 8) -> int:
     """Upload a generated tree to S3 (SSE-KMS when `kms_key_id` is given), as Optimizely stores it."""

@@ -28,6 +28,7 @@ from optimizely_courier.feeds.feed import Feed
 DECISION_COLUMNS = ("uuid", "visitor_id", "variation_id", "experiment_id", "is_holdback", "decided_at")
 CONVERSION_COLUMNS = ("visitor_id", "event_name", "converted_at")
 TEMPLATES: jinja2.Environment = template_environment(__file__)
+EXPERIMENT_MODELS = f"{MODELS_DIR}/experiments/"
 
 
 def generated_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
@@ -47,8 +48,7 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    "decisions": decisions.model_name, "conversions": conversions.model_name, "columns": columns,
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
                    "metrics": [_metric(m) for m in experiment.metrics]}
-        folder = f"{MODELS_DIR}/experiments"
-        outputs += [Output(f"{folder}/exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
+        outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
                     for name in ("observations", "results")]
     return outputs
 

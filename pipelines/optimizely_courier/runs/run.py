@@ -226,15 +226,16 @@ def _truncate_scope(dates: RunDates):  # noqa: ANN202 - "all" or {"from", "to"}
 
 
 def _check_models_fresh(project: Project, feeds: list) -> None:
-    """The generated models must match the feeds: a build records which feed definition it used.
-    (The raw sources' file is left to `courier feeds compile --check`: what it adds beyond the feeds'
-    models, freshness thresholds from sources.yml, changes no table a build makes.)"""
-    from optimizely_courier.experiments.compile import generated_models
-    from optimizely_courier.feeds.compile import SOURCES_YAML
+    """The generated feed models must match the feeds: a build records which feed definition it used.
+    (The raw sources' file and the experiments' models are left to `courier feeds compile --check`:
+    a courier run builds neither, and the thresholds they carry change no table it makes.)"""
+    from optimizely_courier.experiments.compile import EXPERIMENT_MODELS
+    from optimizely_courier.feeds.compile import SOURCES_YAML, write_models
 
-    stale = [path for path in generated_models(project.root, feeds, check=True).stale if path != SOURCES_YAML]
+    stale = [path for path in write_models(project.root, feeds, check=True).stale
+             if path != SOURCES_YAML and not path.startswith(EXPERIMENT_MODELS)]
     if stale:
-        raise CourierError(f"the generated models do not match feeds/ and experiments/ ({', '.join(stale[:3])}"
+        raise CourierError(f"the generated models do not match feeds/ ({', '.join(stale[:3])}"
                            f"{' ...' if len(stale) > 3 else ''}): run `courier feeds compile` and commit the result")
 
 
