@@ -19,6 +19,7 @@ from optimizely_courier.feeds.compile import (
     CompileReport,
     Output,
     inert,
+    sql_name,
     template_environment,
     write_models,
 )
@@ -45,7 +46,8 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
         context = {"experiment": experiment, "path": inert(experiment.path),
                    "experiment_text": inert(experiment.experiment_id),
                    "experiment_literal": _literal(experiment.experiment_id),
-                   "decisions": decisions.model_name, "conversions": conversions.model_name, "columns": columns,
+                   "decisions": decisions.model_name, "conversions": conversions.model_name,
+                   "columns": [sql_name(column) for column in columns],
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
                    "metrics": [_metric(m) for m in experiment.metrics]}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
@@ -72,11 +74,14 @@ def _columns(metric: Metric) -> list[str]:
 
 def _metric(metric: Metric) -> dict:
     conditions = [f"attributed.event_name = {_literal(metric.event)}",
-                  *(f"attributed.{column} = {_literal(value)}" for column, value in metric.where)]
+                  *(f"attributed.{sql_name(column)} = {_literal(value)}" for column, value in metric.where)]
     when = " and ".join(conditions)
-    sql = {"unique": f"coalesce(max(case when {when} then 1 end), 0)",
-           "count": f"count(case when {when} then 1 end)",
-           "sum": f"coalesce(sum(case when {when} then attributed.{metric.value} end), 0)"}[metric.kind]
+    if metric.kind == "unique":
+        sql = f"coalesce(max(case when {when} then 1 end), 0)"
+    elif metric.kind == "count":
+        sql = f"count(case when {when} then 1 end)"
+    else:
+        sql = f"coalesce(sum(case when {when} then attributed.{sql_name(metric.value)} end), 0)"
     return {"name": metric.name, "kind": metric.kind, "sql": sql}
 
 

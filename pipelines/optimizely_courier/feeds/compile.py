@@ -81,14 +81,14 @@ RESERVED = _reserved()
 PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-def _q(name: str) -> str:
+def sql_name(name: str) -> str:
     """A column name as the model writes it: plain, as hand-written dbt does, unless an engine would
     read it otherwise (a reserved word such as `timestamp`, or upper case): then quoted by the adapter."""
     return name if PLAIN_NAME.match(name) and name not in RESERVED else "{{ q('" + name + "') }}"
 
 
 def _src(column: FeedColumn) -> str:
-    return _q(f"_src__{column.name}")
+    return sql_name(f"_src__{column.name}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def compile_feeds(feeds: list[Feed], freshness: Mapping[str, Freshness] | None =
 def _value(feed: Feed, column: FeedColumn) -> str:
     """SQL for a column's raw value, as landed."""
     ref = column.source
-    base = "{{ courier_element() }}" if ref.column == feed.unnest else _q(ref.column)
+    base = "{{ courier_element() }}" if ref.column == feed.unnest else sql_name(ref.column)
     if ref.key is not None:
         by = "" if ref.by == DEFAULT_MATCH else f", '{ref.by}'"
         return "{{ courier_lookup(" + _jinja_arg(base) + ", '" + ref.key + "'" + by + ") }}"
@@ -150,26 +150,27 @@ def _checks(feed: Feed) -> list[str]:
         if column.required or column.name in feed.primary_key:
             checks.append(f"case when {_src(column)} is null then '{column.name}: required value missing' end")
         if column.type != "String":
-            checks.append(f"case when {_src(column)} is not null and {_q(column.name)} is null\n"
+            checks.append(f"case when {_src(column)} is not null and {sql_name(column.name)} is null\n"
                           f"                 then '{column.name}: cannot cast ' || left({{{{ courier_text("
                           f"{_jinja_arg(_src(column))}) }}}}, 80) || ' to {column.type}' end")
     return checks
 
 
 def staging_sql(feed: Feed) -> str:
-    unnest = f"\n    {{{{ courier_unnest({_jinja_arg(_q(feed.unnest))}) }}}}" if feed.unnest else ""
-    columns = [{"value": _value(feed, c), "src": _src(c), "cast": _cast(c), "name": _q(c.name)} for c in feed.columns]
+    unnest = f"\n    {{{{ courier_unnest({_jinja_arg(sql_name(feed.unnest))}) }}}}" if feed.unnest else ""
+    columns = [{"value": _value(feed, c), "src": _src(c), "cast": _cast(c), "name": sql_name(c.name)}
+               for c in feed.columns]
     return _render("staging.sql", feed, columns=columns, unnest=unnest, checks=_checks(feed),
-                   keys="[" + ", ".join(_jinja_arg(_q(k)) for k in feed.primary_key) + "]")
+                   keys="[" + ", ".join(_jinja_arg(sql_name(k)) for k in feed.primary_key) + "]")
 
 
 def _domain_columns(feed: Feed) -> list[str]:
-    return [_q(c.name) for c in feed.columns] + [name for name, _, _ in SYSTEM_COLUMNS]
+    return [sql_name(c.name) for c in feed.columns] + [name for name, _, _ in SYSTEM_COLUMNS]
 
 
 def _winner_order(feed: Feed) -> list[str]:
     """The columns that decide which row of a key wins, most significant first (each descending)."""
-    order = [] if feed.last_updated == GENERATED else [_q(feed.last_updated)]
+    order = [] if feed.last_updated == GENERATED else [sql_name(feed.last_updated)]
     return order + ["_updated", "_file_date", "_file", "_file_row"]
 
 
@@ -193,7 +194,7 @@ def domain_sql(feed: Feed) -> str:
 
 
 def rejected_sql(feed: Feed) -> str:
-    columns = [{"name": _q(c.name), "src_arg": _jinja_arg(_src(c))} for c in feed.columns]
+    columns = [{"name": sql_name(c.name), "src_arg": _jinja_arg(_src(c))} for c in feed.columns]
     return _render("rejected.sql", feed, columns=columns)
 
 
@@ -333,7 +334,7 @@ def stitch_sql(feeds: list[Feed]) -> str:
         for tag in tags:
             column = next((c for c in feed.columns if tag in c.semantics), None)
             kind = "date" if tag == "birthdate" else "{{ dbt.type_string() }}"
-            value = f"cast({_q(column.name)} as {kind})" if column else f"cast(null as {kind})"
+            value = f"cast({sql_name(column.name)} as {kind})" if column else f"cast(null as {kind})"
             values.append(f"{value} as {canonical(tag)}")
         parts.append({"feed": feed, "columns": values})
     sources = inert(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
