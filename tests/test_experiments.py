@@ -167,6 +167,21 @@ def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_cl
                                   "(feeds/optimizely/conversions.yml) has no column margin")
 
 
+def test_results_built_before_a_metric_was_added_say_to_rebuild(project):
+    definition = project / "experiments" / "checkout.yml"
+    original = definition.read_text()
+    definition.write_text(original + "  - {name: signups, kind: count, event: signup}\n")
+    try:
+        shown = run_cli(project, "results", "checkout")
+    finally:
+        definition.write_text(original)
+
+    assert shown.exit_code == 1
+    assert shown.output.strip() == ("Error: the results of experiment `checkout` were built before its metric "
+                                    "`signups` was defined: run `courier feeds compile`, then "
+                                    "`dbt build --select tag:checkout`")
+
+
 def test_welch_lift_interval_and_p_value_match_a_hand_computation():
     result = compare(Arm(units=100, mean=0.12, variance=0.1056), Arm(units=200, mean=0.10, variance=0.09))
 

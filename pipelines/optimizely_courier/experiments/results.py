@@ -30,6 +30,10 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
     metrics = []
     for metric in experiment.metrics:
         arms = {row["variation_id"]: row for row in rows if row["metric"] == metric.name}
+        if set(arms) != set(variations):
+            raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
+                               f"`{metric.name}` was defined: run `courier feeds compile`, then "
+                               f"`dbt build --select tag:{experiment.id}`")
         entries = []
         for variation in [baseline, *(v for v in variations if v != baseline)]:
             row = arms[variation]
