@@ -312,7 +312,8 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
 @click.pass_context
 def results(ctx: click.Context, experiment: str, as_json: bool) -> None:
     """Show an experiment's results: per metric and variation, units, totals, values, the lift over
-    the baseline with its 95% interval, p- and q-values, and the sample ratio check.
+    the baseline with its 95% interval, p- and q-values, the always-valid interval and p-value (for
+    looking every day), and the sample ratio check.
 
     The experiment is defined in experiments/*.yml; `courier feeds compile` writes its models and
     `dbt build --select tag:<experiment>` builds them from the domain tables.
