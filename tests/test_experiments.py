@@ -148,7 +148,35 @@ def test_courier_results_compares_each_variation_with_the_baseline(project):
     assert treatment["lift"] == pytest.approx(-0.4)  # 150 against 250
     expected = compare(Arm(2, 150.0, 45000.0), Arm(2, 250.0, 125000.0))
     assert treatment["p_value"] == pytest.approx(expected.p_value)
-    assert found["sample_ratio"] == {"units": {"a": 2, "b": 2}, "p_value": 1.0, "mismatch": False}
+    assert found["sample_ratio"] == {"units": {"a": 2, "b": 2}, "planned": "equal", "p_value": 1.0,
+                                     "mismatch": False}
+
+
+def test_the_sample_ratio_is_tested_against_the_planned_split(project):
+    definition = project / "experiments" / "checkout.yml"
+    original = definition.read_text()
+    definition.write_text(original.replace("window: 48h\n", "window: 48h\nsplit: {a: 1, b: 3}\n"))
+    try:
+        found = json.loads(run_cli(project, "results", "checkout", "--json").output)
+    finally:
+        definition.write_text(original)
+
+    # 2 and 2 units against an expected 1 and 3: chi-square (1 + 1/3) with one degree of freedom
+    assert found["sample_ratio"]["planned"] == {"a": 1.0, "b": 3.0}
+    assert found["sample_ratio"]["p_value"] == pytest.approx(math.erfc(math.sqrt((1 + 1 / 3) / 2)))
+
+
+def test_dbt_docs_describe_every_column_of_both_models(project):
+    import yaml
+
+    docs = yaml.safe_load((project / "models/experiments/exp_checkout.yml").read_text())
+    described = {model["name"]: [column["name"] for column in model["columns"]] for model in docs["models"]}
+    observed = [name for (name,) in query(project, "select column_name from information_schema.columns where "
+                                                   "table_name = 'exp_checkout__observations' order by ordinal_position")]
+
+    assert described["exp_checkout__observations"] == observed
+    assert described["exp_checkout__results"] == ["variation_id", "metric", "kind", "units", "total", "mean",
+                                                  "variance"]
 
 
 def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):

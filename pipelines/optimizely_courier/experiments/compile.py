@@ -18,6 +18,7 @@ from optimizely_courier.feeds.compile import (
     MODELS_DIR,
     CompileReport,
     Output,
+    generated_yaml,
     inert,
     sql_name,
     template_environment,
@@ -52,7 +53,42 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    "metrics": [_metric(m) for m in experiment.metrics]}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
                     for name in ("observations", "results")]
+        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment)))
     return outputs
+
+
+def _docs(experiment: Experiment) -> str:
+    """dbt docs of both models: what a row is and what each column holds."""
+    window = _window_text(experiment)
+    metrics = [{"name": m.name, "description": _metric_text(m, window)} for m in experiment.metrics]
+    observations = {"name": f"exp_{experiment.id}__observations",
+                    "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
+                                   "decision in the experiment (holdback left out), with its metric observations.",
+                    "columns": [{"name": "visitor_id", "description": "The unit's visitor."},
+                                {"name": "variation_id", "description": "The variation of the unit's first decision."},
+                                {"name": "decided_at", "description": "When that decision was made (UTC)."},
+                                *metrics]}
+    results = {"name": f"exp_{experiment.id}__results",
+               "description": f"Experiment {experiment.experiment_id}: per variation and metric, the sufficient "
+                              "statistics `courier results` tests on.",
+               "columns": [{"name": "variation_id", "description": "The variation."},
+                           {"name": "metric", "description": "The metric's name."},
+                           {"name": "kind", "description": "unique (0 or 1 per unit), count or sum."},
+                           {"name": "units", "description": "Units in the variation."},
+                           {"name": "total", "description": "The sum of the observations."},
+                           {"name": "mean", "description": "The metric's value: total / units."},
+                           {"name": "variance", "description": "The observations' sample variance."}]}
+    return generated_yaml({"version": 2, "models": [observations, results]}, experiment.path)
+
+
+def _metric_text(metric: Metric, window: str) -> str:
+    filters = "".join(f" with {column} = {value}" for column, value in metric.where)
+    events = f"`{metric.event}` events{filters} within {window} of its decision"
+    if metric.kind == "unique":
+        return f"1 if the unit has {events}, else 0."
+    if metric.kind == "count":
+        return f"The number of the unit's {events}."
+    return f"The sum of {metric.value} over the unit's {events} (0 when none)."
 
 
 def _feed(experiment: Experiment, key: str, table: str, feeds: list[Feed], needed: tuple[str, ...]) -> Feed:

@@ -4,6 +4,7 @@
     experiment_id: "18786493712"
     baseline: "18802093142"              # the baseline variation_id (default: the smallest id seen)
     window: 48h                          # attribution: [decision, decision + window], both ends inclusive
+    split: {"18802093142": 50, "18823341323": 50}   # the planned traffic split (default: equal)
     metrics:
       - {name: purchase_rate, kind: unique, event: purchase}         # 1 if the unit has a purchase
       - {name: detail_views, kind: count, event: detail_page_view}   # how many
@@ -29,7 +30,7 @@ from optimizely_courier.errors import ConfigError
 
 EXPERIMENTS_DIR = "experiments"
 MetricKind = Literal["unique", "count", "sum"]
-EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "decisions", "conversions", "metrics")
+EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "decisions", "conversions", "metrics")
 METRIC_KEYS = ("name", "kind", "event", "value", "where")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -52,6 +53,7 @@ class Experiment:
     path: str  # relative to the project
     baseline: str | None = None
     window: dt.timedelta = dt.timedelta(hours=48)
+    split: tuple[tuple[str, float], ...] = ()  # planned weight per variation_id; () is an equal split
     decisions: str = "Optimizely:Decisions"  # domain tables
     conversions: str = "Optimizely:Conversions"
 
@@ -94,9 +96,19 @@ def parse_experiment(path: Path, root: Path) -> Experiment:
         raise s.error("metrics", "a metric name appears twice")
     baseline = s.raw("baseline")
     return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
-                      baseline=None if baseline is None else str(baseline), window=window,
+                      baseline=None if baseline is None else str(baseline), window=window, split=_split(s),
                       decisions=s.string("decisions", Experiment.decisions),
                       conversions=s.string("conversions", Experiment.conversions))
+
+
+def _split(s: Section) -> tuple[tuple[str, float], ...]:
+    section = s.section("split", required=False)
+    if section is None:
+        return ()
+    weights = tuple(sorted((str(variation), weight) for variation, weight in section.data.items()))
+    if len(weights) < 2 or not all(isinstance(w, (int, float)) and w > 0 for _, w in weights):
+        raise s.error("split", "expected a positive weight per variation_id, such as {\"v1\": 50, \"v2\": 50}")
+    return tuple((variation, float(weight)) for variation, weight in weights)
 
 
 def _metric(s: Section) -> Metric:

@@ -47,11 +47,15 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
             entries.append(entry)
         metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries})
     _add_q_values(metrics)
-    srm = sample_ratio_p_value([units[v] for v in variations])
+    planned = dict(experiment.split)
+    if planned and set(planned) != set(variations):
+        raise ConfigError(experiment.path, "split", f"the split names {', '.join(sorted(planned))}; the variations "
+                                                    f"with units are {', '.join(variations)}")
+    srm = sample_ratio_p_value([units[v] for v in variations], [planned[v] for v in variations] if planned else None)
     return {"experiment": experiment.id, "experiment_id": experiment.experiment_id, "baseline": baseline,
             "window_hours": experiment.window.total_seconds() / 3600,
-            "sample_ratio": {"units": {v: units[v] for v in variations}, "p_value": srm,
-                             "mismatch": srm < SRM_ALPHA},
+            "sample_ratio": {"units": {v: units[v] for v in variations}, "planned": planned or "equal",
+                             "p_value": srm, "mismatch": srm < SRM_ALPHA},
             "metrics": metrics}
 
 

@@ -35,7 +35,8 @@ MODELS_DIR = "models"
 SOURCES_YAML = f"{MODELS_DIR}/staging/__sources.yml"
 SQL_HEADER = "-- generated from {source}; do not edit"
 YAML_HEADER = "# generated from {source}; do not edit"
-GENERATED_MARKS = ("-- generated from feeds", "# generated from feeds", "-- generated from experiments")
+GENERATED_MARKS = ("-- generated from feeds", "# generated from feeds", "-- generated from experiments",
+                   "# generated from experiments")
 DUCKDB_TYPES = {"Boolean": "boolean", "Date": "date", "Datetime": "timestamp with time zone", "Float": "double",
                 "Integer": "bigint", "String": "varchar"}
 SYSTEM_COLUMNS = (
@@ -235,8 +236,8 @@ def _feed_meta(feed: Feed) -> dict:
 
 
 def _model_doc(feed: Feed, model: dict) -> str:
-    return _yaml({"version": 2, "models": [{**model, "config": {**model["config"], "tags": ["feed", feed.id]}}]},
-                 feed.path)
+    tagged = {**model, "config": {**model["config"], "tags": ["feed", feed.id]}}
+    return generated_yaml({"version": 2, "models": [tagged]}, feed.path)
 
 
 def staging_yaml(feed: Feed) -> str:
@@ -312,7 +313,7 @@ def sources_yaml(feeds: list[Feed], freshness: Mapping[str, Freshness]) -> str:
                                                             "its load is here with status 0.",
                        "config": {"freshness": None}}]}
         for courier, tags in sorted(read.items())]}
-    return _yaml(doc, "feeds")
+    return generated_yaml(doc, "feeds")
 
 
 def _raw_table(tag: str, columns: set[str]) -> dict:
@@ -349,10 +350,11 @@ def stitch_yaml(feeds: list[Feed]) -> str:
                  "config": {"meta": {"semantic": [tag], "pii": True}}} for tag in _stitch_tags(feeds)]
     doc = {"version": 2, "models": [{"name": "stitch_input", "description": "Identity-resolution input: the PII "
                                      "columns of every feed with stitch: true.", "columns": columns}]}
-    return _yaml(doc, "feeds with stitch: true")
+    return generated_yaml(doc, "feeds with stitch: true")
 
 
-def _yaml(doc: dict, source: str) -> str:
+def generated_yaml(doc: dict, source: str) -> str:
+    """`doc` as a generated YAML file naming `source` in its header; every string inert to Jinja."""
     return YAML_HEADER.format(source=source) + "\n" + yaml.safe_dump(_inert_strings(doc), sort_keys=False, width=110,
                                                                       allow_unicode=True)
 
