@@ -49,8 +49,9 @@ reliability: $(STAMP)
 		$(BIN)/python -m pytest -m reliability -q
 	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
 
-# The scale suites too slow for `make test` (about 4 minutes): the Spark equivalence tests, local and
-# on a standalone cluster (a master and two workers, each its own JVM), and 3,600 part files in one run.
+# The suites too slow for `make test` (about 4 minutes): the Spark equivalence tests, local and on a
+# standalone cluster (a master and two workers, each its own JVM), 3,600 part files in one run, and the
+# benchmarks' smoke runs.
 scaleout: $(STAMP)
 	$(BIN)/python -m pytest -m scaleout -q
 

@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.scaleout  # a minute of benchmark runs: `make scaleout`, beside the other long suites
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
