@@ -26,7 +26,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from optimizely_courier.config.sources import Freshness, load_project
+from optimizely_courier.config.sources import Freshness, Project, load_project
 from optimizely_courier.errors import ConfigError
 from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
 from optimizely_courier.feeds.semantics import PII_TAGS, canonical
@@ -270,14 +270,16 @@ def rejected_yaml(feed: Feed) -> str:
         "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}}})
 
 
-def _project_freshness(root: Path) -> dict[str, Freshness]:
-    """Each courier's freshness thresholds, from sources.yml. They depend on no environment variable
-    (one sources.yml references may be unset: compiling connects to nothing). Without a valid
-    sources.yml (which `courier validate` reports), every courier gets the default."""
-    try:
-        project = load_project(root, dict(os.environ))
-    except ConfigError:
-        return {}
+def _project_freshness(root: Path, project: Project | None) -> dict[str, Freshness]:
+    """Each courier's freshness thresholds: from `project`, or else read from sources.yml. They depend
+    on no environment variable (one sources.yml references may be unset: compiling connects to
+    nothing). Without a valid sources.yml (which `courier validate` reports), every courier gets the
+    default."""
+    if project is None:
+        try:
+            project = load_project(root, dict(os.environ))
+        except ConfigError:
+            return {}
     return {name: project.freshness(name) for name in project.couriers}
 
 
@@ -399,10 +401,12 @@ class CompileReport:
     stale: list[str]  # --check: files that differ, are missing, or should be removed
 
 
-def write_models(root: Path, feeds: list[Feed], check: bool = False, extra: Sequence[Output] = ()) -> CompileReport:
+def write_models(root: Path, feeds: list[Feed], check: bool = False, extra: Sequence[Output] = (),
+                 project: Project | None = None) -> CompileReport:
     """Write (or with `check`, only compare) the generated models of `feeds`, and `extra` ones (the
-    experiments'), under `root`; delete generated files neither produces."""
-    outputs = [*compile_feeds(feeds, _project_freshness(root)), *extra]
+    experiments'), under `root`; delete generated files neither produces. `project` is the loaded
+    sources.yml when the caller has it (else it is read here, for the couriers' freshness)."""
+    outputs = [*compile_feeds(feeds, _project_freshness(root, project)), *extra]
     wanted = {o.path for o in outputs}
     report = CompileReport([], [], [])
     for output in outputs:

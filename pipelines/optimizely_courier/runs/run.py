@@ -232,7 +232,7 @@ def _check_models_fresh(project: Project, feeds: list) -> None:
     from optimizely_courier.experiments.compile import EXPERIMENT_MODELS
     from optimizely_courier.feeds.compile import SOURCES_YAML, write_models
 
-    stale = [path for path in write_models(project.root, feeds, check=True).stale
+    stale = [path for path in write_models(project.root, feeds, check=True, project=project).stale
              if path != SOURCES_YAML and not path.startswith(EXPERIMENT_MODELS)]
     if stale:
         raise CourierError(f"the generated models do not match feeds/ ({', '.join(stale[:3])}"
