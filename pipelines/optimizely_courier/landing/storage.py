@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_fixed
 
 from optimizely_courier.config.credentials import connect
 from optimizely_courier.config.sources import Courier
@@ -128,17 +128,15 @@ class S3Store:
     def fetch(self, key: str) -> Path:
         handle, name = tempfile.mkstemp(prefix="courier-", suffix=".parquet", dir=self.temp_dir)
         os.close(handle)
+        # botocore retries failed requests, not a body cut off mid-stream: start the GET again
+        retrying = Retrying(retry=retry_if_exception_type(BODY_ERRORS), stop=stop_after_attempt(BODY_ATTEMPTS),
+                            wait=wait_exponential(multiplier=BODY_RETRY_SECONDS), reraise=True)
         try:
-            for attempt in range(BODY_ATTEMPTS):
-                try:
-                    self._download(key, name)
-                    break
-                except BODY_ERRORS:
-                    # botocore retries failed requests, not a body cut off mid-stream: start the GET again
-                    if attempt == BODY_ATTEMPTS - 1:
-                        raise StorageError(f"reading {self.url(key)} failed {BODY_ATTEMPTS} times: the connection "
-                                           "dropped mid-download") from None
-                    time.sleep(BODY_RETRY_SECONDS * 2 ** attempt)
+            retrying(self._download, key, name)
+        except BODY_ERRORS:
+            Path(name).unlink(missing_ok=True)
+            raise StorageError(f"reading {self.url(key)} failed {BODY_ATTEMPTS} times: the connection "
+                               "dropped mid-download") from None
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise
@@ -197,14 +195,13 @@ def _check_endpoint(url: str) -> None:
 
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for attempt in range(ENDPOINT_ATTEMPTS):
-        try:
-            socket.create_connection((parts.hostname, port), timeout=ENDPOINT_TIMEOUT_SECONDS).close()
-            return
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            if attempt + 1 < ENDPOINT_ATTEMPTS:
-                time.sleep(1)
+    retrying = Retrying(retry=retry_if_exception_type(OSError), stop=stop_after_attempt(ENDPOINT_ATTEMPTS),
+                        wait=wait_fixed(1), reraise=True)
+    try:
+        retrying(lambda: socket.create_connection((parts.hostname, port), timeout=ENDPOINT_TIMEOUT_SECONDS).close())
+        return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
     raise StorageError(f"cannot connect to the S3 endpoint {url} ({reason}, {ENDPOINT_ATTEMPTS} tries): check "
                        "`endpoint_url` and that the server is running")
 
