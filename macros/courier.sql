@@ -441,20 +441,20 @@
 {%- endmacro %}
 
 
-{#- Fails the model, before it changes anything, when too many of the window's rows are rejected.
-    The rejected rows are counted in the rejected model (built just before), all rows in staging
-    (a count reads no values), so the casts are not computed once more. -#}
-{% macro courier_check_error_threshold(staging, rejected, feed, threshold, domain_table, feed_file) -%}
-  {%- if execute and not var('courier_compile_only', false) -%}
-    {%- set counts = run_query("select (select count(*) from " ~ staging ~ " where " ~ courier_in_window(feed)
-                               ~ "), (select count(*) from " ~ rejected ~ " where " ~ courier_in_window(feed) ~ ")") -%}
-    {%- set total, rejected = counts.rows[0][0], counts.rows[0][1] -%}
-    {%- if total > 0 and rejected / total > threshold -%}
-      {{ exceptions.raise_compiler_error(
-           "feed " ~ domain_table ~ " (" ~ feed_file ~ "): " ~ rejected ~ " of " ~ total ~ " rows rejected ("
-           ~ "%.2f" | format(100 * rejected / total) ~ "%), over the error threshold of "
-           ~ "%.2f" | format(100 * threshold) ~ "%; the domain table is unchanged. The reasons are in "
-           ~ domain_table ~ "__rejected") }}
-    {%- endif -%}
-  {%- endif -%}
-{%- endmacro %}
+{#- A feed's error threshold, as a test on its rejected model: one row (the counts) when more of
+    the window's rows were rejected than the feed allows. The domain model is built after the
+    rejected one, so in `dbt build` a failing threshold skips it and the domain table stays as it
+    was. The window is the one the domain build will read: the run's dates for a truncate, else
+    the landed versions not yet built with this definition (all of them on a first build). All rows
+    are counted in staging (a count reads no values, so the casts are not computed once more). -#}
+{% test courier_error_threshold(model, staging, feed_id, courier, file, definition, threshold) %}
+  {%- set feed = {'id': feed_id, 'courier': courier, 'tag': file, 'definition': definition} -%}
+  {%- set mode = 'truncate' if feed_id in var('courier_truncate', {}) else 'incremental' -%}
+select rejected, total
+from (
+    select
+        (select count(*) from {{ model }} where {{ courier_in_window(feed, mode) }}) as rejected,
+        (select count(*) from {{ staging }} where {{ courier_in_window(feed, mode) }}) as total
+) as counts
+where rejected > {{ threshold }} * total
+{% endtest %}

@@ -133,7 +133,7 @@ columns:
 
     assert result.exit_code == 1
     line = _one_error_line(result)
-    assert line == "Error: dbt run failed: expected token 'name', got '%'; line 1; {% macro broken( %}"
+    assert line == "Error: dbt build failed: expected token 'name', got '%'; line 1; {% macro broken( %}"
     [run] = json.loads(run_cli(dbt_project, "history", "--json").output)
     assert "\x1b" not in run["error"] and "expected token 'name'" in run["error"]
 

@@ -68,87 +68,26 @@ typed as (
         {{ courier_text('_src__client_engine') }} as client_engine,
         {{ courier_text('_src__client_version') }} as client_version
     from extracted
-),
-
-checked as (
-    select
-        typed.*,
-        nullif(substr(concat(
-            coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
-            coalesce('; ' || case when _src__converted_at is not null and converted_at is null
-                 then 'converted_at: cannot cast ' || left({{ courier_text('_src__converted_at') }}, 80) || ' to Datetime' end, ''),
-            coalesce('; ' || case when _src__processed_at is not null and processed_at is null
-                 then 'processed_at: cannot cast ' || left({{ courier_text('_src__processed_at') }}, 80) || ' to Datetime' end, ''),
-            coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
-            coalesce('; ' || case when _src__revenue_cents is not null and revenue_cents is null
-                 then 'revenue_cents: cannot cast ' || left({{ courier_text('_src__revenue_cents') }}, 80) || ' to Integer' end, ''),
-            coalesce('; ' || case when _src__value is not null and value is null
-                 then 'value: cannot cast ' || left({{ courier_text('_src__value') }}, 80) || ' to Float' end, ''),
-            coalesce('; ' || case when _src__quantity is not null and quantity is null
-                 then 'quantity: cannot cast ' || left({{ courier_text('_src__quantity') }}, 80) || ' to Integer' end, '')
-        ), 3), '') as _reject_reason
-    from typed
-),
-
-final as (
-    select
-        uuid,
-        converted_at,
-        processed_at,
-        visitor_id,
-        session_id,
-        account_id,
-        entity_id,
-        event_type,
-        event_name,
-        revenue_cents,
-        value,
-        quantity,
-        experiments,
-        attributes,
-        tags,
-        sku,
-        category,
-        plan,
-        user_ip,
-        user_agent,
-        referer,
-        revision,
-        client_engine,
-        client_version,
-        {{ courier_pk(['uuid']) }} as _pk,
-        {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
-        {{ courier_load_time('_load_id') }} as _updated,
-        _load_id,
-        _file,
-        _file_date,
-        _file_row,
-        _reject_reason,
-        _src__uuid,
-        _src__converted_at,
-        _src__processed_at,
-        _src__visitor_id,
-        _src__session_id,
-        _src__account_id,
-        _src__entity_id,
-        _src__event_type,
-        _src__event_name,
-        _src__revenue_cents,
-        _src__value,
-        _src__quantity,
-        _src__experiments,
-        _src__attributes,
-        _src__tags,
-        _src__sku,
-        _src__category,
-        _src__plan,
-        _src__user_ip,
-        _src__user_agent,
-        _src__referer,
-        _src__revision,
-        _src__client_engine,
-        _src__client_version
-    from checked
 )
 
-select * from final
+-- the feed's columns, the raw values they came from (for the rejected rows), the key and lineage
+select
+    typed.*,
+    {{ courier_pk(['uuid']) }} as _pk,
+    {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
+    {{ courier_load_time('_load_id') }} as _updated,
+    nullif(substr(concat(
+        coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
+        coalesce('; ' || case when _src__converted_at is not null and converted_at is null
+            then 'converted_at: cannot cast ' || left({{ courier_text('_src__converted_at') }}, 80) || ' to Datetime' end, ''),
+        coalesce('; ' || case when _src__processed_at is not null and processed_at is null
+            then 'processed_at: cannot cast ' || left({{ courier_text('_src__processed_at') }}, 80) || ' to Datetime' end, ''),
+        coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
+        coalesce('; ' || case when _src__revenue_cents is not null and revenue_cents is null
+            then 'revenue_cents: cannot cast ' || left({{ courier_text('_src__revenue_cents') }}, 80) || ' to Integer' end, ''),
+        coalesce('; ' || case when _src__value is not null and value is null
+            then 'value: cannot cast ' || left({{ courier_text('_src__value') }}, 80) || ' to Float' end, ''),
+        coalesce('; ' || case when _src__quantity is not null and quantity is null
+            then 'quantity: cannot cast ' || left({{ courier_text('_src__quantity') }}, 80) || ' to Integer' end, '')
+    ), 3), '') as _reject_reason
+from typed

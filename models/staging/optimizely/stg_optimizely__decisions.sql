@@ -60,77 +60,24 @@ typed as (
         {{ courier_text('_src__client_engine') }} as client_engine,
         {{ courier_text('_src__client_version') }} as client_version
     from extracted
-),
-
-checked as (
-    select
-        typed.*,
-        nullif(substr(concat(
-            coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
-            coalesce('; ' || case when _src__decided_at is not null and decided_at is null
-                 then 'decided_at: cannot cast ' || left({{ courier_text('_src__decided_at') }}, 80) || ' to Datetime' end, ''),
-            coalesce('; ' || case when _src__processed_at is not null and processed_at is null
-                 then 'processed_at: cannot cast ' || left({{ courier_text('_src__processed_at') }}, 80) || ' to Datetime' end, ''),
-            coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
-            coalesce('; ' || case when _src__experiment_id is null then 'experiment_id: required value missing' end, ''),
-            coalesce('; ' || case when _src__variation_id is null then 'variation_id: required value missing' end, ''),
-            coalesce('; ' || case when _src__is_holdback is not null and is_holdback is null
-                 then 'is_holdback: cannot cast ' || left({{ courier_text('_src__is_holdback') }}, 80) || ' to Boolean' end, '')
-        ), 3), '') as _reject_reason
-    from typed
-),
-
-final as (
-    select
-        uuid,
-        decided_at,
-        processed_at,
-        visitor_id,
-        session_id,
-        account_id,
-        campaign_id,
-        experiment_id,
-        variation_id,
-        is_holdback,
-        attributes,
-        plan,
-        country,
-        device,
-        user_ip,
-        user_agent,
-        referer,
-        revision,
-        client_engine,
-        client_version,
-        {{ courier_pk(['uuid']) }} as _pk,
-        {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
-        {{ courier_load_time('_load_id') }} as _updated,
-        _load_id,
-        _file,
-        _file_date,
-        _file_row,
-        _reject_reason,
-        _src__uuid,
-        _src__decided_at,
-        _src__processed_at,
-        _src__visitor_id,
-        _src__session_id,
-        _src__account_id,
-        _src__campaign_id,
-        _src__experiment_id,
-        _src__variation_id,
-        _src__is_holdback,
-        _src__attributes,
-        _src__plan,
-        _src__country,
-        _src__device,
-        _src__user_ip,
-        _src__user_agent,
-        _src__referer,
-        _src__revision,
-        _src__client_engine,
-        _src__client_version
-    from checked
 )
 
-select * from final
+-- the feed's columns, the raw values they came from (for the rejected rows), the key and lineage
+select
+    typed.*,
+    {{ courier_pk(['uuid']) }} as _pk,
+    {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
+    {{ courier_load_time('_load_id') }} as _updated,
+    nullif(substr(concat(
+        coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
+        coalesce('; ' || case when _src__decided_at is not null and decided_at is null
+            then 'decided_at: cannot cast ' || left({{ courier_text('_src__decided_at') }}, 80) || ' to Datetime' end, ''),
+        coalesce('; ' || case when _src__processed_at is not null and processed_at is null
+            then 'processed_at: cannot cast ' || left({{ courier_text('_src__processed_at') }}, 80) || ' to Datetime' end, ''),
+        coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
+        coalesce('; ' || case when _src__experiment_id is null then 'experiment_id: required value missing' end, ''),
+        coalesce('; ' || case when _src__variation_id is null then 'variation_id: required value missing' end, ''),
+        coalesce('; ' || case when _src__is_holdback is not null and is_holdback is null
+            then 'is_holdback: cannot cast ' || left({{ courier_text('_src__is_holdback') }}, 80) || ' to Boolean' end, '')
+    ), 3), '') as _reject_reason
+from typed

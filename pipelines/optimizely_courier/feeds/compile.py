@@ -152,7 +152,7 @@ def _checks(feed: Feed) -> list[str]:
             checks.append(f"case when {_src(column)} is null then '{column.name}: required value missing' end")
         if column.type != "String":
             checks.append(f"case when {_src(column)} is not null and {sql_name(column.name)} is null\n"
-                          f"                 then '{column.name}: cannot cast ' || left({{{{ courier_text("
+                          f"            then '{column.name}: cannot cast ' || left({{{{ courier_text("
                           f"{_jinja_arg(_src(column))}) }}}}, 80) || ' to {column.type}' end")
     return checks
 
@@ -187,7 +187,7 @@ def definition(feed: Feed) -> str:
 
 def domain_sql(feed: Feed) -> str:
     order = _winner_order(feed)
-    return _render("domain.sql", feed, staging=f"ref('stg_{feed.model_name}')", feed_path=_jinja_string(feed.path),
+    return _render("domain.sql", feed, staging=f"ref('stg_{feed.model_name}')",
                    winner="load" if feed.last_updated == GENERATED else feed.last_updated,
                    ranked_columns=list(dict.fromkeys(["_pk", "_load_id", *order])),
                    ranking=[f"{c} desc nulls last" if c.startswith("{{") else f"{c} desc" for c in order],
@@ -267,7 +267,19 @@ def rejected_yaml(feed: Feed) -> str:
         "name": f"{feed.model_name}__rejected",
         "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
                       "and the raw values as text.",
-        "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}}})
+        "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}},
+        "data_tests": [{"courier_error_threshold": {
+            "name": threshold_test_name(feed),
+            "description": f"At most {feed.error_threshold:.2%} of the rows a build reads are rejected; over that, "
+                           f"the build stops before {feed.domain_table} changes.",
+            "arguments": {"staging": f"ref('stg_{feed.model_name}')", "feed_id": feed.id, "courier": feed.courier,
+                          "file": feed.file, "definition": meta["definition"], "threshold": feed.error_threshold},
+            "config": {"tags": [feed.id]}}}]})
+
+
+def threshold_test_name(feed: Feed) -> str:
+    """The dbt test that holds a feed to its error threshold."""
+    return f"{feed.model_name}__error_threshold"
 
 
 def _project_freshness(root: Path, project: Project | None) -> dict[str, Freshness]:
@@ -379,11 +391,6 @@ def _inert_strings(value):  # noqa: ANN001, ANN202 - any YAML value
     if isinstance(value, list):
         return [_inert_strings(item) for item in value]
     return value
-
-
-def _jinja_string(text: str) -> str:
-    """A Jinja string literal holding `text` exactly."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def is_generated(path: Path) -> bool:

@@ -82,7 +82,7 @@ class DbtProcess:
             else:
                 output.append(line)
         self.process.wait()
-        return _result(command, self.process.returncode, "".join(output), results_file)
+        return _result(self.project, command, self.process.returncode, "".join(output), results_file)
 
     def close(self) -> None:
         """End the process if it was not used (dbt keeps nothing half-written that matters: a partial
@@ -112,22 +112,52 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
     return DbtProcess(project).run(command, select, variables, extra)
 
 
-def _result(command: str, returncode: int, output: str, results_file: Path) -> BuildResult:
+def _result(project: Project, command: str, returncode: int, output: str, results_file: Path) -> BuildResult:
     result = BuildResult(output=output)
     failures = []
     if results_file.exists():
         results = json.loads(results_file.read_text())
         result.invocation_id = results.get("metadata", {}).get("invocation_id")
         for node in results.get("results", []):
-            name = node["unique_id"].split(".")[-1]
+            name = node["unique_id"].split(".")[2]  # models: <type>.<package>.<name>; tests add a hash
             result.statuses[name] = node["status"]
             if node["status"] in ("error", "fail"):
-                failures.append(f"{name}: {_first_line(node.get('message') or node['status'])}")
+                failures.append(_threshold_failure(project, name, node.get("compiled_code"))
+                                or f"{name}: {_first_line(node.get('message') or node['status'])}")
     if returncode != 0 or failures:
         detail = failures[0] if failures else _cause(result.output)
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         raise BuildError(f"dbt {command} failed: {detail}{more}")
     return result
+
+
+def _threshold_failure(project: Project, test: str, compiled_sql: str | None) -> str | None:
+    """What a failed error threshold test means, for a feed: with the counts when the warehouse is a
+    DuckDB file (the test's own query, run again now that dbt has let go of it)."""
+    from optimizely_courier.feeds.compile import threshold_test_name
+    from optimizely_courier.feeds.feed import load_feeds
+
+    feed = next((feed for feed in load_feeds(project.root) if threshold_test_name(feed) == test), None)
+    if feed is None:
+        return None
+    counts = _threshold_counts(project, compiled_sql)
+    share = (f"{counts[0]} of {counts[1]} rows rejected ({counts[0] / counts[1]:.2%})" if counts
+             else "more rows rejected than it allows")
+    return (f"feed {feed.domain_table} ({feed.path}): {share}, over the error threshold of {feed.error_threshold:.2%}; "
+            f"the domain table is unchanged. The reasons are in {feed.domain_table}__rejected")
+
+
+def _threshold_counts(project: Project, compiled_sql: str | None) -> tuple[int, int] | None:
+    if project.engine != "duckdb" or not compiled_sql:
+        return None
+    import duckdb
+
+    try:
+        with duckdb.connect(str(project.warehouse), read_only=True) as db:
+            row = db.execute(compiled_sql).fetchone()
+    except duckdb.Error:
+        return None
+    return (int(row[0]), int(row[1])) if row and row[1] else None
 
 
 def _die_with_parent() -> None:
@@ -166,6 +196,7 @@ def _first_line(message: str) -> str:
 
 
 def feed_selector(feed_ids: Sequence[str]) -> list[str]:
-    """dbt selection of the models and tests of these feeds (each is tagged with its feed id)."""
+    """dbt selection of the models of these feeds and their error threshold tests (each is tagged
+    with its feed id; run with `--indirect-selection empty`, which leaves the key tests out)."""
     return [f"tag:{feed_id}" for feed_id in feed_ids]
 

@@ -37,8 +37,9 @@ def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
         result = event.data.run_result
         response = result.adapter_response  # a protobuf Struct: a mapping, not a dict
         rows = response["rows_affected"] if "rows_affected" in response else None
-        line = {"name": event.data.node_info.node_name, "status": result.status, "seconds": result.execution_time,
-                "rows": int(rows) if rows is not None else None}
+        node = event.data.node_info
+        line = {"name": node.node_name, "test": node.resource_type == "test", "status": result.status,
+                "seconds": result.execution_time, "rows": int(rows) if rows is not None else None}
     except Exception:  # noqa: BLE001 - progress must never fail a build (dbt turns it into a node error)
         return
     print(NODE_LINE + json.dumps(line), flush=True)

@@ -89,7 +89,7 @@ class Reporter:
 
     def node(self, result: dict) -> None:
         """A dbt model finished (tests and hooks are not shown)."""
-        if not self.enabled or result["name"].startswith(("not_null_", "unique_")):
+        if not self.enabled or result.get("test"):
             return
         rows = f" ({result['rows']:,} rows)" if isinstance(result.get("rows"), int) and result["rows"] >= 0 else ""
         status = "" if result["status"] == "success" else f" {result['status']}"

@@ -204,11 +204,11 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     if project.engine == "duckdb":
         _check_raw_columns(project, [feed for feed, _ in to_build])
     truncate = {feed.id: _truncate_scope(dates) for feed, op in to_build if op.truncate}
-    # `run`, not `build`: the feed models' own tests (unique, not_null keys) hold by construction and
-    # scan whole tables; a plain `dbt build` runs them.
-    result = (dbt or DbtProcess(project)).run("run", select=feed_selector([feed.id for feed, _ in to_build]),
+    # The feeds' models and error thresholds only: their key tests (unique, not_null) hold by
+    # construction and scan whole tables; a plain `dbt build` runs them.
+    result = (dbt or DbtProcess(project)).run("build", select=feed_selector([feed.id for feed, _ in to_build]),
                                              variables={"courier_truncate": truncate} if truncate else None,
-                                             on_node=reporter.node)
+                                             extra=["--indirect-selection", "empty"], on_node=reporter.node)
     for feed_id, stats in _build_stats(project, result.invocation_id).items():
         report = reports.get(feed_id)
         if report is not None:

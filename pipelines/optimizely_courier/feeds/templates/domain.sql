@@ -2,8 +2,8 @@
 {{ config(alias=courier_alias('[[ feed.domain_table ]]'), unique_key='_pk') }}
 {%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.file ]]') %}
 {% set q = adapter.quote %}
-{{ courier_check_error_threshold([[ staging ]], ref('[[ feed.model_name ]]__rejected'), feed, [[ feed.error_threshold ]],
-                                 '[[ feed.domain_table ]]', [[ feed_path ]]) }}
+-- built after the rejected rows, whose error threshold test stops this model in `dbt build`:
+-- depends_on: {{ ref('[[ feed.model_name ]]__rejected') }}
 -- [[ feed.domain_table ]]: one row per [[ feed.primary_key | join(", ") ]]; the newest [[ winner ]] wins.
 
 -- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning

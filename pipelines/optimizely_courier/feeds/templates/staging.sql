@@ -26,40 +26,21 @@ typed as (
         [[ c.cast ]] as [[ c.name ]][[ "," if not loop.last ]]
 [% endfor %]
     from extracted
-),
-
-checked as (
-    select
-        typed.*,
-[% if checks %]
-        nullif(substr(concat(
-[% for check in checks %]
-            coalesce('; ' || [[ check ]], '')[[ "," if not loop.last ]]
-[% endfor %]
-        ), 3), '') as _reject_reason
-[% else %]
-        cast(null as {{ dbt.type_string() }}) as _reject_reason
-[% endif %]
-    from typed
-),
-
-final as (
-    select
-[% for c in columns %]
-        [[ c.name ]],
-[% endfor %]
-        {{ courier_pk([[ keys ]]) }} as _pk,
-        {{ courier_uuid(courier_pk([[ keys ]])) }} as _uuid_pk,
-        {{ courier_load_time('_load_id') }} as _updated,
-        _load_id,
-        _file,
-        _file_date,
-        _file_row,
-        _reject_reason,
-[% for c in columns %]
-        [[ c.src ]][[ "," if not loop.last ]]
-[% endfor %]
-    from checked
 )
 
-select * from final
+-- the feed's columns, the raw values they came from (for the rejected rows), the key and lineage
+select
+    typed.*,
+    {{ courier_pk([[ keys ]]) }} as _pk,
+    {{ courier_uuid(courier_pk([[ keys ]])) }} as _uuid_pk,
+    {{ courier_load_time('_load_id') }} as _updated,
+[% if checks %]
+    nullif(substr(concat(
+[% for check in checks %]
+        coalesce('; ' || [[ check ]], '')[[ "," if not loop.last ]]
+[% endfor %]
+    ), 3), '') as _reject_reason
+[% else %]
+    cast(null as {{ dbt.type_string() }}) as _reject_reason
+[% endif %]
+from typed
