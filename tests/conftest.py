@@ -32,7 +32,7 @@ EVENTS_MARKER = "'type=events/date='yyyy-MM-dd'/_SUCCESS'"
 def isolated_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the machine's AWS config; base credentials are moto's throwaway keys."""
     for name in list(os.environ):
-        if name.startswith("AWS_") or name in ("COURIER_DUCKDB", "S3_ENDPOINT_URL"):
+        if name.startswith(("AWS_", "COURIERS__")) or name in ("COURIER_DUCKDB", "S3_ENDPOINT_URL"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)

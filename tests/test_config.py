@@ -113,6 +113,27 @@ def test_secrets_toml_supplies_a_secret_left_out_of_sources(tmp_path):
     assert load_project(tmp_path, ENV).courier("optimizely").credential.secret_access_key == "from-toml"
 
 
+def test_dlt_environment_variables_supply_a_secret_and_win_over_secrets_toml(tmp_path, monkeypatch):
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(
+        '[couriers.optimizely.credential]\nsecret_access_key = "from-toml"\n')
+    (tmp_path / "sources.yml").write_text(courier(
+        "    bucket: b\n    credential: {type: iam-credential, access_key_id: AKID}\n"))
+    monkeypatch.setenv("COURIERS__OPTIMIZELY__CREDENTIAL__SECRET_ACCESS_KEY", "from-env")
+
+    assert load_project(tmp_path, ENV).courier("optimizely").credential.secret_access_key == "from-env"
+
+
+def test_an_unreadable_secrets_toml_is_one_error_naming_it(tmp_path):
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text('[couriers.optimizely.credential\n')
+    (tmp_path / "sources.yml").write_text(courier("    bucket: b\n"))
+
+    with pytest.raises(ConfigError, match=r"\.dlt/secrets\.toml: cannot read secrets file: .*line 1") as error:
+        load_project(tmp_path, ENV)
+    assert "\n" not in str(error.value)
+
+
 def test_json_string_load_operations_are_accepted(tmp_path):
     text = courier("    bucket: b\n    load_operations: '{\"df-7k2m9q\": [{\"type\": \"truncate\"}]}'\n")
     assert parse_sources_text(text, tmp_path, ENV).courier("optimizely").load_operations == {

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +19,12 @@ from zoneinfo import ZoneInfo
 
 from optimizely_courier.config.patterns import FilePattern, PatternError
 from optimizely_courier.config.schedule import Cron, ScheduleError, longest_gap, parse_duration, parse_zone
+from optimizely_courier.config.secrets import SECRET_KEYS, check_secrets_file, resolve_secrets
 from optimizely_courier.config.yamlfile import LineDict, Section, line_of, load_yaml, parse_yaml
 from optimizely_courier.errors import ConfigError
 from optimizely_courier.settings import WAREHOUSE_ENV, WAREHOUSE_FILE
 
 SOURCES_FILE = "sources.yml"
-SECRETS_FILE = ".dlt/secrets.toml"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_API_URL = "https://api.optimizely.com"
 
@@ -52,8 +51,6 @@ REQUIRED_CREDENTIAL_KEYS = {
     "optimizely-token": ("token",),
     "default": (),
 }
-# Fields whose value may only come from the environment or .dlt/secrets.toml.
-SECRET_KEYS = ("secret_access_key", "session_token", "token")
 CONTENT_TYPES = ("application/x-parquet",)
 COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "credential", "entities",
                 "load_operations", "notify", "freshness")
@@ -251,12 +248,11 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
     env = os.environ if env is None else env
     path = root / SOURCES_FILE
     doc = load_yaml(path)
-    secrets = _load_secrets(root / SECRETS_FILE)
-    return parse_sources(doc, path, root, env, secrets)
+    check_secrets_file(root)
+    return parse_sources(doc, path, root, env)
 
 
-def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
-                  secrets: Mapping[str, Any] | None = None) -> Project:
+def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str]) -> Project:
     """Validate a parsed sources.yml document."""
     top = Section(doc if doc is not None else LineDict(), path)
     top.check_keys(("couriers", "courier_groups", "warehouse"))
@@ -269,7 +265,7 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str],
             raise couriers_section.error(str(name), "courier names use letters, digits and _ and start "
                                                     "with a letter (the name becomes a pipeline and schema)")
         section = couriers_section.section(name)
-        couriers[name] = _parse_courier(name, section, root, env, (secrets or {}).get("couriers", {}).get(name, {}))
+        couriers[name] = _parse_courier(name, section, root, env)
     groups_section = top.section("courier_groups", required=False)
     groups = {}
     for name in (groups_section.data if groups_section else {}):
@@ -355,8 +351,7 @@ def _timed(s: Section, key: str, default: Any, parse: Any) -> Any:
         raise s.error(key, str(exc)) from None
 
 
-def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
-                   secrets: Mapping[str, Any]) -> Courier:
+def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str]) -> Courier:
     s.check_keys(COURIER_KEYS)
     bucket = _expand(s, "bucket", env)
     local_path = _expand(s, "local_path", env)
@@ -368,7 +363,7 @@ def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str],
     endpoint_url = _expand(s, "endpoint_url", env)
     if endpoint_url and not re.match(r"^https?://", endpoint_url):
         raise s.error("endpoint_url", f"expected an http:// or https:// URL, got {endpoint_url!r}")
-    credential = _parse_credential(credential_section, s, env, secrets.get("credential", {}))
+    credential = _parse_credential(credential_section, s, env, root, name)
     if local_path and credential_section is not None:
         raise s.error("credential", "a `local_path` courier reads local files and takes no credential")
     return Courier(
@@ -399,13 +394,16 @@ def _parse_freshness(s: Section | None) -> Freshness | None:
     return Freshness(_whole_hours(warn), _whole_hours(error))
 
 
-def _parse_credential(s: Section | None, parent: Section, env: Mapping[str, str],
-                      secrets: Mapping[str, Any]) -> Credential:
+def _parse_credential(s: Section | None, parent: Section, env: Mapping[str, str], root: Path,
+                      courier: str) -> Credential:
     if s is None:
         return Credential()
     kind = s.choice("type", CREDENTIAL_TYPES)
     allowed = CREDENTIAL_KEYS[kind]
     s.check_keys(("type", *allowed))
+    # secrets left out of sources.yml come from dlt's config (COURIERS__<NAME>__CREDENTIAL__*, .dlt/secrets.toml)
+    left_out = any(key in SECRET_KEYS and not s.has(key) for key in allowed)
+    secrets = resolve_secrets(root, courier) if left_out else {}
     values: dict[str, Any] = {}
     for key in allowed:
         if key in SECRET_KEYS and s.has(key) and not _is_env_ref(s.raw(key)):
@@ -413,8 +411,8 @@ def _parse_credential(s: Section | None, parent: Section, env: Mapping[str, str]
                                "the environment, or put it in .dlt/secrets.toml under "
                                f"[{parent.path}.credential]")
         value = _expand(s, key, env)
-        if value is None and key in SECRET_KEYS and secrets.get(key):
-            value = str(secrets[key])
+        if value is None and key in secrets:
+            value = secrets[key]
         if value is not None:
             values[key] = value
     unresolved = None
@@ -512,31 +510,6 @@ def _expand(s: Section, key: str, env: Mapping[str, str]) -> str | None:
 def warehouse_path(root: Path, env: Mapping[str, str]) -> Path:
     """`COURIER_DUCKDB` (relative to the project) or `<project>/warehouse.duckdb`; profiles.yml agrees."""
     return (root / env.get(WAREHOUSE_ENV, WAREHOUSE_FILE)).resolve()
-
-
-def _load_secrets(path: Path) -> dict:
-    """`.dlt/secrets.toml`; its `[couriers.<name>.credential]` sections are checked (dlt's own
-    sections are dlt's business)."""
-    if not path.exists():
-        return {}
-    try:
-        secrets = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(path, "", f"cannot read secrets file: {exc}") from None
-    couriers = secrets.get("couriers", {})
-    for name, courier in (couriers.items() if isinstance(couriers, dict) else [("", couriers)]):
-        where = f"couriers.{name}" if name else "couriers"
-        if not isinstance(courier, dict) or set(courier) - {"credential"} or not isinstance(
-                courier.get("credential", {}), dict):
-            raise ConfigError(path, where, "expected only a [couriers.<courier>.credential] table of secrets")
-        for key, value in courier.get("credential", {}).items():
-            if key not in SECRET_KEYS:
-                raise ConfigError(path, f"{where}.credential.{key}", f"unknown key; secrets here are: "
-                                  f"{', '.join(SECRET_KEYS)} (other credential keys belong in sources.yml)")
-            if not isinstance(value, str) or not value:
-                raise ConfigError(path, f"{where}.credential.{key}", f"expected a non-empty string, got a "
-                                  f"{type(value).__name__}")
-    return secrets
 
 
 def parse_sources_text(text: str, root: Path, env: Mapping[str, str] | None = None) -> Project:
