@@ -12,6 +12,7 @@ from optimizely_courier.landing import storage
 from optimizely_courier.landing.discovery import DataFile
 from optimizely_courier.landing.storage import BODY_ATTEMPTS, Downloads, LocalStore, S3Store
 from tests.conftest import SHOP_SOURCES, sources_yaml
+from tests.s3proxy import Fault, RecordingProxy
 
 
 def mirror(tmp_path):
@@ -75,55 +76,6 @@ def test_s3_downloads_are_fetched_ahead_and_deleted_once_released(bucket, make_p
     assert not path.exists()
 
 
-class CuttingProxy:
-    """A loopback proxy in front of the S3 server that cuts the body of the first `cuts` GETs of an
-    object in half and drops the connection: the fault botocore's own retries do not cover."""
-
-    def __init__(self, upstream: str, cuts: int):
-        import http.client
-        import http.server
-        import threading
-        from urllib.parse import urlsplit
-
-        target = urlsplit(upstream)
-        proxy = self
-        self.cuts, self.gets = cuts, 0
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):  # noqa: ANN002 - quiet
-                pass
-
-            def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                connection = http.client.HTTPConnection(target.hostname, target.port)
-                connection.request(self.command, self.path, self.rfile.read(length) if length else None,
-                                   dict(self.headers))
-                response = connection.getresponse()
-                body = response.read()
-                cut = self.command == "GET" and "list-type" not in self.path and response.status == 200
-                if cut:
-                    proxy.gets += 1
-                    cut = proxy.gets <= proxy.cuts
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection"):
-                        self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body[:len(body) // 2] if cut else body)
-                if cut:
-                    self.close_connection = True
-
-            do_GET = do_PUT = do_HEAD = do_POST = _forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 BODY = bytes(range(256)) * 4096  # 1 MiB: long enough to be cut mid-stream
 
 
@@ -133,8 +85,15 @@ def test_a_download_cut_mid_stream_is_fetched_again_until_the_attempts_run_out(b
     monkeypatch.setattr(storage, "BODY_RETRY_SECONDS", 0.01)
     key = "type=decisions/date=2026-11-25/experiment=1/part-0.parquet"
     bucket.client.put_object(Bucket=bucket.name, Key=f"v1/account_id=12345/{key}", Body=BODY)
-    proxy = CuttingProxy(bucket.s3.url, cuts)
-    try:
+    gets = []
+
+    def cut_the_first_gets(request):
+        if request.method == "GET" and "list-type" not in request.query:
+            gets.append(request)
+            return Fault("cut_body") if len(gets) <= cuts else None
+        return None
+
+    with RecordingProxy(bucket.s3.url, cut_the_first_gets) as proxy:
         project = load_project(make_project(sources_yaml(bucket=bucket.name, endpoint=proxy.url)))
         (tmp_path / "downloads").mkdir()
         store = S3Store(project.courier("optimizely"), tmp_path / "downloads")
@@ -144,7 +103,5 @@ def test_a_download_cut_mid_stream_is_fetched_again_until_the_attempts_run_out(b
             with pytest.raises(StorageError, match=f"part-0.parquet failed {BODY_ATTEMPTS} times: the connection"):
                 store.fetch(key)
             assert list((tmp_path / "downloads").iterdir()) == []  # nothing half-written left behind
-    finally:
-        proxy.close()
 
-    assert proxy.gets == min(cuts + 1, BODY_ATTEMPTS)
+    assert len(gets) == min(cuts + 1, BODY_ATTEMPTS)
