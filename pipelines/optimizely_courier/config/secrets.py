@@ -70,7 +70,13 @@ def _secrets_toml(root: Path) -> Any:  # noqa: ANN401 - dlt's SecretsTomlProvide
     try:
         return SecretsTomlProvider(settings_dir=str(root / ".dlt"))
     except Exception as exc:  # noqa: BLE001 - dlt wraps tomlkit's parse errors in several types
-        raise ConfigError(root / SECRETS_FILE, "", f"cannot read secrets file: {str(exc).splitlines()[-1]}") from None
+        raise ConfigError(root / SECRETS_FILE, "", f"cannot read secrets file: {_last_line(exc)}") from None
+
+
+def _last_line(exc: Exception) -> str:
+    """dlt's message ends with the parser's own line (which names the line and column)."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from optimizely_courier.config.sources import Project
@@ -28,9 +28,8 @@ from optimizely_courier.settings import (
 
 @dataclass
 class BuildResult:
-    """What a dbt invocation did: each node's status, and dbt's own output."""
+    """What a dbt invocation did: dbt's own output, and its invocation id (the record's key)."""
 
-    statuses: dict[str, str] = field(default_factory=dict)
     output: str = ""
     invocation_id: str | None = None
 
@@ -120,7 +119,6 @@ def _result(project: Project, command: str, returncode: int, output: str, result
         result.invocation_id = results.get("metadata", {}).get("invocation_id")
         for node in results.get("results", []):
             name = node["unique_id"].split(".")[2]  # models: <type>.<package>.<name>; tests add a hash
-            result.statuses[name] = node["status"]
             if node["status"] in ("error", "fail"):
                 failures.append(_threshold_failure(project, name, node.get("compiled_code"))
                                 or f"{name}: {_first_line(node.get('message') or node['status'])}")
