@@ -35,7 +35,7 @@ demo: $(STAMP)
 # The linter, then everything but the fault loops, which `make reliability` runs (repeated) after it.
 test: $(STAMP)
 	$(BIN)/ruff check pipelines tests bench
-	$(BIN)/python -m pytest -m "not faults and not scaleout"
+	$(BIN)/python -m pytest -m "not faults and not scaleout and not long"
 
 # The fault, crash and fuzz suites, then their report: faults injected, runs recovered, rows lost
 # and duplicated (must be 0), bad inputs tried, tracebacks seen (must be 0). Every fault point is hit
@@ -49,11 +49,11 @@ reliability: $(STAMP)
 		$(BIN)/python -m pytest -m reliability -q
 	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
 
-# The suites too slow for `make test` (about 4 minutes): the Spark equivalence tests, local and on a
-# standalone cluster (a master and two workers, each its own JVM), 3,600 part files in one run, and the
-# benchmarks' smoke runs.
+# The suites too slow for `make test` (about 5 minutes): the Spark equivalence tests, local and on a
+# standalone cluster (a master and two workers, each its own JVM), 3,600 part files in one run, the
+# benchmarks' smoke runs, and the long end-to-end suites (dlt's own CLI through a run, the demo).
 scaleout: $(STAMP)
-	$(BIN)/python -m pytest -m scaleout -q
+	$(BIN)/python -m pytest -m "scaleout or long" -q
 
 clean:
 	rm -rf $(VENV) .courier warehouse.duckdb warehouse.duckdb.wal target logs *.egg-info pipelines/*.egg-info

@@ -7,7 +7,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, query
+
+pytestmark = pytest.mark.long  # make scaleout runs it: make test keeps to its 10 minutes
 
 PROJECT_FILES = ("sources.yml", "feeds", "experiments", "models", "macros", "dbt_project.yml", "profiles.yml",
                  ".dlt")

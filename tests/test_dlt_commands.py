@@ -8,12 +8,15 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 
 from optimizely_courier.cli.main import cli
 from optimizely_courier.cli.main import run as courier_run
 from tests.conftest import ROOT, landed, query, run_cli, sources_yaml, write_feed, write_part
 from tests.test_domain import build, feed, table
 from tests.test_landing import SPEC, _counts
+
+pytestmark = pytest.mark.long  # make scaleout runs it: make test keeps to its 10 minutes
 
 DLT = str(Path(sys.executable).parent / "dlt")
 
