@@ -199,11 +199,9 @@ def _check_endpoint(url: str) -> None:
                         wait=wait_fixed(1), reraise=True)
     try:
         retrying(lambda: socket.create_connection((parts.hostname, port), timeout=ENDPOINT_TIMEOUT_SECONDS).close())
-        return
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-    raise StorageError(f"cannot connect to the S3 endpoint {url} ({reason}, {ENDPOINT_ATTEMPTS} tries): check "
-                       "`endpoint_url` and that the server is running")
+        raise StorageError(f"cannot connect to the S3 endpoint {url} ({exc.strerror or type(exc).__name__}, "
+                           f"{ENDPOINT_ATTEMPTS} tries): check `endpoint_url` and that the server is running") from None
 
 
 class _NotFound(Exception):
