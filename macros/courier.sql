@@ -450,11 +450,12 @@
 {% test courier_error_threshold(model, staging, feed_id, courier, file, definition, threshold) %}
   {%- set feed = {'id': feed_id, 'courier': courier, 'tag': file, 'definition': definition} -%}
   {%- set mode = 'truncate' if feed_id in var('courier_truncate', {}) else 'incremental' -%}
+  {%- set in_window = courier_in_window(feed, mode) -%}  {#- looks the window's loads up once -#}
 select rejected, total
 from (
     select
-        (select count(*) from {{ model }} where {{ courier_in_window(feed, mode) }}) as rejected,
-        (select count(*) from {{ staging }} where {{ courier_in_window(feed, mode) }}) as total
+        (select count(*) from {{ model }} where {{ in_window }}) as rejected,
+        (select count(*) from {{ staging }} where {{ in_window }}) as total
 ) as counts
 where rejected > {{ threshold }} * total
 {% endtest %}
