@@ -3,8 +3,8 @@
 A configspec, `CredentialSecrets`, is resolved under `couriers.<courier>.credential` by dlt's own
 providers for the project, in dlt's order: environment variables
 (`COURIERS__<COURIER>__CREDENTIAL__SECRET_ACCESS_KEY`), then `.dlt/secrets.toml`
-(`[couriers.<courier>.credential]`). dlt is imported only for a project that needs it (a secret
-left out of sources.yml, or a secrets file to check): its import costs about half a second.
+(`[couriers.<courier>.credential]`). dlt is imported only to resolve a secret left out of
+sources.yml (its import costs about half a second); checking the secrets file needs only tomllib.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import functools
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
 
 from optimizely_courier.errors import ConfigError
 
@@ -27,6 +26,7 @@ def resolve_secrets(root: Path, courier: str) -> dict[str, str]:
     without importing dlt, when the project has no secrets file and no `COURIERS__` variable is set."""
     if not (root / SECRETS_FILE).exists() and not any(name.startswith("COURIERS__") for name in os.environ):
         return {}
+    check_secrets_file(root)  # a file dlt cannot parse: one line naming it, not dlt's traceback
     from dlt.common.configuration import resolve_configuration
     from dlt.common.configuration.container import Container
     from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
@@ -48,7 +48,10 @@ def check_secrets_file(root: Path) -> None:
     path = root / SECRETS_FILE
     if not path.exists():
         return
-    couriers = tomllib.loads(_secrets_toml(root).to_toml()).get("couriers", {})
+    try:
+        couriers = tomllib.loads(path.read_text(encoding="utf-8")).get("couriers", {})
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot read secrets file: {exc}") from None
     for name, courier in (couriers.items() if isinstance(couriers, dict) else [("", couriers)]):
         where = f"couriers.{name}" if name else "couriers"
         if not isinstance(courier, dict) or set(courier) - {"credential"} or not isinstance(
@@ -61,22 +64,6 @@ def check_secrets_file(root: Path) -> None:
             if not isinstance(value, str) or not value:
                 raise ConfigError(path, f"{where}.credential.{key}", f"expected a non-empty string, got a "
                                   f"{type(value).__name__}")
-
-
-def _secrets_toml(root: Path) -> Any:  # noqa: ANN401 - dlt's SecretsTomlProvider
-    """dlt's provider of the project's `.dlt/secrets.toml` (not the user-wide ~/.dlt one)."""
-    from dlt.common.configuration.providers import SecretsTomlProvider
-
-    try:
-        return SecretsTomlProvider(settings_dir=str(root / ".dlt"))
-    except Exception as exc:  # noqa: BLE001 - dlt wraps tomlkit's parse errors in several types
-        raise ConfigError(root / SECRETS_FILE, "", f"cannot read secrets file: {_last_line(exc)}") from None
-
-
-def _last_line(exc: Exception) -> str:
-    """dlt's message ends with the parser's own line (which names the line and column)."""
-    lines = str(exc).strip().splitlines()
-    return lines[-1] if lines else type(exc).__name__
 
 
 @functools.cache
