@@ -17,12 +17,12 @@
 {% macro snowflake__courier_lookup(column, key, by) -%}
   case when is_array({{ column }})
        then get(filter({{ column }}, a -> {{ courier_attribute_key(snowflake_json_field, 'a', by) }} = {{ courier_string(key) }}), 0):value::string
-       else get({{ column }}, {{ courier_string(key) }})::string
+       else {{ column }}[{{ courier_string(key) }}]::string
   end
 {%- endmacro %}
 
 {% macro snowflake__courier_field(column, field) -%}
-  get({{ column }}, {{ courier_string(field) }})::string
+  {{ column }}[{{ courier_string(field) }}]::string
 {%- endmacro %}
 
 {% macro snowflake__courier_unnest(column) -%}
@@ -39,7 +39,7 @@
 {%- endmacro %}
 
 {% macro snowflake__courier_uuid(expression) -%}
-  regexp_replace(md5({{ expression }}), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\\\1-\\\\2-\\\\3-\\\\4-\\\\5')
+  regexp_replace(md5({{ expression }}), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\1-\\2-\\3-\\4-\\5')
 {%- endmacro %}
 
 {% macro snowflake__courier_load_time(load_id) -%}

@@ -248,12 +248,45 @@
 {% macro courier_require_landed(courier, tag) -%}
   {%- if execute and not var('courier_compile_only', false) -%}
     {%- set raw = source('raw_' ~ courier, tag) -%}
-    {%- if adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier) is none -%}
+    {%- set found = adapter.get_relation(database=raw.database, schema=raw.schema,
+                                         identifier=courier_landed_name(raw.identifier)) -%}
+    {%- if found is none -%}
       {{ exceptions.raise_compiler_error("nothing has been landed into " ~ raw.schema ~ "." ~ raw.identifier
            ~ " yet: run `courier run " ~ courier ~ " --date YYYY-MM-DD` (or `--all`) first; dbt builds the"
            ~ " domain tables from what the courier lands") }}
     {%- endif -%}
   {%- endif -%}
+{%- endmacro %}
+
+
+{#- A column name the models quote (a reserved word such as `timestamp`, or upper case), folded as the
+    engine folds unquoted names: Snowflake keeps a quoted name's case and dlt creates its columns in upper
+    case, so a quoted `timestamp` must be "TIMESTAMP" there. -#}
+{% macro courier_quote(name) -%}
+  {{ return(adapter.dispatch('courier_quote')(name)) }}
+{%- endmacro %}
+
+{% macro default__courier_quote(name) -%}
+  {{ return(adapter.quote(name)) }}
+{%- endmacro %}
+
+{% macro snowflake__courier_quote(name) -%}
+  {{ return(adapter.quote(name | upper)) }}
+{%- endmacro %}
+
+
+{#- A raw table's name as dlt created it: in the warehouse's own case (looked up with the project's
+    quoting, which is exact for the domain tables' mixed-case names). -#}
+{% macro courier_landed_name(name) -%}
+  {{ return(adapter.dispatch('courier_landed_name')(name)) }}
+{%- endmacro %}
+
+{% macro default__courier_landed_name(name) -%}
+  {{ return(name) }}
+{%- endmacro %}
+
+{% macro snowflake__courier_landed_name(name) -%}
+  {{ return(name | upper) }}
 {%- endmacro %}
 
 

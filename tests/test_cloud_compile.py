@@ -70,6 +70,8 @@ def test_feeds_compile_for_snowflake_and_the_sql_parses(tmp_path):
     assert len(sql) >= 20
     assert "lateral flatten(input =>" in sql["stg_shop__everything.sql"]
     assert "json_extract_string" not in "".join(sql.values())
+    # dlt's Snowflake columns are upper case, and a quoted name keeps its case there
+    assert '"TIMESTAMP" as _src__decided_at' in sql["stg_optimizely__decisions.sql"]
 
 
 def test_feeds_compile_for_bigquery_and_the_sql_parses(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 -- generated from experiments/demo_checkout.yml; do not edit
 {{ config(materialized='table', schema='experiments', tags=['experiments', 'demo_checkout']) }}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- Experiment 9300000001: one row per unit (a visitor's first decision, holdback
 -- left out) and a column per metric, from the unit's conversions within 48 hours of its decision.
 

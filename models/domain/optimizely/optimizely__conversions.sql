@@ -1,7 +1,7 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
 {{ config(alias=courier_alias('Optimizely:Conversions'), unique_key='_pk') }}
 {%- set feed = courier_feed('df-3p8x1w', 'optimizely', 'conversions') %}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- built after the rejected rows, whose error threshold test stops this model in `dbt build`:
 -- depends_on: {{ ref('optimizely__conversions__rejected') }}
 -- Optimizely:Conversions: one row per uuid; the newest load wins.

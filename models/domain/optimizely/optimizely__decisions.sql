@@ -1,7 +1,7 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
 {{ config(alias=courier_alias('Optimizely:Decisions'), unique_key='_pk') }}
 {%- set feed = courier_feed('df-7k2m9q', 'optimizely', 'decisions') %}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- built after the rejected rows, whose error threshold test stops this model in `dbt build`:
 -- depends_on: {{ ref('optimizely__decisions__rejected') }}
 -- Optimizely:Decisions: one row per uuid; the newest load wins.

@@ -1,7 +1,7 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
 {{ config(alias=courier_alias('Optimizely:Conversions__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}
 {%- set feed = courier_feed('df-3p8x1w', 'optimizely', 'conversions') %}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- Optimizely:Conversions: rows that failed a cast or missed a required value, with the raw values as text.
 
 select

@@ -1,7 +1,7 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
 {{ config(alias=courier_alias('Optimizely:Decisions__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}
 {%- set feed = courier_feed('df-7k2m9q', 'optimizely', 'decisions') %}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- Optimizely:Decisions: rows that failed a cast or missed a required value, with the raw values as text.
 
 select

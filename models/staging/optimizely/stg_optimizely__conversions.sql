@@ -1,6 +1,6 @@
 -- generated from feeds/optimizely/conversions.yml; do not edit
 {{ courier_require_landed('optimizely', 'conversions') }}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- Optimizely:Conversions: raw_optimizely.conversions rows extracted, cast, keyed and checked.
 
 with source as (

@@ -1,6 +1,6 @@
 -- generated from feeds/optimizely/decisions.yml; do not edit
 {{ courier_require_landed('optimizely', 'decisions') }}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- Optimizely:Decisions: raw_optimizely.decisions rows extracted, cast, keyed and checked.
 
 with source as (

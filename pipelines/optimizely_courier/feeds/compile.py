@@ -317,6 +317,8 @@ def sources_yaml(feeds: list[Feed], freshness: Mapping[str, Freshness]) -> str:
     doc = {"version": 2, "sources": [
         {"name": f"raw_{courier}", "schema": f"raw_{courier}",
          "description": f"Raw tables the `{courier}` courier lands (append-only landing history).",
+         # dlt names raw tables in the warehouse's own case (Snowflake: upper): unquoted names match
+         "quoting": {"identifier": False},
          "config": {"freshness": _raw_freshness(freshness.get(courier, Freshness())),
                     "loaded_at_field": "cast(_file_date as timestamp)"},
          "tables": [_raw_table(tag, columns) for tag, columns in sorted(tags.items())]

@@ -93,6 +93,10 @@ def destination(project: Project):  # noqa: ANN201 - a dlt destination
         return dlt.destinations.duckdb(credentials)
     if project.engine == "spark":
         return dlt.destinations.filesystem(bucket_url=project.lake)
+    if project.engine == "snowflake":
+        # Parquet for dlt's own tables too (typed; its default, JSON, is for rows of Python dicts), and one
+        # statement per request (a few more round trips per schema change; Snowflake emulators take no more)
+        return dlt.destinations.snowflake(preferred_loader_file_format="parquet", supports_multiple_statements=False)
     return getattr(dlt.destinations, project.engine)()
 
 
@@ -221,8 +225,8 @@ def recover(pipeline: dlt.Pipeline) -> None:
 
 @contextmanager
 def record_reader(project: Project, courier: Courier) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    """A DuckDB connection that sees `<dataset>._courier_files` and `<dataset>._dlt_loads` (None on a
-    cloud warehouse, or before anything was landed)."""
+    """A DuckDB connection that sees `<dataset>._courier_files` and `<dataset>._dlt_loads` (None before
+    anything was landed into the DuckDB warehouse)."""
     if project.engine == "duckdb":
         if not project.warehouse.exists():
             yield None
@@ -235,7 +239,10 @@ def record_reader(project: Project, courier: Courier) -> Iterator[duckdb.DuckDBP
         with lake_record(project.lake, courier.dataset) as db:
             yield db
     else:
-        yield None
+        from optimizely_courier.landing.cloud import warehouse_record
+
+        with warehouse_record(make_pipeline(project, courier), courier.dataset) as db:
+            yield db
 
 
 def _not_landed(project: Project, courier: Courier, plan: Plan,

@@ -88,7 +88,9 @@ class DbtProcess:
         parse file it cannot read makes the next dbt parse in full)."""
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            pipe.close()
 
 
 def dbt_environment(project: Project) -> dict[str, str]:

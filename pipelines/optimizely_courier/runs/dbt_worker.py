@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 
 from optimizely_courier import faults
 
@@ -27,6 +28,8 @@ def _die_in_domain_transaction(event) -> None:  # noqa: ANN001 - a dbt EventMsg
 
 
 NODE_LINE = "::courier-node::"
+# dbt finishes nodes on several threads at once (`threads` in profiles.yml): one whole line at a time
+_STDOUT = threading.Lock()
 
 
 def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
@@ -42,7 +45,9 @@ def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
                 "seconds": result.execution_time, "rows": int(rows) if rows is not None else None}
     except Exception:  # noqa: BLE001 - progress must never fail a build (dbt turns it into a node error)
         return
-    print(NODE_LINE + json.dumps(line), flush=True)
+    with _STDOUT:
+        sys.stdout.write(NODE_LINE + json.dumps(line) + "\n")
+        sys.stdout.flush()
 
 
 def main(paths: list[str]) -> int:

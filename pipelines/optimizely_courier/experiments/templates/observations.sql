@@ -1,6 +1,6 @@
 -- generated from [[ path ]]; do not edit
 {{ config(materialized='table', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- Experiment [[ experiment_text ]]: one row per unit (a visitor's first decision, holdback
 -- left out) and a column per metric, from the unit's conversions within [[ window_text ]] of its decision.
 

@@ -1,7 +1,7 @@
 [[ header ]]
 {{ config(alias=courier_alias('[[ feed.domain_table ]]'), unique_key='_pk') }}
 {%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.file ]]') %}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- built after the rejected rows, whose error threshold test stops this model in `dbt build`:
 -- depends_on: {{ ref('[[ feed.model_name ]]__rejected') }}
 -- [[ feed.domain_table ]]: one row per [[ feed.primary_key | join(", ") ]]; the newest [[ winner ]] wins.

@@ -1,6 +1,6 @@
 [[ header ]]
 {{ courier_require_landed('[[ feed.courier ]]', '[[ feed.file ]]') }}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- [[ feed.domain_table ]]: raw_[[ feed.courier ]].[[ feed.file ]] rows extracted, cast, keyed and checked.
 
 with source as (

@@ -1,6 +1,6 @@
 -- generated from feeds with stitch: true ([[ sources ]]); do not edit
 {{ config(materialized='view', schema='domain') }}
-{% set q = adapter.quote %}
+{% set q = courier_quote %}
 -- PII columns of every Stitch feed under canonical names, one row per domain-table row.
 
 [% for part in parts %]
