@@ -1,7 +1,7 @@
 {#-
   Snowflake and BigQuery versions of the feed macros. dlt lands nested E3 columns there as VARIANT
-  (Snowflake) and JSON (BigQuery). These are checked by compiling the shipped feeds for both
-  targets and parsing the SQL (tests/test_cloud_compile.py); they have not run on those warehouses.
+  (Snowflake) and JSON (BigQuery). The Snowflake ones run against an emulator (tests/test_snowflake.py);
+  both are compiled for their targets and the SQL parsed (tests/test_cloud_compile.py).
 -#}
 
 {# -- Snowflake ---------------------------------------------------------------------------------- #}

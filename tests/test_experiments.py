@@ -49,6 +49,8 @@ metrics:
   - {name: electronics_revenue, kind: sum, event: purchase, value: revenue_cents, where: {category: electronics}}
   - {name: views, kind: count, event: detail_page_view}
 """
+# The shipped example of the lab's five metrics, two of them from a call center's CSV (a dbt seed)
+LAB_EXAMPLE = ROOT / "examples" / "lab-metrics"
 T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
 
@@ -107,11 +109,15 @@ def project(tmp_path_factory):
     ], EVENTS_SCHEMA)
     (root / "experiments").mkdir()
     (root / "experiments" / "checkout.yml").write_text(EXPERIMENT)
+    lab = (LAB_EXAMPLE / "experiments" / "lab_metrics.yml").read_text()
+    (root / "experiments" / "lab_metrics.yml").write_text(lab.replace('"18786493712"', '"exp1"'))
+    shutil.copytree(LAB_EXAMPLE / "seeds", root / "seeds")
     compiled = run_cli(root, "feeds", "compile")
     landed = run_cli(root, "run", "optimizely", "--all")
     assert landed.exit_code == 0, landed.output
     assert compiled.exit_code == 0, compiled.output
-    run_dbt(load_project(root), "build", select=["tag:checkout"])
+    run_dbt(load_project(root), "seed")
+    run_dbt(load_project(root), "build", select=["tag:checkout", "tag:lab_metrics"])
     return root
 
 
@@ -124,6 +130,19 @@ def test_units_are_first_non_holdback_decisions_and_events_count_within_the_wind
         ("v2", "b", 1, 1, 300, 300, 0),  # landed twice, counted once; one second past the window is out
         ("v3", "b", 0, 0, 0, 0, 0),  # its unit starts at the non-holdback decision
         ("v4", "a", 0, 0, 0, 0, 2),
+    ]
+
+
+def test_the_lab_example_gives_its_five_metrics_two_of_them_from_a_seed_by_its_own_columns(project):
+    observations = query(project, "select * exclude (decided_at) from experiments.exp_lab_metrics__observations "
+                                  "order by 1")
+
+    # (visitor, variation, purchase rate, detail page views, electronics revenue, calls, call minutes)
+    assert observations == [
+        ("v1", "a", 1, 0, 0, 2, 17),  # calls half an hour after the decision and exactly at the window's end
+        ("v2", "b", 1, 0, 300, 0, 0),  # a call a second before the decision
+        ("v3", "b", 0, 0, 0, 0, 0),
+        ("v4", "a", 0, 2, 0, 0, 0),  # a call a second after the window's end
     ]
 
 
@@ -189,10 +208,39 @@ def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_cl
     finally:
         bad_definition.unlink()
 
-    assert unknown.exit_code == 1 and unknown.output.strip() == "Error: no experiment `nope`; experiments: checkout"
+    assert unknown.exit_code == 1 and unknown.output.strip() == "Error: no experiment `nope`; experiments: checkout, lab_metrics"
     assert bad.exit_code == 1
     assert bad.output.strip() == ("Error: experiments/bad.yml: `conversions`: `Optimizely:Conversions` "
                                   "(feeds/optimizely/conversions.yml) has no column margin")
+
+
+def test_a_metric_from_a_model_that_also_names_an_event_is_one_clear_error(project):
+    bad_definition = project / "experiments" / "bad.yml"
+    bad_definition.write_text("id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, event: purchase, "
+                              "from: {model: support_calls}}]\n")
+    try:
+        bad = run_cli(project, "feeds", "compile")
+    finally:
+        bad_definition.unlink()
+
+    assert bad.exit_code == 1
+    assert bad.output.strip() == ("Error: experiments/bad.yml:3: `metrics[0].event`: a metric `from` a model "
+                                  "counts that model's rows: it takes no `event`")
+
+
+def test_a_metric_from_a_model_the_project_does_not_have_is_one_clear_error(project):
+    bad_definition = project / "experiments" / "bad.yml"
+    bad_definition.write_text("id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, "
+                              "from: {model: support_cals}}]\n")
+    try:
+        bad = run_cli(project, "feeds", "compile")
+    finally:
+        bad_definition.unlink()
+
+    assert bad.exit_code == 1
+    assert bad.output.strip() == ("Error: experiments/bad.yml: `metrics[0].from.model`: no dbt model or seed "
+                                  "`support_cals` in this project (models/**/support_cals.sql, "
+                                  "seeds/support_cals.csv)")
 
 
 def test_results_built_before_a_metric_was_added_say_to_rebuild(project):

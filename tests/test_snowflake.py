@@ -82,6 +82,12 @@ def test_snowflake_lands_and_builds_the_shipped_feeds_equal_to_the_duckdb_build_
     assert build.returncode == 0, build.stdout + build.stderr
     _assert_domain_tables_equal(duck, snowflake, rows_each=1200)
 
+    # history stays local; explore says where the tables are
+    assert run_cli(snow, "history").output.split()[1:3] == ["success", "optimizely"]
+    explore = run_cli(snow, "explore", "Optimizely:Decisions")
+    assert explore.exit_code == 1
+    assert "this project's tables are on snowflake: query them with its own tools" in explore.output
+
 
 def test_snowflake_without_credentials_is_one_line_naming_what_to_set(tmp_path, snowflake, monkeypatch):
     mirror = tmp_path / "e3" / "v1" / "account_id=12345"

@@ -2,7 +2,7 @@
 {{ config(materialized='table', schema='experiments', tags=['experiments', 'demo_checkout']) }}
 {% set q = courier_quote %}
 -- Experiment 9300000001: one row per unit (a visitor's first decision, holdback
--- left out) and a column per metric, from the unit's conversions within 48 hours of its decision.
+-- left out) and a column per metric, from the unit's events within 48 hours of its decision.
 
 with units as (
     select visitor_id, variation_id, decided_at
@@ -19,26 +19,27 @@ with units as (
     where _rank = 1
 ),
 
-attributed as (
+-- per unit, the metrics of `Optimizely:Conversions`: its rows within the window
+from_optimizely__conversions as (
     select
         units.visitor_id,
-        conversions.event_name,
-        conversions.revenue_cents,
-        conversions.converted_at
+        max(case when attributed.event_name = 'purchase' then 1 else 0 end) as purchase_rate,
+        count(case when attributed.event_name = 'purchase' then 1 end) as purchases_per_visitor,
+        sum(case when attributed.event_name = 'purchase' then attributed.revenue_cents end) as revenue_per_visitor
     from units
-    join {{ ref('optimizely__conversions') }} as conversions
-        on conversions.visitor_id = units.visitor_id
-        and conversions.converted_at between units.decided_at
-                                         and units.decided_at + interval 172800 second
+    join {{ ref('optimizely__conversions') }} as attributed
+        on attributed.visitor_id = units.visitor_id
+        and attributed.converted_at between units.decided_at
+            and units.decided_at + interval 172800 second
+    group by units.visitor_id
 )
 
 select
     units.visitor_id,
     units.variation_id,
     units.decided_at,
-    coalesce(max(case when attributed.event_name = 'purchase' then 1 end), 0) as purchase_rate,
-    count(case when attributed.event_name = 'purchase' then 1 end) as purchases_per_visitor,
-    coalesce(sum(case when attributed.event_name = 'purchase' then attributed.revenue_cents end), 0) as revenue_per_visitor
+    coalesce(from_optimizely__conversions.purchase_rate, 0) as purchase_rate,
+    coalesce(from_optimizely__conversions.purchases_per_visitor, 0) as purchases_per_visitor,
+    coalesce(from_optimizely__conversions.revenue_per_visitor, 0) as revenue_per_visitor
 from units
-left join attributed on attributed.visitor_id = units.visitor_id
-group by units.visitor_id, units.variation_id, units.decided_at
+left join from_optimizely__conversions on from_optimizely__conversions.visitor_id = units.visitor_id

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from optimizely_courier.errors import ConfigError
-from optimizely_courier.experiments.definition import Experiment, Metric, load_experiments
+from optimizely_courier.experiments.definition import Experiment, Metric, Source, load_experiments
 from optimizely_courier.feeds.compile import (
     MODELS_DIR,
     CompileReport,
@@ -35,22 +35,38 @@ EXPERIMENT_MODELS = f"{MODELS_DIR}/experiments/"
 
 def generated_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
     """Write (or with `check`, compare) every generated model: the feeds' and the experiments'."""
-    return write_models(root, feeds, check, extra=compile_experiments(load_experiments(root), feeds))
+    experiments = load_experiments(root)
+    for experiment in experiments:
+        _check_sources_exist(root, experiment, feeds)
+    return write_models(root, feeds, check, extra=compile_experiments(experiments, feeds))
+
+
+def _check_sources_exist(root: Path, experiment: Experiment, feeds: list[Feed]) -> None:
+    """Each `from` model must be a model or seed of the project: dbt cannot parse a project that refers
+    to one that is not (and every run's build would fail on it)."""
+    generated = {feed.model_name for feed in feeds}
+    for index, metric in enumerate(experiment.metrics):
+        name = metric.source.model if metric.source else None
+        if name is None or name in generated or any(root.glob(f"models/**/{name}.sql")) \
+                or any(root.glob(f"seeds/**/{name}.csv")):
+            continue
+        raise ConfigError(experiment.path, f"metrics[{index}].from.model",
+                          f"no dbt model or seed `{name}` in this project (models/**/{name}.sql, seeds/{name}.csv)")
 
 
 def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> list[Output]:
     outputs = []
     for experiment in sorted(experiments, key=lambda e: e.id):
         decisions = _feed(experiment, "decisions", experiment.decisions, feeds, DECISION_COLUMNS)
-        columns = sorted({column for m in experiment.metrics for column in _columns(m)})
+        columns = sorted({column for m in experiment.metrics if m.source is None for column in _columns(m)})
         conversions = _feed(experiment, "conversions", experiment.conversions, feeds, (*CONVERSION_COLUMNS, *columns))
+        sources = _sources(experiment, conversions)
         context = {"experiment": experiment, "path": inert(experiment.path),
                    "experiment_text": inert(experiment.experiment_id),
                    "experiment_literal": _literal(experiment.experiment_id),
-                   "decisions": decisions.model_name, "conversions": conversions.model_name,
-                   "columns": [sql_name(column) for column in columns],
+                   "decisions": decisions.model_name, "sources": sources,
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
-                   "metrics": [_metric(m) for m in experiment.metrics]}
+                   "metrics": [metric for source in sources for metric in source["metrics"]]}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
                     for name in ("observations", "results")]
         outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment)))
@@ -83,7 +99,11 @@ def _docs(experiment: Experiment) -> str:
 
 def _metric_text(metric: Metric, window: str) -> str:
     filters = "".join(f" with {column} = {value}" for column, value in metric.where)
-    events = f"`{metric.event}` events{filters} within {window} of its decision"
+    if metric.source is None:
+        events = f"`{metric.event}` events{filters} within {window} of its decision"
+    else:
+        events = (f"rows of `{metric.source.model}`{filters} (its {metric.source.visitor_id} the unit's visitor, "
+                  f"its {metric.source.timestamp} within {window} of the decision)")
     if metric.kind == "unique":
         return f"1 if the unit has {events}, else 0."
     if metric.kind == "count":
@@ -108,16 +128,37 @@ def _columns(metric: Metric) -> list[str]:
     return ([metric.value] if metric.value else []) + [column for column, _ in metric.where]
 
 
+def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
+    """The models the metrics read, each with its metrics, in the order of the definition: the
+    conversions domain table, and each `from` model."""
+    sources: dict[Source, dict] = {}
+    for metric in experiment.metrics:
+        source = metric.source or Source(model=conversions.model_name, timestamp="converted_at")
+        if source not in sources:
+            described = (f"`{experiment.conversions}`" if metric.source is None
+                         else f"`{source.model}` (by {source.visitor_id}, at {source.timestamp})")
+            name = f"from_{source.model}"
+            taken = sum(1 for entry in sources.values() if entry["model"] == source.model)
+            sources[source] = {"name": f"{name}_{taken + 1}" if taken else name, "model": source.model,
+                               "text": described,
+                               "visitor_id": sql_name(source.visitor_id), "timestamp": sql_name(source.timestamp),
+                               "metrics": []}
+        entry = sources[source]
+        entry["metrics"].append({**_metric(metric), "source": entry["name"]})
+    return list(sources.values())
+
+
 def _metric(metric: Metric) -> dict:
-    conditions = [f"attributed.event_name = {_literal(metric.event)}",
-                  *(f"attributed.{sql_name(column)} = {_literal(value)}" for column, value in metric.where)]
-    when = " and ".join(conditions)
+    """The metric's aggregate over a unit's attributed rows (NULL when the unit has none: 0 in the model)."""
+    conditions = ([f"attributed.event_name = {_literal(metric.event)}"] if metric.event is not None else []) + [
+        f"attributed.{sql_name(column)} = {_literal(value)}" for column, value in metric.where]
+    when = " and ".join(conditions) or "true"
     if metric.kind == "unique":
-        sql = f"coalesce(max(case when {when} then 1 end), 0)"
+        sql = f"max(case when {when} then 1 else 0 end)"
     elif metric.kind == "count":
         sql = f"count(case when {when} then 1 end)"
     else:
-        sql = f"coalesce(sum(case when {when} then attributed.{sql_name(metric.value)} end), 0)"
+        sql = f"sum(case when {when} then attributed.{sql_name(metric.value)} end)"
     return {"name": metric.name, "kind": metric.kind, "sql": sql}
 
 

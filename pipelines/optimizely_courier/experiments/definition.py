@@ -10,10 +10,12 @@
       - {name: detail_views, kind: count, event: detail_page_view}   # how many
       - {name: electronics_revenue, kind: sum, event: purchase, value: revenue_cents,
          where: {category: electronics}}                             # sum of a column, filtered
+      - {name: support_minutes, kind: sum, value: call_duration_min, # from another dbt model or seed:
+         from: {model: support_calls, visitor_id: user_id, timestamp: call_start}}  # its rows are the events
 
 A unit is a visitor's first decision in the experiment (by time; ties broken by uuid), holdback
-decisions left out; a metric observation is computed from the unit's conversions within the window,
-0 when it has none.
+decisions left out; a metric observation is computed from the unit's conversions (or the `from`
+model's rows) within the window, 0 when it has none.
 """
 
 from __future__ import annotations
@@ -31,18 +33,30 @@ from optimizely_courier.errors import ConfigError
 EXPERIMENTS_DIR = "experiments"
 MetricKind = Literal["unique", "count", "sum"]
 EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "decisions", "conversions", "metrics")
-METRIC_KEYS = ("name", "kind", "event", "value", "where")
+METRIC_KEYS = ("name", "kind", "event", "value", "where", "from")
+SOURCE_KEYS = ("model", "visitor_id", "timestamp")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dbt model or seed whose rows are a metric's events (data the export does not have, such as
+    support calls): which column holds the visitor id and which the time."""
+
+    model: str
+    visitor_id: str = "visitor_id"
+    timestamp: str = "timestamp"
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     kind: MetricKind
-    event: str
-    value: str | None = None  # the conversions column a `sum` adds up
-    where: tuple[tuple[str, str], ...] = ()  # conversions column = text value, all of them
+    event: str | None = None  # the conversions' event name (metrics of the conversions only)
+    value: str | None = None  # the column a `sum` adds up
+    where: tuple[tuple[str, str], ...] = ()  # column = text value, all of them
+    source: Source | None = None  # None: the conversions domain table
 
 
 @dataclass(frozen=True)
@@ -125,4 +139,22 @@ def _metric(s: Section) -> Metric:
     for column in [value, *(k for k, _ in filters)]:
         if column is not None and not COLUMN.match(column):
             raise s.error("value" if column == value else "where", f"`{column}` is not a column name")
-    return Metric(name=name, kind=kind, event=str(s.required("event")), value=value, where=filters)
+    source = _source(s)
+    if source is not None and s.raw("event") is not None:
+        raise s.error("event", "a metric `from` a model counts that model's rows: it takes no `event`")
+    event = None if source is not None else str(s.required("event"))
+    return Metric(name=name, kind=kind, event=event, value=value, where=filters, source=source)
+
+
+def _source(s: Section) -> Source | None:
+    section = s.section("from", required=False)
+    if section is None:
+        return None
+    section.check_keys(SOURCE_KEYS)
+    source = Source(model=section.string("model"), visitor_id=section.string("visitor_id", Source.visitor_id),
+                    timestamp=section.string("timestamp", Source.timestamp))
+    for key in SOURCE_KEYS:
+        if not COLUMN.match(getattr(source, key)):
+            raise section.error(key, f"`{getattr(source, key)}` is not a {'model' if key == 'model' else 'column'} "
+                                     "name")
+    return source

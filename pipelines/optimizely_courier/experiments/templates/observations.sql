@@ -2,7 +2,7 @@
 {{ config(materialized='table', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
 {% set q = courier_quote %}
 -- Experiment [[ experiment_text ]]: one row per unit (a visitor's first decision, holdback
--- left out) and a column per metric, from the unit's conversions within [[ window_text ]] of its decision.
+-- left out) and a column per metric, from the unit's events within [[ window_text ]] of its decision.
 
 with units as (
     select visitor_id, variation_id, decided_at
@@ -18,29 +18,32 @@ with units as (
     ) as ranked
     where _rank = 1
 ),
+[% for source in sources %]
 
-attributed as (
+-- per unit, the metrics of [[ source.text ]]: its rows within the window
+[[ source.name ]] as (
     select
         units.visitor_id,
-        conversions.event_name,
-[% for column in columns %]
-        conversions.[[ column ]],
+[% for metric in source.metrics %]
+        [[ metric.sql ]] as [[ metric.name ]][[ "," if not loop.last ]]
 [% endfor %]
-        conversions.converted_at
     from units
-    join {{ ref('[[ conversions ]]') }} as conversions
-        on conversions.visitor_id = units.visitor_id
-        and conversions.converted_at between units.decided_at
-                                         and units.decided_at + interval [[ window_seconds ]] second
-)
+    join {{ ref('[[ source.model ]]') }} as attributed
+        on attributed.[[ source.visitor_id ]] = units.visitor_id
+        and attributed.[[ source.timestamp ]] between units.decided_at
+            and units.decided_at + interval [[ window_seconds ]] second
+    group by units.visitor_id
+)[[ "," if not loop.last ]]
+[% endfor %]
 
 select
     units.visitor_id,
     units.variation_id,
     units.decided_at,
 [% for metric in metrics %]
-    [[ metric.sql ]] as [[ metric.name ]][[ "," if not loop.last ]]
+    coalesce([[ metric.source ]].[[ metric.name ]], 0) as [[ metric.name ]][[ "," if not loop.last ]]
 [% endfor %]
 from units
-left join attributed on attributed.visitor_id = units.visitor_id
-group by units.visitor_id, units.variation_id, units.decided_at
+[% for source in sources %]
+left join [[ source.name ]] on [[ source.name ]].visitor_id = units.visitor_id
+[% endfor %]
