@@ -48,6 +48,8 @@ metrics:
   - {name: revenue, kind: sum, event: purchase, value: revenue_cents}
   - {name: electronics_revenue, kind: sum, event: purchase, value: revenue_cents, where: {category: electronics}}
   - {name: views, kind: count, event: detail_page_view}
+  - {name: views_per_purchase, kind: ratio, numerator: views, denominator: purchases}
+  - {name: purchases_per_view, kind: ratio, numerator: purchases, denominator: views}
 """
 # The shipped example of the lab's five metrics, two of them from a call center's CSV (a dbt seed)
 LAB_EXAMPLE = ROOT / "examples" / "lab-metrics"
@@ -154,6 +156,26 @@ def test_results_hold_units_totals_means_and_variances_per_variation_and_metric(
                     ("a", "views", 2, 2, 1.0, 2.0), ("b", "views", 2, 0, 0.0, 0.0)]
 
 
+def test_a_ratio_is_the_sum_over_the_sum_with_the_delta_method_variance(project):
+    rows = query(project, "select variation_id, units, total, denominator, mean, variance "
+                          "from experiments.exp_checkout__results where metric = 'views_per_purchase' order by 1")
+
+    # a: views (0, 2) over purchases (1, 0): R = 2 / 1; per unit (var x - 2 R cov + R^2 var y) / mean(y)^2
+    # = (2 - 2 * 2 * -1 + 4 * 0.5) / 0.25 = 32. b: no views, purchases (1, 0): R = 0, variance 0
+    assert rows == [("a", 2, 2, 1, 2.0, 32.0), ("b", 2, 0, 1, 0.0, 0.0)]
+
+
+def test_a_ratio_whose_denominator_is_zero_in_a_variation_has_no_value_there_and_is_not_compared(project):
+    found = json.loads(run_cli(project, "results", "checkout", "--json").output)
+    shown = run_cli(project, "results", "checkout").output
+
+    per_view = next(m for m in found["metrics"] if m["metric"] == "purchases_per_view")
+    baseline, treatment = per_view["variations"]
+    assert (baseline["mean"], treatment["mean"], treatment["lift"], treatment["p_value"]) == (0.5, None, None, None)
+    assert "q_value" not in treatment
+    assert [line.split()[:4] for line in shown.splitlines() if line.split()[:1] == ["b"]][-1] == ["b", "2", "1", "n/a"]
+
+
 def test_courier_results_compares_each_variation_with_the_baseline(project):
     shown = run_cli(project, "results", "checkout")
     found = json.loads(run_cli(project, "results", "checkout", "--json").output)
@@ -194,8 +216,8 @@ def test_dbt_docs_describe_every_column_of_both_models(project):
                                                    "table_name = 'exp_checkout__observations' order by ordinal_position")]
 
     assert described["exp_checkout__observations"] == observed
-    assert described["exp_checkout__results"] == ["variation_id", "metric", "kind", "units", "total", "mean",
-                                                  "variance"]
+    assert described["exp_checkout__results"] == ["variation_id", "metric", "kind", "units", "total",
+                                                  "denominator", "mean", "variance"]
 
 
 def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):

@@ -1,27 +1,50 @@
 -- generated from experiments/demo_checkout.yml; do not edit
 {{ config(materialized='table', schema='experiments', tags=['experiments', 'demo_checkout']) }}
 -- Experiment 9300000001: per variation and metric, the sufficient statistics
--- `courier results` tests on (units, total, mean, sample variance).
+-- `courier results` tests on (units, total, mean, variance).
 
--- one row per unit and metric
+-- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's)
 with observations as (
-    select variation_id, 'purchase_rate' as metric, 'unique' as kind, purchase_rate as observation
+    select variation_id, 'purchase_rate' as metric, 'unique' as kind,
+        purchase_rate as observation, 1 as denominator
     from {{ ref('exp_demo_checkout__observations') }}
     union all
-    select variation_id, 'purchases_per_visitor' as metric, 'count' as kind, purchases_per_visitor as observation
+    select variation_id, 'purchases_per_visitor' as metric, 'count' as kind,
+        purchases_per_visitor as observation, 1 as denominator
     from {{ ref('exp_demo_checkout__observations') }}
     union all
-    select variation_id, 'revenue_per_visitor' as metric, 'sum' as kind, revenue_per_visitor as observation
+    select variation_id, 'revenue_per_visitor' as metric, 'sum' as kind,
+        revenue_per_visitor as observation, 1 as denominator
     from {{ ref('exp_demo_checkout__observations') }}
+),
+
+sums as (
+    select
+        variation_id,
+        metric,
+        kind,
+        count(*) as units,
+        sum(observation) as total,
+        sum(denominator) as denominator,
+        coalesce(var_samp(observation), 0) as observation_variance,
+        coalesce(var_samp(denominator), 0) as denominator_variance,
+        coalesce(covar_samp(observation, denominator), 0) as covariance
+    from observations
+    group by variation_id, metric, kind
 )
 
+-- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
+-- the observations' sample variance)
 select
     variation_id,
     metric,
     kind,
-    count(*) as units,
-    sum(observation) as total,
-    avg(observation) as mean,
-    coalesce(var_samp(observation), 0) as variance
-from observations
-group by variation_id, metric, kind
+    units,
+    total,
+    denominator,
+    total / nullif(denominator, 0) as mean,
+    (observation_variance
+        - 2 * (total / nullif(denominator, 0)) * covariance
+        + (total / nullif(denominator, 0)) * (total / nullif(denominator, 0)) * denominator_variance)
+        / nullif((denominator / units) * (denominator / units), 0) as variance
+from sums

@@ -58,7 +58,8 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
     outputs = []
     for experiment in sorted(experiments, key=lambda e: e.id):
         decisions = _feed(experiment, "decisions", experiment.decisions, feeds, DECISION_COLUMNS)
-        columns = sorted({column for m in experiment.metrics if m.source is None for column in _columns(m)})
+        columns = sorted({column for m in experiment.metrics if m.observed and m.source is None
+                          for column in _columns(m)})
         conversions = _feed(experiment, "conversions", experiment.conversions, feeds, (*CONVERSION_COLUMNS, *columns))
         sources = _sources(experiment, conversions)
         context = {"experiment": experiment, "path": inert(experiment.path),
@@ -66,7 +67,8 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    "experiment_literal": _literal(experiment.experiment_id),
                    "decisions": decisions.model_name, "sources": sources,
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
-                   "metrics": [metric for source in sources for metric in source["metrics"]]}
+                   "metrics": [metric for source in sources for metric in source["metrics"]],
+                   "results": [_result(metric) for metric in experiment.metrics]}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
                     for name in ("observations", "results")]
         outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment)))
@@ -76,7 +78,7 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
 def _docs(experiment: Experiment) -> str:
     """dbt docs of both models: what a row is and what each column holds."""
     window = _window_text(experiment)
-    metrics = [{"name": m.name, "description": _metric_text(m, window)} for m in experiment.metrics]
+    metrics = [{"name": m.name, "description": _metric_text(m, window)} for m in experiment.metrics if m.observed]
     observations = {"name": f"exp_{experiment.id}__observations",
                     "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
                                    "decision in the experiment (holdback left out), with its metric observations.",
@@ -89,15 +91,21 @@ def _docs(experiment: Experiment) -> str:
                               "statistics `courier results` tests on.",
                "columns": [{"name": "variation_id", "description": "The variation."},
                            {"name": "metric", "description": "The metric's name."},
-                           {"name": "kind", "description": "unique (0 or 1 per unit), count or sum."},
+                           {"name": "kind", "description": "unique (0 or 1 per unit), count, sum or ratio."},
                            {"name": "units", "description": "Units in the variation."},
-                           {"name": "total", "description": "The sum of the observations."},
-                           {"name": "mean", "description": "The metric's value: total / units."},
-                           {"name": "variance", "description": "The observations' sample variance."}]}
+                           {"name": "total", "description": "The sum of the observations (a ratio's numerator)."},
+                           {"name": "denominator", "description": "The units, or the sum of a ratio's "
+                                                                  "denominator metric."},
+                           {"name": "mean", "description": "The metric's value: total / denominator."},
+                           {"name": "variance", "description": "Per unit, the observations' sample variance; for "
+                                                               "a ratio its delta-method variance (units times "
+                                                               "that of the ratio of the two means)."}]}
     return generated_yaml({"version": 2, "models": [observations, results]}, experiment.path)
 
 
 def _metric_text(metric: Metric, window: str) -> str:
+    if not metric.observed:
+        return f"Per variation, the sum of {metric.numerator} over the sum of {metric.denominator}."
     filters = "".join(f" with {column} = {value}" for column, value in metric.where)
     if metric.source is None:
         events = f"`{metric.event}` events{filters} within {window} of its decision"
@@ -132,7 +140,7 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
     """The models the metrics read, each with its metrics, in the order of the definition: the
     conversions domain table, and each `from` model."""
     sources: dict[Source, dict] = {}
-    for metric in experiment.metrics:
+    for metric in (m for m in experiment.metrics if m.observed):
         source = metric.source or Source(model=conversions.model_name, timestamp="converted_at")
         if source not in sources:
             described = (f"`{experiment.conversions}`" if metric.source is None
@@ -160,6 +168,14 @@ def _metric(metric: Metric) -> dict:
     else:
         sql = f"sum(case when {when} then attributed.{sql_name(metric.value)} end)"
     return {"name": metric.name, "kind": metric.kind, "sql": sql}
+
+
+def _result(metric: Metric) -> dict:
+    """What the results model stacks for a metric: its observation and its denominator per unit."""
+    if metric.observed:
+        return {"name": metric.name, "kind": metric.kind, "observation": metric.name, "denominator": "1"}
+    return {"name": metric.name, "kind": metric.kind, "observation": metric.numerator,
+            "denominator": metric.denominator}
 
 
 def _literal(text: str) -> str:

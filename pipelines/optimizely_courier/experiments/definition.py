@@ -12,6 +12,8 @@
          where: {category: electronics}}                             # sum of a column, filtered
       - {name: support_minutes, kind: sum, value: call_duration_min, # from another dbt model or seed:
          from: {model: support_calls, visitor_id: user_id, timestamp: call_start}}  # its rows are the events
+      - {name: revenue_per_purchase, kind: ratio,                    # the sum of one metric over the
+         numerator: electronics_revenue, denominator: purchases}     # sum of another, per variation
 
 A unit is a visitor's first decision in the experiment (by time; ties broken by uuid), holdback
 decisions left out; a metric observation is computed from the unit's conversions (or the `from`
@@ -31,9 +33,9 @@ from optimizely_courier.config.yamlfile import Section, line_of, load_yaml
 from optimizely_courier.errors import ConfigError
 
 EXPERIMENTS_DIR = "experiments"
-MetricKind = Literal["unique", "count", "sum"]
+MetricKind = Literal["unique", "count", "sum", "ratio"]
 EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "decisions", "conversions", "metrics")
-METRIC_KEYS = ("name", "kind", "event", "value", "where", "from")
+METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator")
 SOURCE_KEYS = ("model", "visitor_id", "timestamp")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,6 +59,13 @@ class Metric:
     value: str | None = None  # the column a `sum` adds up
     where: tuple[tuple[str, str], ...] = ()  # column = text value, all of them
     source: Source | None = None  # None: the conversions domain table
+    numerator: str | None = None  # a ratio's metrics (others of the experiment): sum over sum, per variation
+    denominator: str | None = None
+
+    @property
+    def observed(self) -> bool:
+        """Whether each unit has a value of its own (a ratio is computed from two metrics that have)."""
+        return self.kind != "ratio"
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,12 @@ def parse_experiment(path: Path, root: Path) -> Experiment:
     names = [m.name for m in metrics]
     if len(set(names)) != len(names):
         raise s.error("metrics", "a metric name appears twice")
+    observed = {m.name for m in metrics if m.observed}
+    for index, metric in enumerate(metrics):
+        for part in ("numerator", "denominator") if not metric.observed else ():
+            if getattr(metric, part) not in observed:
+                raise s.error(f"metrics[{index}].{part}", f"`{getattr(metric, part)}` is not a unique, count or sum "
+                                                          "metric of this experiment")
     baseline = s.raw("baseline")
     return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
                       baseline=None if baseline is None else str(baseline), window=window, split=_split(s),
@@ -131,6 +146,11 @@ def _metric(s: Section) -> Metric:
     if not NAME.match(name):
         raise s.error("name", "use lower-case letters, digits and `_`, starting with a letter")
     kind = s.choice("kind", get_args(MetricKind))
+    if kind == "ratio":
+        return _ratio(s, name)
+    for key in ("numerator", "denominator"):
+        if s.raw(key) is not None:
+            raise s.error(key, "only a `ratio` metric has a numerator and a denominator")
     value = s.string("value", None)
     if (kind == "sum") != (value is not None):
         raise s.error("value", "a `sum` metric names the column it adds up (`value`); other kinds take none")
@@ -144,6 +164,14 @@ def _metric(s: Section) -> Metric:
         raise s.error("event", "a metric `from` a model counts that model's rows: it takes no `event`")
     event = None if source is not None else str(s.required("event"))
     return Metric(name=name, kind=kind, event=event, value=value, where=filters, source=source)
+
+
+def _ratio(s: Section, name: str) -> Metric:
+    for key in ("event", "value", "where", "from"):
+        if s.raw(key) is not None:
+            raise s.error(key, "a `ratio` metric divides two other metrics: it takes only `numerator` and "
+                               "`denominator`")
+    return Metric(name=name, kind="ratio", numerator=s.string("numerator"), denominator=s.string("denominator"))
 
 
 def _source(s: Section) -> Source | None:

@@ -40,10 +40,7 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
             entry = {"variation": variation, "units": row["units"], "total": row["total"], "mean": row["mean"],
                      "baseline": variation == baseline}
             if variation != baseline:
-                result = compare(_arm(row), _arm(arms[baseline]))
-                entry.update(lift=result.lift, lift_low=result.lift_low, lift_high=result.lift_high,
-                             p_value=result.p_value, always_valid_p=result.always_valid_p,
-                             always_valid_low=result.always_valid_low, always_valid_high=result.always_valid_high)
+                entry.update(_comparison(row, arms[baseline]))
             entries.append(entry)
         metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries})
     _add_q_values(metrics)
@@ -86,14 +83,26 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
     return rows
 
 
+def _comparison(row: dict, baseline: dict) -> dict:
+    """The treatment against the baseline; nothing to compare when either has no value (a ratio whose
+    denominator is 0 in the variation)."""
+    if row["mean"] is None or baseline["mean"] is None:
+        return {"lift": None, "p_value": None, "always_valid_p": None}
+    result = compare(_arm(row), _arm(baseline))
+    return {"lift": result.lift, "lift_low": result.lift_low, "lift_high": result.lift_high,
+            "p_value": result.p_value, "always_valid_p": result.always_valid_p,
+            "always_valid_low": result.always_valid_low, "always_valid_high": result.always_valid_high}
+
+
 def _arm(row: dict) -> Arm:
     return Arm(units=row["units"], mean=float(row["mean"]), variance=float(row["variance"]))
 
 
 def _add_q_values(metrics: list[dict]) -> None:
     """Benjamini-Hochberg across every metric and variation of the experiment."""
-    compared = [entry for metric in metrics for entry in metric["variations"] if not entry["baseline"]]
-    for entry, q in zip(compared, q_values([entry["p_value"] for entry in compared])):
+    compared = [entry for metric in metrics for entry in metric["variations"]
+                if not entry["baseline"] and entry["p_value"] is not None]
+    for entry, q in zip(compared, q_values([entry["p_value"] for entry in compared]), strict=True):
         entry["q_value"] = q
         entry["significant"] = q < SIGNIFICANCE
 
@@ -115,9 +124,12 @@ def render(results: dict) -> str:
     for metric in results["metrics"]:
         for index, entry in enumerate(metric["variations"]):
             first = metric["metric"] if index == 0 else ""
-            row = [first, entry["variation"], f"{entry['units']:,}", f"{entry['total']:,.0f}", f"{entry['mean']:.4g}"]
+            value = "n/a" if entry["mean"] is None else f"{entry['mean']:.4g}"
+            row = [first, entry["variation"], f"{entry['units']:,}", f"{entry['total']:,.0f}", value]
             if entry["baseline"]:
                 row += ["baseline", "", "", "", "", "", ""]
+            elif entry["p_value"] is None:
+                row += ["n/a", "", "", "", "", "", ""]
             else:
                 row += [_percent(entry["lift"]), _interval(entry, "lift"), f"{entry['p_value']:.3g}",
                         f"{entry['q_value']:.3g}", _interval(entry, "always_valid"), f"{entry['always_valid_p']:.3g}",

@@ -1,26 +1,47 @@
 -- generated from [[ path ]]; do not edit
 {{ config(materialized='table', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
 -- Experiment [[ experiment_text ]]: per variation and metric, the sufficient statistics
--- `courier results` tests on (units, total, mean, sample variance).
+-- `courier results` tests on (units, total, mean, variance).
 
--- one row per unit and metric
+-- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's)
 with observations as (
-[% for metric in metrics %]
-    select variation_id, '[[ metric.name ]]' as metric, '[[ metric.kind ]]' as kind, [[ metric.name ]] as observation
+[% for metric in results %]
+    select variation_id, '[[ metric.name ]]' as metric, '[[ metric.kind ]]' as kind,
+        [[ metric.observation ]] as observation, [[ metric.denominator ]] as denominator
     from {{ ref('exp_[[ experiment.id ]]__observations') }}
 [% if not loop.last %]
     union all
 [% endif %]
 [% endfor %]
+),
+
+sums as (
+    select
+        variation_id,
+        metric,
+        kind,
+        count(*) as units,
+        sum(observation) as total,
+        sum(denominator) as denominator,
+        coalesce(var_samp(observation), 0) as observation_variance,
+        coalesce(var_samp(denominator), 0) as denominator_variance,
+        coalesce(covar_samp(observation, denominator), 0) as covariance
+    from observations
+    group by variation_id, metric, kind
 )
 
+-- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
+-- the observations' sample variance)
 select
     variation_id,
     metric,
     kind,
-    count(*) as units,
-    sum(observation) as total,
-    avg(observation) as mean,
-    coalesce(var_samp(observation), 0) as variance
-from observations
-group by variation_id, metric, kind
+    units,
+    total,
+    denominator,
+    total / nullif(denominator, 0) as mean,
+    (observation_variance
+        - 2 * (total / nullif(denominator, 0)) * covariance
+        + (total / nullif(denominator, 0)) * (total / nullif(denominator, 0)) * denominator_variance)
+        / nullif((denominator / units) * (denominator / units), 0) as variance
+from sums
