@@ -8,12 +8,25 @@ from pathlib import Path
 
 import pytest
 
+from optimizely_courier.config.sources import load_project
 from optimizely_courier.dev.generate import E3Spec, generate
+from optimizely_courier.runs.build import run_dbt
 from tests.conftest import query, run_cli
 from tests.equivalence import SKIP, TABLES, project, rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.scaleout,
               pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (a JVM) on PATH")]
+
+
+# An experiment of the generated data (its first experiment id), with a metric of every kind
+EXPERIMENT = """id: generated
+experiment_id: "18786493712"
+metrics:
+  - {name: purchase_rate, kind: unique, event: purchase}
+  - {name: carts, kind: count, event: "add:cart"}
+  - {name: revenue, kind: sum, event: purchase, value: revenue_cents}
+  - {name: revenue_per_cart, kind: ratio, numerator: revenue, denominator: carts}
+"""
 
 
 def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
@@ -22,9 +35,22 @@ def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
     duck = project(tmp_path / "duck", tmp_path / "e3", "")
     spark = project(tmp_path / "spark", tmp_path / "e3", "warehouse: {type: spark, lake: lake}\n")
     for root in (duck, spark):  # each run lands, then builds the feeds from this run's files
+        (root / "experiments").mkdir(exist_ok=True)
+        (root / "experiments" / "generated.yml").write_text(EXPERIMENT)
+        assert run_cli(root, "feeds", "compile").exit_code == 0
         landed = run_cli(root, "run", "optimizely", "--all")
         assert landed.exit_code == 0, landed.output
+        run_dbt(load_project(root), "build", select=["tag:generated"])
     assert (spark / "lake" / "raw_optimizely" / "decisions").is_dir()
+
+    # the experiment's results: the same statistics on both engines
+    results = ".courier/spark/warehouse/experiments.db/exp_generated__results"
+    expected = rows("select * from experiments.exp_generated__results", duck / "warehouse.duckdb")
+    actual = rows(f"select * from read_parquet('{spark / results}/*.parquet')")
+    # (variation, metric, kind, units, total, ...): every variation has units, and conversions attributed
+    assert len(expected) == 4 * len({row[0] for row in expected}) >= 8
+    assert all(row[3] > 0 for row in expected) and any(row[4] > 0 for row in expected if row[1] == "carts")
+    assert [_rounded(row) for row in actual] == [_rounded(row) for row in expected]
 
     for table, folder in TABLES.items():
         columns = [name for (name,) in query(duck, "select column_name from information_schema.columns where "
@@ -36,6 +62,11 @@ def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
         actual = rows(f"select {selected} from read_parquet('{parquet}/*.parquet')")
         assert len(expected) == 1200
         assert actual == expected, table
+
+
+def _rounded(row: tuple) -> tuple:
+    """Sums of floats differ in their last bits between engines: compare to 9 significant digits."""
+    return tuple(float(f"{value:.9g}") if isinstance(value, float) else value for value in row)
 
 
 def test_spark_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path):
