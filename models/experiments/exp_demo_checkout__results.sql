@@ -3,18 +3,22 @@
 -- Experiment 9300000001: per variation and metric, the sufficient statistics
 -- `courier results` tests on (units, total, mean, variance).
 
--- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's)
+-- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's),
+-- and its CUPED covariate (the value before the decision; 0 without)
 with observations as (
     select variation_id, 'purchase_rate' as metric, 'unique' as kind,
-        purchase_rate as observation, 1 as denominator
+        purchase_rate as observation, 1 as denominator,
+        0 as covariate
     from {{ ref('exp_demo_checkout__observations') }}
     union all
     select variation_id, 'purchases_per_visitor' as metric, 'count' as kind,
-        purchases_per_visitor as observation, 1 as denominator
+        purchases_per_visitor as observation, 1 as denominator,
+        0 as covariate
     from {{ ref('exp_demo_checkout__observations') }}
     union all
     select variation_id, 'revenue_per_visitor' as metric, 'sum' as kind,
-        revenue_per_visitor as observation, 1 as denominator
+        revenue_per_visitor as observation, 1 as denominator,
+        0 as covariate
     from {{ ref('exp_demo_checkout__observations') }}
 ),
 
@@ -28,7 +32,10 @@ sums as (
         sum(denominator) as denominator,
         coalesce(var_samp(observation), 0) as observation_variance,
         coalesce(var_samp(denominator), 0) as denominator_variance,
-        coalesce(covar_samp(observation, denominator), 0) as covariance
+        coalesce(covar_samp(observation, denominator), 0) as covariance,
+        sum(covariate) as covariate_total,
+        coalesce(var_samp(covariate), 0) as covariate_variance,
+        coalesce(covar_samp(observation, covariate), 0) as covariate_covariance
     from observations
     group by variation_id, metric, kind
 )
@@ -46,5 +53,8 @@ select
     (observation_variance
         - 2 * (total / nullif(denominator, 0)) * covariance
         + (total / nullif(denominator, 0)) * (total / nullif(denominator, 0)) * denominator_variance)
-        / nullif((denominator / units) * (denominator / units), 0) as variance
+        / nullif((denominator / units) * (denominator / units), 0) as variance,
+    covariate_total,
+    covariate_variance,
+    covariate_covariance
 from sums

@@ -67,8 +67,11 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    "experiment_literal": _literal(experiment.experiment_id),
                    "decisions": decisions.model_name, "sources": sources,
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
+                   # with CUPED the rows of the period before the decision are read too
+                   "window_start": (f"units.decided_at - interval {int(experiment.cuped.total_seconds())} second"
+                                    if experiment.cuped else "units.decided_at"),
                    "metrics": [metric for source in sources for metric in source["metrics"]],
-                   "results": [_result(metric) for metric in experiment.metrics]}
+                   "results": [_result(metric, experiment.cuped is not None) for metric in experiment.metrics]}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
                     for name in ("observations", "results")]
         outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment)))
@@ -79,6 +82,11 @@ def _docs(experiment: Experiment) -> str:
     """dbt docs of both models: what a row is and what each column holds."""
     window = _window_text(experiment)
     metrics = [{"name": m.name, "description": _metric_text(m, window)} for m in experiment.metrics if m.observed]
+    if experiment.cuped:
+        days = f"{experiment.cuped.total_seconds() / 86400:g} days"
+        metrics = [column for metric in metrics for column in (
+            metric, {"name": f"{metric['name']}__before", "description": f"CUPED covariate: the same over the "
+                                                                         f"{days} before the decision."})]
     observations = {"name": f"exp_{experiment.id}__observations",
                     "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
                                    "decision in the experiment (holdback left out), with its metric observations.",
@@ -99,7 +107,12 @@ def _docs(experiment: Experiment) -> str:
                            {"name": "mean", "description": "The metric's value: total / denominator."},
                            {"name": "variance", "description": "Per unit, the observations' sample variance; for "
                                                                "a ratio its delta-method variance (units times "
-                                                               "that of the ratio of the two means)."}]}
+                                                               "that of the ratio of the two means)."},
+                           {"name": "covariate_total", "description": "CUPED: the sum of the observations' "
+                                                                      "values before the decision (0 without)."},
+                           {"name": "covariate_variance", "description": "CUPED: their sample variance."},
+                           {"name": "covariate_covariance", "description": "CUPED: the sample covariance of the "
+                                                                           "observations and their values before."}]}
     return generated_yaml({"version": 2, "models": [observations, results]}, experiment.path)
 
 
@@ -138,7 +151,8 @@ def _columns(metric: Metric) -> list[str]:
 
 def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
     """The models the metrics read, each with its metrics, in the order of the definition: the
-    conversions domain table, and each `from` model."""
+    conversions domain table, and each `from` model. With CUPED each metric has a second column,
+    `<name>__before`: its value over the period before the decision."""
     sources: dict[Source, dict] = {}
     for metric in (m for m in experiment.metrics if m.observed):
         source = metric.source or Source(model=conversions.model_name, timestamp="converted_at")
@@ -148,18 +162,29 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
             name = f"from_{source.model}"
             taken = sum(1 for entry in sources.values() if entry["model"] == source.model)
             sources[source] = {"name": f"{name}_{taken + 1}" if taken else name, "model": source.model,
-                               "text": described,
-                               "visitor_id": sql_name(source.visitor_id), "timestamp": sql_name(source.timestamp),
-                               "metrics": []}
+                               "text": described, "visitor_id": sql_name(source.visitor_id),
+                               "timestamp": sql_name(source.timestamp), "metrics": []}
         entry = sources[source]
-        entry["metrics"].append({**_metric(metric), "source": entry["name"]})
+        time = f"attributed.{entry['timestamp']}"
+        after = f"{time} >= units.decided_at" if experiment.cuped else None
+        entry["metrics"].append({**_metric(metric, metric.name, after), "source": entry["name"]})
+        if experiment.cuped:
+            entry["metrics"].append({**_metric(metric, covariate_name(metric), f"{time} < units.decided_at"),
+                                     "source": entry["name"]})
     return list(sources.values())
 
 
-def _metric(metric: Metric) -> dict:
-    """The metric's aggregate over a unit's attributed rows (NULL when the unit has none: 0 in the model)."""
+def covariate_name(metric: Metric) -> str:
+    """The observations column of a metric's CUPED covariate."""
+    return f"{metric.name}__before"
+
+
+def _metric(metric: Metric, name: str, period: str | None) -> dict:
+    """The metric's aggregate over a unit's attributed rows (NULL when the unit has none: 0 in the model),
+    of the rows in `period` only when given."""
     conditions = ([f"attributed.event_name = {_literal(metric.event)}"] if metric.event is not None else []) + [
-        f"attributed.{sql_name(column)} = {_literal(value)}" for column, value in metric.where]
+        f"attributed.{sql_name(column)} = {_literal(value)}" for column, value in metric.where] + (
+        [period] if period else [])
     when = " and ".join(conditions) or "true"
     if metric.kind == "unique":
         sql = f"max(case when {when} then 1 else 0 end)"
@@ -167,15 +192,17 @@ def _metric(metric: Metric) -> dict:
         sql = f"count(case when {when} then 1 end)"
     else:
         sql = f"sum(case when {when} then attributed.{sql_name(metric.value)} end)"
-    return {"name": metric.name, "kind": metric.kind, "sql": sql}
+    return {"name": name, "kind": metric.kind, "sql": sql}
 
 
-def _result(metric: Metric) -> dict:
-    """What the results model stacks for a metric: its observation and its denominator per unit."""
+def _result(metric: Metric, cuped: bool) -> dict:
+    """What the results model stacks for a metric: per unit its observation, its denominator and its
+    CUPED covariate (0 without: a ratio has none)."""
     if metric.observed:
-        return {"name": metric.name, "kind": metric.kind, "observation": metric.name, "denominator": "1"}
+        return {"name": metric.name, "kind": metric.kind, "observation": metric.name, "denominator": "1",
+                "covariate": covariate_name(metric) if cuped else "0"}
     return {"name": metric.name, "kind": metric.kind, "observation": metric.numerator,
-            "denominator": metric.denominator}
+            "denominator": metric.denominator, "covariate": "0"}
 
 
 def _literal(text: str) -> str:

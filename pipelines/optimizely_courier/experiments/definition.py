@@ -5,6 +5,7 @@
     baseline: "18802093142"              # the baseline variation_id (default: the smallest id seen)
     window: 48h                          # attribution: [decision, decision + window], both ends inclusive
     split: {"18802093142": 50, "18823341323": 50}   # the planned traffic split (default: equal)
+    cuped: 14d                           # CUPED: each metric's value over this period before the decision
     metrics:
       - {name: purchase_rate, kind: unique, event: purchase}         # 1 if the unit has a purchase
       - {name: detail_views, kind: count, event: detail_page_view}   # how many
@@ -34,7 +35,8 @@ from optimizely_courier.errors import ConfigError
 
 EXPERIMENTS_DIR = "experiments"
 MetricKind = Literal["unique", "count", "sum", "ratio"]
-EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "decisions", "conversions", "metrics")
+EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped", "decisions", "conversions",
+                   "metrics")
 METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator")
 SOURCE_KEYS = ("model", "visitor_id", "timestamp")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -77,6 +79,8 @@ class Experiment:
     baseline: str | None = None
     window: dt.timedelta = dt.timedelta(hours=48)
     split: tuple[tuple[str, float], ...] = ()  # planned weight per variation_id; () is an equal split
+    # CUPED: each metric's value over this period before the unit's decision is its covariate (None: off)
+    cuped: dt.timedelta | None = None
     decisions: str = "Optimizely:Decisions"  # domain tables
     conversions: str = "Optimizely:Conversions"
 
@@ -105,10 +109,7 @@ def parse_experiment(path: Path, root: Path) -> Experiment:
     identifier = s.string("id")
     if not NAME.match(identifier):
         raise s.error("id", "use lower-case letters, digits and `_`, starting with a letter")
-    try:
-        window = parse_duration(str(s.raw("window", "48h")))
-    except ScheduleError as exc:
-        raise s.error("window", str(exc)) from None
+    window, cuped = _duration(s, "window", "48h"), _duration(s, "cuped", None)
     items = s.items("metrics")
     metrics = [_metric(Section(item, relative, f"metrics[{index}]", line_of(items, index)))
                for index, item in enumerate(items)]
@@ -125,9 +126,19 @@ def parse_experiment(path: Path, root: Path) -> Experiment:
                                                           "metric of this experiment")
     baseline = s.raw("baseline")
     return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
-                      baseline=None if baseline is None else str(baseline), window=window, split=_split(s),
+                      baseline=None if baseline is None else str(baseline), window=window, split=_split(s), cuped=cuped,
                       decisions=s.string("decisions", Experiment.decisions),
                       conversions=s.string("conversions", Experiment.conversions))
+
+
+def _duration(s: Section, key: str, default: str | None) -> dt.timedelta | None:
+    text = s.raw(key, default)
+    if text is None:
+        return None
+    try:
+        return parse_duration(str(text))
+    except ScheduleError as exc:
+        raise s.error(key, str(exc)) from None
 
 
 def _split(s: Section) -> tuple[tuple[str, float], ...]:

@@ -10,7 +10,15 @@ import duckdb
 
 from optimizely_courier.errors import ConfigError, CourierError
 from optimizely_courier.experiments.definition import EXPERIMENTS_DIR, Experiment, load_experiments
-from optimizely_courier.experiments.stats import SRM_ALPHA, Arm, compare, q_values, sample_ratio_p_value
+from optimizely_courier.experiments.stats import (
+    SRM_ALPHA,
+    Arm,
+    Moments,
+    compare,
+    cuped,
+    q_values,
+    sample_ratio_p_value,
+)
 
 SCHEMA = "experiments"
 SIGNIFICANCE = 0.05  # on the false discovery rate (q-value)
@@ -34,15 +42,19 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
             raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
                                f"`{metric.name}` was defined: run `courier feeds compile`, then "
                                f"`dbt build --select tag:{experiment.id}`")
+        adjusted, theta = _adjusted(arms) if experiment.cuped and metric.observed else (None, None)
         entries = []
         for variation in [baseline, *(v for v in variations if v != baseline)]:
             row = arms[variation]
             entry = {"variation": variation, "units": row["units"], "total": row["total"], "mean": row["mean"],
                      "baseline": variation == baseline}
+            if adjusted:
+                entry["adjusted_mean"] = adjusted[variation].mean
             if variation != baseline:
-                entry.update(_comparison(row, arms[baseline]))
+                entry.update(_comparison(row, arms[baseline], adjusted and (adjusted[variation], adjusted[baseline])))
             entries.append(entry)
-        metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries})
+        metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries,
+                        **({"cuped": _reduction(arms, adjusted, theta)} if adjusted else {})})
     _add_q_values(metrics)
     planned = dict(experiment.split)
     if planned and set(planned) != set(variations):
@@ -51,6 +63,7 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
     srm = sample_ratio_p_value([units[v] for v in variations], [planned[v] for v in variations] if planned else None)
     return {"experiment": experiment.id, "experiment_id": experiment.experiment_id, "baseline": baseline,
             "window_hours": experiment.window.total_seconds() / 3600,
+            "cuped_days": experiment.cuped.total_seconds() / 86400 if experiment.cuped else None,
             "sample_ratio": {"units": {v: units[v] for v in variations}, "planned": planned or "equal",
                              "p_value": srm, "mismatch": srm < SRM_ALPHA},
             "metrics": metrics}
@@ -72,9 +85,13 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
         raise missing
     with duckdb.connect(str(warehouse), read_only=True) as db:
         try:
-            cursor = db.execute(f"select variation_id, metric, units, total, mean, variance from {table}")
+            cursor = db.execute(f"select variation_id, metric, units, total, mean, variance, covariate_total, "
+                                f"covariate_variance, covariate_covariance from {table}")
         except duckdb.CatalogException:
             raise missing from None
+        except duckdb.BinderException:  # a results table of an older version of this model
+            raise CourierError(f"the results of experiment `{experiment.id}` were built by an older courier: "
+                               f"run `dbt build --select tag:{experiment.id}`") from None
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row)) for row in cursor.fetchall()]
     if not rows:
@@ -83,15 +100,30 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
     return rows
 
 
-def _comparison(row: dict, baseline: dict) -> dict:
-    """The treatment against the baseline; nothing to compare when either has no value (a ratio whose
-    denominator is 0 in the variation)."""
+def _comparison(row: dict, baseline: dict, adjusted: tuple[Arm, Arm] | None) -> dict:
+    """The treatment against the baseline (CUPED-adjusted when given); nothing to compare when either has
+    no value (a ratio whose denominator is 0 in the variation)."""
     if row["mean"] is None or baseline["mean"] is None:
         return {"lift": None, "p_value": None, "always_valid_p": None}
-    result = compare(_arm(row), _arm(baseline))
+    result = compare(*(adjusted or (_arm(row), _arm(baseline))))
     return {"lift": result.lift, "lift_low": result.lift_low, "lift_high": result.lift_high,
             "p_value": result.p_value, "always_valid_p": result.always_valid_p,
             "always_valid_low": result.always_valid_low, "always_valid_high": result.always_valid_high}
+
+
+def _adjusted(arms: dict[str, dict]) -> tuple[dict[str, Arm], float]:
+    return cuped({variation: Moments(units=row["units"], mean=float(row["mean"]), variance=float(row["variance"]),
+                                     covariate_mean=float(row["covariate_total"]) / row["units"],
+                                     covariate_variance=float(row["covariate_variance"]),
+                                     covariance=float(row["covariate_covariance"]))
+                  for variation, row in arms.items()})
+
+
+def _reduction(arms: dict[str, dict], adjusted: dict[str, Arm], theta: float) -> dict:
+    """How much CUPED narrowed the metric's variance (pooled over the variations)."""
+    before = sum(float(row["variance"]) * row["units"] for row in arms.values())
+    after = sum(arm.variance * arm.units for arm in adjusted.values())
+    return {"theta": theta, "variance_reduction": 1 - after / before if before else 0.0}
 
 
 def _arm(row: dict) -> Arm:
@@ -135,8 +167,10 @@ def render(results: dict) -> str:
                         f"{entry['q_value']:.3g}", _interval(entry, "always_valid"), f"{entry['always_valid_p']:.3g}",
                         "significant" if entry["significant"] else ""]
             table.add_row(*row)
+    cuped = (f", CUPED on the {results['cuped_days']:g} days before each decision (lift, interval and p adjusted)"
+             if results["cuped_days"] else "")
     header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
-              f"attribution window {results['window_hours']:g} h\n"
+              f"attribution window {results['window_hours']:g} h{cuped}\n"
               f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})")
     return header + "\n\n" + as_text(table)
 

@@ -28,6 +28,19 @@ class Arm:
 
 
 @dataclass(frozen=True)
+class Moments:
+    """A variation's sufficient statistics of a metric and of its CUPED covariate (the metric's value
+    over a period before the unit's decision)."""
+
+    units: int
+    mean: float
+    variance: float
+    covariate_mean: float
+    covariate_variance: float
+    covariance: float  # of the metric and its covariate
+
+
+@dataclass(frozen=True)
 class Comparison:
     difference: float
     lift: float | None  # relative to the baseline mean; None when the baseline mean is 0
@@ -59,6 +72,21 @@ def compare(treatment: Arm, baseline: Arm, confidence: float = 0.95) -> Comparis
     scale = abs(baseline.mean)
     return Comparison(difference, lift, lift - z * lift_se, lift + z * lift_se, p_value, sequential_p,
                       lift - half_width / scale, lift + half_width / scale)
+
+
+def cuped(arms: dict[str, Moments]) -> tuple[dict[str, Arm], float]:
+    """CUPED (Deng, Xu, Kohavi, Walker 2013): each variation's mean moved by theta times its covariate
+    mean's distance from the overall covariate mean, with the variance of Y - theta X. Theta is the
+    pooled within-variation slope of the metric on its covariate (0 when the covariate does not vary),
+    so a treatment effect does not leak into it. Returns the adjusted arms and theta."""
+    spread = sum((arm.units - 1) * arm.covariate_variance for arm in arms.values())
+    theta = sum((arm.units - 1) * arm.covariance for arm in arms.values()) / spread if spread > 0 else 0.0
+    overall = sum(arm.units * arm.covariate_mean for arm in arms.values()) / sum(arm.units for arm in arms.values())
+    adjusted = {name: Arm(units=arm.units, mean=arm.mean - theta * (arm.covariate_mean - overall),
+                          variance=max(arm.variance - 2 * theta * arm.covariance
+                                       + theta ** 2 * arm.covariate_variance, 0.0))
+                for name, arm in arms.items()}
+    return adjusted, theta
 
 
 def mixing_sd(baseline: Arm) -> float:

@@ -30,7 +30,7 @@ with units as (
     from units
     join {{ ref('[[ source.model ]]') }} as attributed
         on attributed.[[ source.visitor_id ]] = units.visitor_id
-        and attributed.[[ source.timestamp ]] between units.decided_at
+        and attributed.[[ source.timestamp ]] between [[ window_start ]]
             and units.decided_at + interval [[ window_seconds ]] second
     group by units.visitor_id
 )[[ "," if not loop.last ]]

@@ -3,11 +3,13 @@
 -- Experiment [[ experiment_text ]]: per variation and metric, the sufficient statistics
 -- `courier results` tests on (units, total, mean, variance).
 
--- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's)
+-- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's),
+-- and its CUPED covariate (the value before the decision; 0 without)
 with observations as (
 [% for metric in results %]
     select variation_id, '[[ metric.name ]]' as metric, '[[ metric.kind ]]' as kind,
-        [[ metric.observation ]] as observation, [[ metric.denominator ]] as denominator
+        [[ metric.observation ]] as observation, [[ metric.denominator ]] as denominator,
+        [[ metric.covariate ]] as covariate
     from {{ ref('exp_[[ experiment.id ]]__observations') }}
 [% if not loop.last %]
     union all
@@ -25,7 +27,10 @@ sums as (
         sum(denominator) as denominator,
         coalesce(var_samp(observation), 0) as observation_variance,
         coalesce(var_samp(denominator), 0) as denominator_variance,
-        coalesce(covar_samp(observation, denominator), 0) as covariance
+        coalesce(covar_samp(observation, denominator), 0) as covariance,
+        sum(covariate) as covariate_total,
+        coalesce(var_samp(covariate), 0) as covariate_variance,
+        coalesce(covar_samp(observation, covariate), 0) as covariate_covariance
     from observations
     group by variation_id, metric, kind
 )
@@ -43,5 +48,8 @@ select
     (observation_variance
         - 2 * (total / nullif(denominator, 0)) * covariance
         + (total / nullif(denominator, 0)) * (total / nullif(denominator, 0)) * denominator_variance)
-        / nullif((denominator / units) * (denominator / units), 0) as variance
+        / nullif((denominator / units) * (denominator / units), 0) as variance,
+    covariate_total,
+    covariate_variance,
+    covariate_covariance
 from sums
