@@ -58,6 +58,7 @@ CUPED = """id: cuped
 experiment_id: "exp1"
 baseline: a
 cuped: 14d
+segments: [country]
 metrics:
   - {name: purchases, kind: count, event: purchase}
   - {name: revenue, kind: sum, event: purchase, value: revenue_cents}
@@ -68,9 +69,11 @@ T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
 
 def decision(uuid: str, visitor: str, variation: str, at: dt.datetime, experiment: str = "exp1",
-             holdback: bool = False) -> dict:
+             holdback: bool = False, country: str | None = None) -> dict:
+    attributes = [{"id": "a1", "name": "country", "type": "custom", "value": country}] if country else None
     return {"uuid": uuid, "timestamp": at, "process_timestamp": at, "visitor_id": visitor,
-            "experiment_id": experiment, "campaign_id": "c1", "variation_id": variation, "is_holdback": holdback}
+            "experiment_id": experiment, "campaign_id": "c1", "variation_id": variation, "is_holdback": holdback,
+            "attributes": attributes}
 
 
 def event(uuid: str, visitor: str, name: str, at: dt.datetime, revenue: int | None = None,
@@ -95,11 +98,11 @@ def project(tmp_path_factory):
     (root / "sources.yml").write_text(SOURCES)
     hours = dt.timedelta(hours=1)
     write(root, "decisions", "2026-11-25", "experiment=exp1", [
-        decision("d1", "v1", "a", T0),
-        decision("d2", "v1", "b", T0 + hours),  # a later decision: the first one makes the unit
-        decision("d3", "v2", "b", T0),
+        decision("d1", "v1", "a", T0, country="DE"),
+        decision("d2", "v1", "b", T0 + hours, country="FR"),  # a later decision: the first one makes the unit
+        decision("d3", "v2", "b", T0, country="DE"),
         decision("d4", "v3", "a", T0 - hours, holdback=True),  # holdback: left out
-        decision("d5", "v3", "b", T0 + 2 * hours),
+        decision("d5", "v3", "b", T0 + 2 * hours, country="FR"),
         decision("d6", "v4", "a", T0),
     ], DECISIONS_SCHEMA)
     write(root, "decisions", "2026-11-25", "experiment=exp2", [decision("d7", "v5", "a", T0, experiment="exp2")],
@@ -205,6 +208,25 @@ def test_cuped_covariates_are_the_metrics_before_the_decision_and_adjust_the_mea
     assert "CUPED on the 14 days before each decision" in shown.splitlines()[0]
 
 
+def test_results_per_segment_value_use_the_units_first_decision_and_compare_within_each(project):
+    segments = query(project, "select visitor_id, country from experiments.exp_cuped__observations order by 1")
+    found = json.loads(run_cli(project, "results", "cuped", "--segment", "country", "--json").output)
+    shown = run_cli(project, "results", "cuped", "--segment", "country")
+    unknown = run_cli(project, "results", "cuped", "--segment", "device")
+
+    assert segments == [("v1", "DE"), ("v2", "DE"), ("v3", "FR"), ("v4", None)]  # v1's first decision's
+    by_value = {part["value"]: part["metrics"] for part in found["segments"]}
+    assert list(by_value) == ["DE", "FR", None]
+    assert by_value["FR"] == []  # no baseline units there: nothing to compare
+    purchases = next(m for m in by_value["DE"] if m["metric"] == "purchases")
+    assert [(e["variation"], e["units"], e["total"]) for e in purchases["variations"]] == [("a", 1, 1), ("b", 1, 1)]
+    assert [(e["variation"], e["units"]) for m in by_value[None] for e in m["variations"]][:1] == [("a", 1)]
+    assert shown.exit_code == 0 and "\ncountry = DE\n" in shown.output and "\ncountry = (none)\n" in shown.output
+    assert "\ncountry = FR\n\nno units of the baseline (a) with this value: nothing to compare" in shown.output
+    assert unknown.exit_code == 1
+    assert unknown.output.strip() == "Error: experiment `cuped` has no segment `device`; segments: country"
+
+
 def test_courier_results_compares_each_variation_with_the_baseline(project):
     shown = run_cli(project, "results", "checkout")
     found = json.loads(run_cli(project, "results", "checkout", "--json").output)
@@ -245,7 +267,8 @@ def test_dbt_docs_describe_every_column_of_both_models(project):
                                                    "table_name = 'exp_checkout__observations' order by ordinal_position")]
 
     assert described["exp_checkout__observations"] == observed
-    assert described["exp_checkout__results"] == ["variation_id", "metric", "kind", "units", "total",
+    assert described["exp_checkout__results"] == ["variation_id", "segment", "segment_value", "metric", "kind",
+                                                  "units", "total",
                                                   "denominator", "mean", "variance", "covariate_total",
                                                   "covariate_variance", "covariate_covariance"]
 

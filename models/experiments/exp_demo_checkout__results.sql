@@ -3,20 +3,27 @@
 -- Experiment 9300000001: per variation and metric, the sufficient statistics
 -- `courier results` tests on (units, total, mean, variance).
 
--- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's),
--- and its CUPED covariate (the value before the decision; 0 without)
+-- one row per unit, metric and segment (`all`, then each segment column's): its observation, over 1
+-- (or, for a ratio, over the denominator metric's), and its CUPED covariate (the value before the
+-- decision; 0 without)
 with observations as (
-    select variation_id, 'purchase_rate' as metric, 'unique' as kind,
+    select variation_id, 'all' as segment,
+        'all' as segment_value,
+        'purchase_rate' as metric, 'unique' as kind,
         purchase_rate as observation, 1 as denominator,
         0 as covariate
     from {{ ref('exp_demo_checkout__observations') }}
     union all
-    select variation_id, 'purchases_per_visitor' as metric, 'count' as kind,
+    select variation_id, 'all' as segment,
+        'all' as segment_value,
+        'purchases_per_visitor' as metric, 'count' as kind,
         purchases_per_visitor as observation, 1 as denominator,
         0 as covariate
     from {{ ref('exp_demo_checkout__observations') }}
     union all
-    select variation_id, 'revenue_per_visitor' as metric, 'sum' as kind,
+    select variation_id, 'all' as segment,
+        'all' as segment_value,
+        'revenue_per_visitor' as metric, 'sum' as kind,
         revenue_per_visitor as observation, 1 as denominator,
         0 as covariate
     from {{ ref('exp_demo_checkout__observations') }}
@@ -25,6 +32,8 @@ with observations as (
 sums as (
     select
         variation_id,
+        segment,
+        segment_value,
         metric,
         kind,
         count(*) as units,
@@ -37,13 +46,15 @@ sums as (
         coalesce(var_samp(covariate), 0) as covariate_variance,
         coalesce(covar_samp(observation, covariate), 0) as covariate_covariance
     from observations
-    group by variation_id, metric, kind
+    group by variation_id, segment, segment_value, metric, kind
 )
 
 -- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
 -- the observations' sample variance)
 select
     variation_id,
+    segment,
+    segment_value,
     metric,
     kind,
     units,

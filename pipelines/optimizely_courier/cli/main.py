@@ -308,9 +308,10 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
 
 @cli.command()
 @click.argument("experiment")
+@click.option("--segment", metavar="COLUMN", help="One of the experiment's `segments`: results per its value.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
-def results(ctx: click.Context, experiment: str, as_json: bool) -> None:
+def results(ctx: click.Context, experiment: str, segment: str | None, as_json: bool) -> None:
     """Show an experiment's results: per metric and variation, units, totals, values, the lift over
     the baseline with its 95% interval, p- and q-values, the always-valid interval and p-value (for
     looking every day), and the sample ratio check.
@@ -321,12 +322,13 @@ def results(ctx: click.Context, experiment: str, as_json: bool) -> None:
     \b
     Examples:
       courier results checkout_button
+      courier results checkout_button --segment country
       courier results checkout_button --json
     """
     from optimizely_courier.experiments.results import experiment_results, render
 
     project = current_project(ctx)
-    found = experiment_results(project.root, project.warehouse, experiment)
+    found = experiment_results(project.root, project.warehouse, experiment, segment)
     click.echo(json.dumps(found, indent=2) if as_json else render(found))
 
 

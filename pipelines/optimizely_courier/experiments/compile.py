@@ -57,7 +57,8 @@ def _check_sources_exist(root: Path, experiment: Experiment, feeds: list[Feed]) 
 def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> list[Output]:
     outputs = []
     for experiment in sorted(experiments, key=lambda e: e.id):
-        decisions = _feed(experiment, "decisions", experiment.decisions, feeds, DECISION_COLUMNS)
+        decisions = _feed(experiment, "decisions", experiment.decisions, feeds,
+                          (*DECISION_COLUMNS, *experiment.segments))
         columns = sorted({column for m in experiment.metrics if m.observed and m.source is None
                           for column in _columns(m)})
         conversions = _feed(experiment, "conversions", experiment.conversions, feeds, (*CONVERSION_COLUMNS, *columns))
@@ -66,6 +67,7 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    "experiment_text": inert(experiment.experiment_id),
                    "experiment_literal": _literal(experiment.experiment_id),
                    "decisions": decisions.model_name, "sources": sources,
+                   "segments": [{"name": inert(column), "sql": sql_name(column)} for column in experiment.segments],
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
                    # with CUPED the rows of the period before the decision are read too
                    "window_start": (f"units.decided_at - interval {int(experiment.cuped.total_seconds())} second"
@@ -93,11 +95,16 @@ def _docs(experiment: Experiment) -> str:
                     "columns": [{"name": "visitor_id", "description": "The unit's visitor."},
                                 {"name": "variation_id", "description": "The variation of the unit's first decision."},
                                 {"name": "decided_at", "description": "When that decision was made (UTC)."},
+                                *({"name": column, "description": f"Segment: the {column} of that decision."}
+                                  for column in experiment.segments),
                                 *metrics]}
     results = {"name": f"exp_{experiment.id}__results",
                "description": f"Experiment {experiment.experiment_id}: per variation and metric, the sufficient "
                               "statistics `courier results` tests on.",
                "columns": [{"name": "variation_id", "description": "The variation."},
+                           {"name": "segment", "description": "`all`, or the decisions column the row is a "
+                                                              "segment of."},
+                           {"name": "segment_value", "description": "`all`, or that column's value (as text)."},
                            {"name": "metric", "description": "The metric's name."},
                            {"name": "kind", "description": "unique (0 or 1 per unit), count, sum or ratio."},
                            {"name": "units", "description": "Units in the variation."},

@@ -6,6 +6,7 @@
     window: 48h                          # attribution: [decision, decision + window], both ends inclusive
     split: {"18802093142": 50, "18823341323": 50}   # the planned traffic split (default: equal)
     cuped: 14d                           # CUPED: each metric's value over this period before the decision
+    segments: [country, device]          # results also per value of these decisions columns
     metrics:
       - {name: purchase_rate, kind: unique, event: purchase}         # 1 if the unit has a purchase
       - {name: detail_views, kind: count, event: detail_page_view}   # how many
@@ -35,8 +36,8 @@ from optimizely_courier.errors import ConfigError
 
 EXPERIMENTS_DIR = "experiments"
 MetricKind = Literal["unique", "count", "sum", "ratio"]
-EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped", "decisions", "conversions",
-                   "metrics")
+EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped", "segments", "decisions",
+                   "conversions", "metrics")
 METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator")
 SOURCE_KEYS = ("model", "visitor_id", "timestamp")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -81,6 +82,7 @@ class Experiment:
     split: tuple[tuple[str, float], ...] = ()  # planned weight per variation_id; () is an equal split
     # CUPED: each metric's value over this period before the unit's decision is its covariate (None: off)
     cuped: dt.timedelta | None = None
+    segments: tuple[str, ...] = ()  # decisions columns: the unit's first decision's value splits the results
     decisions: str = "Optimizely:Decisions"  # domain tables
     conversions: str = "Optimizely:Conversions"
 
@@ -127,8 +129,18 @@ def parse_experiment(path: Path, root: Path) -> Experiment:
     baseline = s.raw("baseline")
     return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
                       baseline=None if baseline is None else str(baseline), window=window, split=_split(s), cuped=cuped,
+                      segments=_segments(s),
                       decisions=s.string("decisions", Experiment.decisions),
                       conversions=s.string("conversions", Experiment.conversions))
+
+
+def _segments(s: Section) -> tuple[str, ...]:
+    segments = s.raw("segments", [])
+    if not isinstance(segments, list) or not all(isinstance(c, str) and COLUMN.match(c) for c in segments):
+        raise s.error("segments", "expected a list of decisions column names, such as [country, device]")
+    if len(set(segments)) != len(segments):
+        raise s.error("segments", "a column appears twice")
+    return tuple(segments)
 
 
 def _duration(s: Section, key: str, default: str | None) -> dt.timedelta | None:

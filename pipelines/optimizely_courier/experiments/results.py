@@ -24,27 +24,60 @@ SCHEMA = "experiments"
 SIGNIFICANCE = 0.05  # on the false discovery rate (q-value)
 
 
-def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
+def experiment_results(root: Path, warehouse: Path, name: str, segment: str | None = None) -> dict:
     """Per metric and variation: units, total, mean, and against the baseline the lift, its interval,
-    p and q; and the sample ratio check. JSON-ready."""
+    p and q; and the sample ratio check. With `segment` (one of the experiment's `segments`), the same
+    per value of that column, q-values across all of them. JSON-ready."""
     experiment = _experiment(root, name)
+    if segment is not None and segment not in experiment.segments:
+        known = ", ".join(experiment.segments) or "none (list them under `segments` in its definition)"
+        raise CourierError(f"experiment `{experiment.id}` has no segment `{segment}`; segments: {known}")
     rows = _results_rows(warehouse, experiment)
-    variations = sorted({row["variation_id"] for row in rows})
+    overall = [row for row in rows if row["segment"] == "all"]
+    variations = sorted({row["variation_id"] for row in overall})
     baseline = experiment.baseline or variations[0]
     if baseline not in variations:
         raise ConfigError(experiment.path, "baseline", f"variation `{baseline}` has no units; variations with "
                                                        f"units: {', '.join(variations)}")
-    units = {row["variation_id"]: row["units"] for row in rows}
+    units = {row["variation_id"]: row["units"] for row in overall}
+    planned = dict(experiment.split)
+    if planned and set(planned) != set(variations):
+        raise ConfigError(experiment.path, "split", f"the split names {', '.join(sorted(planned))}; the variations "
+                                                    f"with units are {', '.join(variations)}")
+    srm = sample_ratio_p_value([units[v] for v in variations], [planned[v] for v in variations] if planned else None)
+    found = {"experiment": experiment.id, "experiment_id": experiment.experiment_id, "baseline": baseline,
+             "window_hours": experiment.window.total_seconds() / 3600,
+             "cuped_days": experiment.cuped.total_seconds() / 86400 if experiment.cuped else None,
+             "sample_ratio": {"units": {v: units[v] for v in variations}, "planned": planned or "equal",
+                              "p_value": srm, "mismatch": srm < SRM_ALPHA}}
+    if segment is None:
+        found["metrics"] = _metrics(experiment, overall, baseline, variations)
+        _add_q_values(found["metrics"])
+        return found
+    values = sorted({row["segment_value"] for row in rows if row["segment"] == segment}, key=lambda v: (v is None, v))
+    found["segment"] = segment
+    found["segments"] = [{"value": value, "metrics": _metrics(
+        experiment, [row for row in rows if row["segment"] == segment and row["segment_value"] == value],
+        baseline, variations)} for value in values]
+    _add_q_values([metric for part in found["segments"] for metric in part["metrics"]])
+    return found
+
+
+def _metrics(experiment: Experiment, rows: list[dict], baseline: str, variations: list[str]) -> list[dict]:
+    """Each metric's variations compared with the baseline; a variation without units in these rows (a
+    segment value only some variations have) is left out."""
     metrics = []
     for metric in experiment.metrics:
         arms = {row["variation_id"]: row for row in rows if row["metric"] == metric.name}
-        if set(arms) != set(variations):
+        if not any(row["metric"] == metric.name for row in rows) and rows:
             raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
                                f"`{metric.name}` was defined: run `courier feeds compile`, then "
                                f"`dbt build --select tag:{experiment.id}`")
+        if baseline not in arms:
+            continue
         adjusted, theta = _adjusted(arms) if experiment.cuped and metric.observed else (None, None)
         entries = []
-        for variation in [baseline, *(v for v in variations if v != baseline)]:
+        for variation in [baseline, *(v for v in variations if v != baseline and v in arms)]:
             row = arms[variation]
             entry = {"variation": variation, "units": row["units"], "total": row["total"], "mean": row["mean"],
                      "baseline": variation == baseline}
@@ -55,18 +88,7 @@ def experiment_results(root: Path, warehouse: Path, name: str) -> dict:
             entries.append(entry)
         metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries,
                         **({"cuped": _reduction(arms, adjusted, theta)} if adjusted else {})})
-    _add_q_values(metrics)
-    planned = dict(experiment.split)
-    if planned and set(planned) != set(variations):
-        raise ConfigError(experiment.path, "split", f"the split names {', '.join(sorted(planned))}; the variations "
-                                                    f"with units are {', '.join(variations)}")
-    srm = sample_ratio_p_value([units[v] for v in variations], [planned[v] for v in variations] if planned else None)
-    return {"experiment": experiment.id, "experiment_id": experiment.experiment_id, "baseline": baseline,
-            "window_hours": experiment.window.total_seconds() / 3600,
-            "cuped_days": experiment.cuped.total_seconds() / 86400 if experiment.cuped else None,
-            "sample_ratio": {"units": {v: units[v] for v in variations}, "planned": planned or "equal",
-                             "p_value": srm, "mismatch": srm < SRM_ALPHA},
-            "metrics": metrics}
+    return metrics
 
 
 def _experiment(root: Path, name: str) -> Experiment:
@@ -85,8 +107,8 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
         raise missing
     with duckdb.connect(str(warehouse), read_only=True) as db:
         try:
-            cursor = db.execute(f"select variation_id, metric, units, total, mean, variance, covariate_total, "
-                                f"covariate_variance, covariate_covariance from {table}")
+            cursor = db.execute(f"select variation_id, segment, segment_value, metric, units, total, mean, variance, "
+                                f"covariate_total, covariate_variance, covariate_covariance from {table}")
         except duckdb.CatalogException:
             raise missing from None
         except duckdb.BinderException:  # a results table of an older version of this model
@@ -140,20 +162,34 @@ def _add_q_values(metrics: list[dict]) -> None:
 
 
 def render(results: dict) -> str:
-    """The results as a table, like the results page."""
+    """The results as a table, like the results page (with a segment: a table per value)."""
+    srm = results["sample_ratio"]
+    units = " / ".join(f"{count:,}" for count in srm["units"].values())
+    verdict = "MISMATCH: check the assignment before reading results" if srm["mismatch"] else "as planned"
+    cuped = (f", CUPED on the {results['cuped_days']:g} days before each decision (lift, interval and p adjusted)"
+             if results["cuped_days"] else "")
+    header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
+              f"attribution window {results['window_hours']:g} h{cuped}\n"
+              f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})")
+    if "segments" not in results:
+        return header + "\n\n" + _table(results["metrics"])
+    nothing = f"no units of the baseline ({results['baseline']}) with this value: nothing to compare"
+    parts = [f"{results['segment']} = {part['value'] if part['value'] is not None else '(none)'}\n\n"
+             + (_table(part["metrics"]) if part["metrics"] else nothing) for part in results["segments"]]
+    return "\n\n".join([header + f"\nq-values across every {results['segment']}", *parts])
+
+
+def _table(metrics: list[dict]) -> str:
     from rich import box
     from rich.table import Table
 
     from optimizely_courier.text import as_text
 
-    srm = results["sample_ratio"]
-    units = " / ".join(f"{count:,}" for count in srm["units"].values())
-    verdict = "MISMATCH: check the assignment before reading results" if srm["mismatch"] else "as planned"
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for header in ("metric", "variation", "units", "total", "value", "lift", "95% interval", "p", "q",
                    "always-valid interval", "always-valid p", ""):
         table.add_column(header, justify="left" if header in ("metric", "variation", "") else "right")
-    for metric in results["metrics"]:
+    for metric in metrics:
         for index, entry in enumerate(metric["variations"]):
             first = metric["metric"] if index == 0 else ""
             value = "n/a" if entry["mean"] is None else f"{entry['mean']:.4g}"
@@ -167,12 +203,7 @@ def render(results: dict) -> str:
                         f"{entry['q_value']:.3g}", _interval(entry, "always_valid"), f"{entry['always_valid_p']:.3g}",
                         "significant" if entry["significant"] else ""]
             table.add_row(*row)
-    cuped = (f", CUPED on the {results['cuped_days']:g} days before each decision (lift, interval and p adjusted)"
-             if results["cuped_days"] else "")
-    header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
-              f"attribution window {results['window_hours']:g} h{cuped}\n"
-              f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})")
-    return header + "\n\n" + as_text(table)
+    return as_text(table)
 
 
 def _percent(value: float | None) -> str:

@@ -5,12 +5,16 @@
 -- left out) and a column per metric, from the unit's events within [[ window_text ]] of its decision.
 
 with units as (
-    select visitor_id, variation_id, decided_at
+    select visitor_id, variation_id, decided_at[% for column in segments %], [[ column.sql ]][% endfor %]
+
     from (
         select
             visitor_id,
             variation_id,
             decided_at,
+[% for column in segments %]
+            [[ column.sql ]],
+[% endfor %]
             row_number() over (partition by visitor_id order by decided_at, uuid) as _rank
         from {{ ref('[[ decisions ]]') }}
         where experiment_id = [[ experiment_literal ]]
@@ -40,6 +44,9 @@ select
     units.visitor_id,
     units.variation_id,
     units.decided_at,
+[% for column in segments %]
+    units.[[ column.sql ]],
+[% endfor %]
 [% for metric in metrics %]
     coalesce([[ metric.source ]].[[ metric.name ]], 0) as [[ metric.name ]][[ "," if not loop.last ]]
 [% endfor %]

@@ -3,14 +3,22 @@
 -- Experiment [[ experiment_text ]]: per variation and metric, the sufficient statistics
 -- `courier results` tests on (units, total, mean, variance).
 
--- one row per unit and metric: its observation, over 1 (or, for a ratio, over the denominator metric's),
--- and its CUPED covariate (the value before the decision; 0 without)
+-- one row per unit, metric and segment (`all`, then each segment column's): its observation, over 1
+-- (or, for a ratio, over the denominator metric's), and its CUPED covariate (the value before the
+-- decision; 0 without)
 with observations as (
+[% for segment in [{"name": "all", "sql": "'all'"}] + segments %]
 [% for metric in results %]
-    select variation_id, '[[ metric.name ]]' as metric, '[[ metric.kind ]]' as kind,
+    select variation_id, '[[ segment.name ]]' as segment,
+        [[ segment.sql if segment.name == "all" else "cast(" ~ segment.sql ~ " as {{ dbt.type_string() }})" ]] as segment_value,
+        '[[ metric.name ]]' as metric, '[[ metric.kind ]]' as kind,
         [[ metric.observation ]] as observation, [[ metric.denominator ]] as denominator,
         [[ metric.covariate ]] as covariate
     from {{ ref('exp_[[ experiment.id ]]__observations') }}
+[% if not loop.last %]
+    union all
+[% endif %]
+[% endfor %]
 [% if not loop.last %]
     union all
 [% endif %]
@@ -20,6 +28,8 @@ with observations as (
 sums as (
     select
         variation_id,
+        segment,
+        segment_value,
         metric,
         kind,
         count(*) as units,
@@ -32,13 +42,15 @@ sums as (
         coalesce(var_samp(covariate), 0) as covariate_variance,
         coalesce(covar_samp(observation, covariate), 0) as covariate_covariance
     from observations
-    group by variation_id, metric, kind
+    group by variation_id, segment, segment_value, metric, kind
 )
 
 -- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
 -- the observations' sample variance)
 select
     variation_id,
+    segment,
+    segment_value,
     metric,
     kind,
     units,
