@@ -144,7 +144,7 @@ def test_load_operation_and_entity_changes(repo, old, new, verdict, line):
 def test_no_change_is_safe_and_json_has_the_schema(repo):
     unchanged = run_cli(repo, "feeds", "diff", "HEAD").output.splitlines()
     assert unchanged == ["**Verdict: safe** (0 breaking, 0 needs attention, 0 safe; compared with `HEAD`)", "",
-                         "No changes to feeds, load operations or couriers."]
+                         "No changes to feeds, load operations, couriers or experiments."]
     change(repo, DECISIONS, "error_threshold: 0.01", "error_threshold: 0.02")
     document = json.loads(diff(repo, "--format", "json").output)
     assert document == {"base": "HEAD~1", "verdict": "needs attention",
@@ -221,3 +221,31 @@ def test_ci_workflow_runs_validate_compile_check_and_a_gated_diff():
     assert ".venv/bin/courier feeds compile --check" in steps
     assert any("feeds diff" in s and "--fail-on breaking" in s for s in steps)
     assert any("GITHUB_STEP_SUMMARY" in s for s in steps)
+
+
+def test_experiment_changes_are_safe_when_they_add_results_and_need_attention_when_they_change_them(repo):
+    (repo / "experiments").mkdir()
+    shutil.copy(ROOT / "experiments" / "demo_checkout.yml", repo / "experiments")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "experiment")
+    definition = repo / "experiments" / "demo_checkout.yml"
+    text = definition.read_text().replace("window: 48h", "window: 24h")
+    text = text.replace("{name: purchases_per_visitor, kind: count, event: purchase}",
+                        "{name: purchases_per_visitor, kind: count, event: purchase, where: {category: shoes}}")
+    text = text.replace("  - {name: revenue_per_visitor, kind: sum, event: purchase, value: revenue_cents}\n",
+                        "  - {name: signups, kind: unique, event: signup}\n")
+    definition.write_text(text)
+    git(repo, "commit", "-qam", "x", "--author", "t <t@example.com>")
+
+    output = lines(repo)
+
+    assert output[0] == ("**Verdict: needs attention** (0 breaking, 3 needs attention, 1 safe; compared with "
+                         "`HEAD~1`)")
+    assert "### Experiments" in output and "**demo_checkout** (experiments/demo_checkout.yml)" in output
+    assert [line for line in output if line.startswith("- ")] == [
+        "- **needs attention**: window changed from `2d` to `1d`: every result is recomputed",
+        "- **needs attention**: metric `revenue_per_visitor` removed: its results go away",
+        "- **needs attention**: metric `purchases_per_visitor` changed (where from none to `category: shoes`): "
+        "its results are recomputed",
+        "- **safe**: metric `signups` added",
+    ]

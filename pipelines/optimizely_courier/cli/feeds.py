@@ -86,7 +86,7 @@ def model_problems(root: Path, found: list, problems: list) -> list:
               help="Exit 1 when the verdict is at least this (for CI gates).")
 @click.pass_context
 def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on: str | None) -> None:
-    """What changes to feeds, load operations and entities do to the domain tables, ranked.
+    """What changes to feeds, load operations, entities and experiments do to the tables, ranked.
 
     Compares BASE (default origin/main, else main; any git ref) with the working tree and prints a
     verdict (breaking, needs attention, safe) and each change. Retyped columns are checked
@@ -101,10 +101,12 @@ def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on
     import os
 
     from optimizely_courier.config.sources import warehouse_path
+    from optimizely_courier.experiments.review import experiment_changes
     from optimizely_courier.feeds.review import review, to_markdown
 
     root = ctx.obj.project_dir
     result = review(root, base, dict(os.environ), warehouse_path(root, os.environ))
+    result.changes += experiment_changes(root, result.base)
     click.echo(json.dumps(result.to_json(), indent=2) if output_format == "json" else to_markdown(result), nl=False)
     if output_format == "json":
         click.echo()

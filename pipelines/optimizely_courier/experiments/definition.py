@@ -105,7 +105,12 @@ def load_experiments(root: Path) -> list[Experiment]:
 
 def parse_experiment(path: Path, root: Path) -> Experiment:
     relative = str(path.relative_to(root))
-    s = Section(load_yaml(path), relative)
+    return experiment_from(load_yaml(path), relative)
+
+
+def experiment_from(data: object, relative: str) -> Experiment:
+    """An experiment from its parsed YAML (`relative`: its path in the project, for messages)."""
+    s = Section(data, relative)
     s.check_keys(EXPERIMENT_KEYS)
     experiment_id = str(s.required("experiment_id"))
     identifier = s.string("id")

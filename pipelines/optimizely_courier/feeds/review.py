@@ -75,13 +75,19 @@ def _base_text(root: Path, ref: str, path: str) -> str | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
+def base_yaml_files(root: Path, ref: str, folder: str) -> list[tuple[str, str]]:
+    """(path, text) of each YAML file under `folder` at `ref`."""
+    listed = _git(root, "ls-tree", "-r", "--name-only", ref, "--", folder)
+    return [(path, _base_text(root, ref, path) or "")
+            for path in sorted(p for p in listed.stdout.splitlines() if p.endswith((".yml", ".yaml")))]
+
+
 def base_feeds(root: Path, ref: str) -> list[Feed]:
-    listed = _git(root, "ls-tree", "-r", "--name-only", ref, "--", FEEDS_DIR)
     feeds = []
-    for path in sorted(p for p in listed.stdout.splitlines() if p.endswith((".yml", ".yaml"))):
+    for path, text in base_yaml_files(root, ref, FEEDS_DIR):
         problems: list[ConfigError] = []
         try:
-            feed = parse_feed(parse_yaml(_base_text(root, ref, path) or "", path), path, problems)
+            feed = parse_feed(parse_yaml(text, path), path, problems)
         except ConfigError:
             continue
         if feed is not None:
@@ -348,7 +354,8 @@ def _type(column: FeedColumn) -> str:
 
 # -- rendering -------------------------------------------------------------------------------------
 
-SCOPES = {"feed": "Feeds", "load_operations": "Load operations", "entities": "Couriers and entities"}
+SCOPES = {"feed": "Feeds", "load_operations": "Load operations", "entities": "Couriers and entities",
+          "experiments": "Experiments"}
 
 
 def to_markdown(result: Review) -> str:
@@ -356,7 +363,7 @@ def to_markdown(result: Review) -> str:
     lines = [f"**Verdict: {result.verdict}** ({counts[BREAKING]} breaking, {counts[ATTENTION]} needs attention, "
              f"{counts[SAFE]} safe; compared with `{result.base}`)"]
     if not result.changes:
-        lines += ["", "No changes to feeds, load operations or couriers."]
+        lines += ["", "No changes to feeds, load operations, couriers or experiments."]
     for scope, title in SCOPES.items():
         subjects: dict[str, list[Change]] = {}
         for c in result.changes:
@@ -366,7 +373,7 @@ def to_markdown(result: Review) -> str:
             continue
         lines += ["", f"### {title}"]
         for subject, changes in subjects.items():
-            where = f" ({changes[0].file})" if scope == "feed" else ""
+            where = f" ({changes[0].file})" if scope in ("feed", "experiments") else ""
             lines += ["", f"**{subject}**{where}"]
             for c in sorted(changes, key=lambda c: -RANK[c.severity]):
                 lines.append(f"- **{c.severity}**: {c.message}")
