@@ -227,6 +227,25 @@ def test_results_per_segment_value_use_the_units_first_decision_and_compare_with
     assert unknown.output.strip() == "Error: experiment `cuped` has no segment `device`; segments: country"
 
 
+def test_the_plot_draws_each_metrics_lift_by_enrollment_day_ending_at_the_tables(project, tmp_path):
+    from optimizely_courier.experiments.plot import cumulative_lifts
+    from optimizely_courier.experiments.results import find_experiment
+
+    picture = tmp_path / "lift.png"
+    shown = run_cli(project, "results", "checkout", "--plot", str(picture))
+    found = json.loads(run_cli(project, "results", "checkout", "--json").output)
+    series = cumulative_lifts(find_experiment(project, "checkout"), project / "warehouse.duckdb", "a")
+
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.rstrip().endswith(f"wrote {picture}")
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for metric in found["metrics"]:
+        points = series[metric["metric"]]["b"]
+        assert [point.day for point in points] == [dt.date(2026, 11, 25)]  # every decision that day
+        table = metric["variations"][1]["lift"]
+        assert points[-1].lift == (None if table is None else pytest.approx(table)), metric["metric"]
+
+
 def test_courier_results_compares_each_variation_with_the_baseline(project):
     shown = run_cli(project, "results", "checkout")
     found = json.loads(run_cli(project, "results", "checkout", "--json").output)

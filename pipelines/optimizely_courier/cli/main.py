@@ -310,8 +310,10 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
 @click.argument("experiment")
 @click.option("--segment", metavar="COLUMN", help="One of the experiment's `segments`: results per its value.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also draw each metric's lift by enrollment day into FILE (.png, .svg or .pdf).")
 @click.pass_context
-def results(ctx: click.Context, experiment: str, segment: str | None, as_json: bool) -> None:
+def results(ctx: click.Context, experiment: str, segment: str | None, as_json: bool, plot: Path | None) -> None:
     """Show an experiment's results: per metric and variation, units, totals, values, the lift over
     the baseline with its 95% interval, p- and q-values, the always-valid interval and p-value (for
     looking every day), and the sample ratio check.
@@ -324,12 +326,19 @@ def results(ctx: click.Context, experiment: str, segment: str | None, as_json: b
       courier results checkout_button
       courier results checkout_button --segment country
       courier results checkout_button --json
+      courier results checkout_button --plot lift.png
     """
     from optimizely_courier.experiments.results import experiment_results, render
 
     project = current_project(ctx)
     found = experiment_results(project.root, project.warehouse, experiment, segment)
     click.echo(json.dumps(found, indent=2) if as_json else render(found))
+    if plot is not None:
+        from optimizely_courier.experiments.plot import plot_results
+
+        plot_results(project.root, project.warehouse, experiment, plot)
+        if not as_json:
+            click.echo(f"\nwrote {plot}")
 
 
 @cli.command()

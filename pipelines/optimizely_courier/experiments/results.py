@@ -28,7 +28,7 @@ def experiment_results(root: Path, warehouse: Path, name: str, segment: str | No
     """Per metric and variation: units, total, mean, and against the baseline the lift, its interval,
     p and q; and the sample ratio check. With `segment` (one of the experiment's `segments`), the same
     per value of that column, q-values across all of them. JSON-ready."""
-    experiment = _experiment(root, name)
+    experiment = find_experiment(root, name)
     if segment is not None and segment not in experiment.segments:
         known = ", ".join(experiment.segments) or "none (list them under `segments` in its definition)"
         raise CourierError(f"experiment `{experiment.id}` has no segment `{segment}`; segments: {known}")
@@ -91,7 +91,7 @@ def _metrics(experiment: Experiment, rows: list[dict], baseline: str, variations
     return metrics
 
 
-def _experiment(root: Path, name: str) -> Experiment:
+def find_experiment(root: Path, name: str) -> Experiment:
     experiments = {e.id: e for e in load_experiments(root)}
     if name not in experiments:
         known = ", ".join(sorted(experiments)) or f"none (define them in {EXPERIMENTS_DIR}/*.yml)"
