@@ -277,19 +277,17 @@ def test_the_sample_ratio_is_tested_against_the_planned_split(project):
     assert found["sample_ratio"]["p_value"] == pytest.approx(math.erfc(math.sqrt((1 + 1 / 3) / 2)))
 
 
-def test_dbt_docs_describe_every_column_of_both_models(project):
+@pytest.mark.parametrize("experiment", ["checkout", "cuped", "lab_metrics"])
+def test_dbt_docs_describe_every_column_of_both_models_in_order(project, experiment):
     import yaml
 
-    docs = yaml.safe_load((project / "models/experiments/exp_checkout.yml").read_text())
+    docs = yaml.safe_load((project / f"models/experiments/exp_{experiment}.yml").read_text())
     described = {model["name"]: [column["name"] for column in model["columns"]] for model in docs["models"]}
-    observed = [name for (name,) in query(project, "select column_name from information_schema.columns where "
-                                                   "table_name = 'exp_checkout__observations' order by ordinal_position")]
 
-    assert described["exp_checkout__observations"] == observed
-    assert described["exp_checkout__results"] == ["variation_id", "segment", "segment_value", "metric", "kind",
-                                                  "units", "total",
-                                                  "denominator", "mean", "variance", "covariate_total",
-                                                  "covariate_variance", "covariate_covariance"]
+    for model in (f"exp_{experiment}__observations", f"exp_{experiment}__results"):
+        built = [name for (name,) in query(project, "select column_name from information_schema.columns where "
+                                                    f"table_name = '{model}' order by ordinal_position")]
+        assert described[model] == built, model
 
 
 def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):

@@ -72,7 +72,7 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    # with CUPED the rows of the period before the decision are read too
                    "window_start": (f"units.decided_at - interval {int(experiment.cuped.total_seconds())} second"
                                     if experiment.cuped else "units.decided_at"),
-                   "metrics": [metric for source in sources for metric in source["metrics"]],
+                   "metrics": _in_definition_order(experiment, sources),
                    "results": [_result(metric, experiment.cuped is not None) for metric in experiment.metrics]}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
                     for name in ("observations", "results")]
@@ -179,6 +179,13 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
             entry["metrics"].append({**_metric(metric, covariate_name(metric), f"{time} < units.decided_at"),
                                      "source": entry["name"]})
     return list(sources.values())
+
+
+def _in_definition_order(experiment: Experiment, sources: list[dict]) -> list[dict]:
+    """The observations' metric columns in the order the definition lists the metrics (as the docs do)."""
+    columns = {column["name"]: column for source in sources for column in source["metrics"]}
+    names = [(m.name, covariate_name(m)) if experiment.cuped else (m.name,) for m in experiment.metrics if m.observed]
+    return [columns[name] for pair in names for name in pair]
 
 
 def covariate_name(metric: Metric) -> str:

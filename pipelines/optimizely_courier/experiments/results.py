@@ -69,7 +69,7 @@ def _metrics(experiment: Experiment, rows: list[dict], baseline: str, variations
     metrics = []
     for metric in experiment.metrics:
         arms = {row["variation_id"]: row for row in rows if row["metric"] == metric.name}
-        if not any(row["metric"] == metric.name for row in rows) and rows:
+        if not arms:
             raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
                                f"`{metric.name}` was defined: run `courier feeds compile`, then "
                                f"`dbt build --select tag:{experiment.id}`")
