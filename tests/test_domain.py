@@ -239,6 +239,7 @@ def test_stitch_input_exposes_pii_columns_under_canonical_names(dbt_project):
         ("Shop:Orders", "A", "a@example.com", "Ada")]
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_full_refresh_rebuilds_the_same_table_from_the_whole_raw_history(dbt_project):
     write_feed(dbt_project, feed())
     write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1},
@@ -295,6 +296,7 @@ def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_pro
     assert query(project, 'select count(*) from domain."Optimizely:Conversions__rejected"') == [(0,)]
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_dbt_docs_show_semantic_tags_and_pii_flags(dbt_project):
     write_feed(dbt_project, feed(columns="  - {name: mail, type: String, semantic: email}\n"))
     write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1, "mail": "a@example.com"}])
@@ -312,6 +314,7 @@ def test_dbt_docs_show_semantic_tags_and_pii_flags(dbt_project):
     assert "model.optimizely_courier.shop__orders" in catalog["nodes"]
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_dbt_builds_and_checks_freshness_from_another_directory(dbt_project, tmp_path):
     import datetime as dt
     import os

@@ -112,6 +112,7 @@ def test_truncate_runs_first_wherever_it_appears_and_leaves_only_this_runs_rows(
     assert "(truncated first)" in result.output
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_rerunning_an_already_landed_day_reloads_its_rows_into_the_domain_table(shop):
     with_operations(shop, "{df-aaaaaa: [{type: truncate}, {type: load, file: orders}]}")
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
@@ -149,6 +150,7 @@ def test_a_run_with_nothing_new_builds_nothing_until_the_feed_changes(shop):
     assert query(shop, 'select order_id, amount from domain."Shop:Orders"') == [("A", 1)]
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_a_renamed_feed_column_rebuilds_every_landed_file_into_the_renamed_column(shop):
     with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
@@ -348,6 +350,7 @@ def test_explore_names_the_domain_tables_when_the_table_is_unknown(shop):
                                     "Shop:Orders__rejected"
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_seed_workflow_from_sample_run_to_domain_tables(bucket, make_project, tmp_path):
     import shutil
 
@@ -410,6 +413,7 @@ def test_notifications_reach_a_webhook_and_a_command_for_the_events_they_listen_
 
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_new_columns_and_rows_rejected_over_the_threshold_reach_the_webhook(shop, webhook):
     (shop / "sources.yml").write_text(SHOP_SOURCES + """    load_operations: {df-aaaaaa: [{type: load, file: orders}]}
     notify:
