@@ -290,15 +290,20 @@ def test_dbt_docs_describe_every_column_of_both_models_in_order(project, experim
         assert described[model] == built, model
 
 
-def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):
-    unknown = run_cli(project, "results", "nope")
+def _compile_with_definition(project, text: str):  # noqa: ANN001, ANN202 - the project; a click Result
+    """`courier feeds compile` with experiments/bad.yml holding `text` (removed afterwards)."""
     bad_definition = project / "experiments" / "bad.yml"
-    bad_definition.write_text(
-        "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: sum, event: purchase, value: margin}]\n")
+    bad_definition.write_text(text)
     try:
-        bad = run_cli(project, "feeds", "compile")
+        return run_cli(project, "feeds", "compile")
     finally:
         bad_definition.unlink()
+
+
+def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):
+    unknown = run_cli(project, "results", "nope")
+    bad = _compile_with_definition(
+        project, "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: sum, event: purchase, value: margin}]\n")
 
     assert unknown.exit_code == 1 and unknown.output.strip() == "Error: no experiment `nope`; experiments: checkout, cuped, lab_metrics"
     assert bad.exit_code == 1
@@ -307,13 +312,8 @@ def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_cl
 
 
 def test_a_metric_from_a_model_that_also_names_an_event_is_one_clear_error(project):
-    bad_definition = project / "experiments" / "bad.yml"
-    bad_definition.write_text("id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, event: purchase, "
-                              "from: {model: support_calls}}]\n")
-    try:
-        bad = run_cli(project, "feeds", "compile")
-    finally:
-        bad_definition.unlink()
+    bad = _compile_with_definition(project, "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, "
+                                            "event: purchase, from: {model: support_calls}}]\n")
 
     assert bad.exit_code == 1
     assert bad.output.strip() == ("Error: experiments/bad.yml:3: `metrics[0].event`: a metric `from` a model "
@@ -321,13 +321,8 @@ def test_a_metric_from_a_model_that_also_names_an_event_is_one_clear_error(proje
 
 
 def test_a_metric_from_a_model_the_project_does_not_have_is_one_clear_error(project):
-    bad_definition = project / "experiments" / "bad.yml"
-    bad_definition.write_text("id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, "
-                              "from: {model: support_cals}}]\n")
-    try:
-        bad = run_cli(project, "feeds", "compile")
-    finally:
-        bad_definition.unlink()
+    bad = _compile_with_definition(project, "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, "
+                                            "from: {model: support_cals}}]\n")
 
     assert bad.exit_code == 1
     assert bad.output.strip() == ("Error: experiments/bad.yml: `metrics[0].from.model`: no dbt model or seed "

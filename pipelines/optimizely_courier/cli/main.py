@@ -328,7 +328,7 @@ def results(ctx: click.Context, experiment: str, segment: str | None, as_json: b
       courier results checkout_button --json
       courier results checkout_button --plot lift.png
     """
-    from optimizely_courier.experiments.results import experiment_results, render
+    from optimizely_courier.experiments.results import experiment_results, find_experiment, render
 
     project = current_project(ctx)
     found = experiment_results(project.root, project.warehouse, experiment, segment)
@@ -336,7 +336,8 @@ def results(ctx: click.Context, experiment: str, segment: str | None, as_json: b
     if plot is not None:
         from optimizely_courier.experiments.plot import plot_results
 
-        plot_results(project.root, project.warehouse, experiment, plot)
+        # after the table: its checks passed, and the plot compares with the same baseline
+        plot_results(find_experiment(project.root, experiment), project.warehouse, found["baseline"], plot)
         if not as_json:
             click.echo(f"\nwrote {plot}")
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from optimizely_courier.errors import CourierError
 from optimizely_courier.experiments.definition import Experiment, Metric
-from optimizely_courier.experiments.results import SCHEMA, experiment_results, find_experiment
+from optimizely_courier.experiments.results import SCHEMA
 from optimizely_courier.experiments.stats import Arm, compare
 
 
@@ -79,8 +79,9 @@ def _point(day: dt.date, arm: Arm | None, base: Arm | None) -> Point:
                  result.always_valid_high)
 
 
-def plot_results(root: Path, warehouse: Path, name: str, path: Path) -> Path:
-    """Draw the experiment's cumulative lifts into `path` (PNG, SVG or PDF, by its suffix)."""
+def plot_results(experiment: Experiment, warehouse: Path, baseline: str, path: Path) -> Path:
+    """Draw the experiment's cumulative lifts against `baseline` (the results table's) into `path` (PNG,
+    SVG or PDF, by its suffix)."""
     try:
         import matplotlib
     except ImportError:
@@ -88,15 +89,13 @@ def plot_results(root: Path, warehouse: Path, name: str, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    found = experiment_results(root, warehouse, name)  # the same checks and baseline as the table
-    experiment = find_experiment(root, name)
-    series = cumulative_lifts(experiment, warehouse, found["baseline"])
+    series = cumulative_lifts(experiment, warehouse, baseline)
     figure, axes = plt.subplots(len(series), 1, figsize=(8, 2.6 * len(series)), squeeze=False, sharex=True)
     for axis, (metric, by_variation) in zip(axes[:, 0], series.items(), strict=True):
         for variation, points in by_variation.items():
             shown = [p for p in points if p.lift is not None]
             days = [p.day for p in shown]
-            label = f"{variation} vs {found['baseline']}"
+            label = f"{variation} vs {baseline}"
             line, = axis.plot(days, [100 * p.lift for p in shown], marker="o", label=label)
             axis.fill_between(days, [100 * p.low for p in shown], [100 * p.high for p in shown],
                               color=line.get_color(), alpha=0.2)
