@@ -21,12 +21,13 @@
   {{ return(name) }}
 {%- endmacro %}
 
+{#- (the Hive metastore keeps names in lower case: dbt would not find a mixed-case one again) -#}
 {% macro spark__courier_alias(name) -%}
-  {{ return(name | replace(':', '__')) }}
+  {{ return(name | replace(':', '__') | lower) }}
 {%- endmacro %}
 
 {% macro databricks__courier_alias(name) -%}
-  {{ return(name | replace(':', '__')) }}
+  {{ return(name | replace(':', '__') | lower) }}
 {%- endmacro %}
 
 {% macro bigquery__courier_alias(name) -%}
@@ -232,15 +233,23 @@
   {%- if not exists or not feed.definition -%}
     {{ return(false) }}
   {%- endif -%}
-  {%- set found = run_query("select count(*) from " ~ courier_built_files() ~ " where feed_id = "
-                            ~ courier_string(feed.id) ~ " and not excluded and definition <> "
-                            ~ courier_string(feed.definition)) -%}
+  {%- set found = run_query("select count(*) from (" ~ courier_record(feed) ~ ") as built where not excluded"
+                            ~ " and definition <> " ~ courier_string(feed.definition)) -%}
   {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
 
 {% macro courier_built_files() -%}
   {{ return(api.Relation.create(schema='courier', identifier='built_files')) }}
+{%- endmacro %}
+
+{#- The record's rows of one feed: (file, load_id, definition, excluded). -#}
+{% macro courier_record(feed) -%}
+  {{ return(adapter.dispatch('courier_record')(feed)) }}
+{%- endmacro %}
+
+{% macro default__courier_record(feed) -%}
+  select file, load_id, definition, excluded from {{ courier_built_files() }} where feed_id = {{ courier_string(feed.id) }}
 {%- endmacro %}
 
 
@@ -315,9 +324,8 @@
   where {{ courier_truncate_dates(feed, 'landed.file_date') }}
   {%- else %}
   where not exists (
-      select 1 from {{ courier_built_files() }} as built
-      where built.feed_id = {{ courier_string(feed.id) }} and built.file = landed.file
-        and built.load_id = landed.load_id
+      select 1 from ({{ courier_record(feed) }}) as built
+      where built.file = landed.file and built.load_id = landed.load_id
         and (built.excluded {%- if mode == 'incremental' %} or built.definition = {{ courier_string(feed.definition) }}{% endif %}))
   {%- endif %}
 {%- endmacro %}
@@ -383,6 +391,26 @@
                      ~ ' or (' ~ l ~ ' is null and ' ~ r ~ ' is null)) and ' ~ ns.sql ~ '))' -%}
   {%- endfor -%}
   {{ ns.sql }}
+{%- endmacro %}
+
+
+{#- What an incremental build of a feed model writes, from `rows` (a CTE of the window's rows, one per
+    `key`): those no row of the table beats in `order` (see courier_newer; no order: all of them). The
+    incremental strategy then replaces the table's rows of the same keys (delete+insert, merge). -#}
+{% macro courier_incremental_rows(rows, key, order=[]) -%}
+  {{ return(adapter.dispatch('courier_incremental_rows')(rows, key, order)) }}
+{%- endmacro %}
+
+{% macro default__courier_incremental_rows(rows, key, order) -%}
+select *
+from {{ rows }}
+{%- if courier_is_incremental() and order %}
+where not exists (
+    select 1 from {{ this }} as current_row
+    where {% for column in key %}current_row.{{ column }} = {{ rows }}.{{ column }} and {% endfor -%}
+    {{ courier_newer('current_row', rows, order) }}
+)
+{%- endif %}
 {%- endmacro %}
 
 

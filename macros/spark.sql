@@ -83,22 +83,123 @@
 {%- endmacro %}
 
 
-{#- Spark tables are rebuilt whole, from every landed file version (or, for a truncate, those of the
-    run's dates): there is no record of built versions to keep. -#}
-{% macro spark__courier_window(feed, mode) -%}
-  select landed.file, landed.load_id from ({{ courier_landed(feed) }}) as landed
-  where {{ courier_truncate_dates(feed, 'landed.file_date') if mode == 'truncate' else '1 = 1' }}
-{%- endmacro %}
+{#- Incremental on Spark: Parquet tables cannot delete rows, so the domain and rejected tables are
+    partitioned by `_file_date` and a build overwrites the date partitions it touches (dbt-spark's
+    insert_overwrite, dynamic partition overwrite). A new day costs its own rows plus the partitions
+    that held an older version of one of its keys; the rest of the history is not rewritten.
 
-{% macro spark__courier_definition_changed(feed) -%}
-  {{ return(false) }}
-{%- endmacro %}
+    The record (which landed file versions each table holds) is the same as on DuckDB, append-only:
+    a full build or a truncate starts a new generation of a feed's rows, and only the newest
+    generation counts. A build that dies before its post-hook leaves the record as it was, and the
+    next build reads those files again (newest-wins makes that a no-op). -#}
 
 {% macro spark__courier_prepare_record() -%}
+  {%- if execute -%}
+    {%- do run_query('create database if not exists courier') -%}
+    {%- do run_query('create table if not exists courier.built_files (file string, load_id string, definition string,'
+                     ~ ' excluded boolean, built_at timestamp, generation timestamp, feed_id string)'
+                     ~ ' using parquet partitioned by (feed_id)') -%}
+    {%- do run_query('create table if not exists courier.builds (invocation_id string, feed_id string, mode string,'
+                     ~ ' started_at timestamp) using parquet') -%}
+  {%- endif -%}
 {%- endmacro %}
 
+{% macro spark__courier_record(feed) -%}
+  select file, load_id, definition, excluded from courier.built_files
+  where feed_id = {{ courier_string(feed.id) }} and file is not null
+    and generation = (select max(generation) from courier.built_files where feed_id = {{ courier_string(feed.id) }})
+{%- endmacro %}
+
+{#- A full rebuild also for a truncate (rows cannot be deleted), and for a table without a record
+    (built before the record existed: not partitioned the way an incremental build needs). -#}
+{% macro spark__courier_definition_changed(feed) -%}
+  {%- if feed.id in var('courier_truncate', {}) -%}
+    {{ return(true) }}
+  {%- endif -%}
+  {%- set feed_rows = "from courier.built_files where feed_id = " ~ courier_string(feed.id) -%}
+  {%- set counts = run_query("select count(*), count(case when not excluded and definition <> "
+                             ~ courier_string(feed.definition) ~ " then 1 end) " ~ feed_rows
+                             ~ " and generation = (select max(generation) " ~ feed_rows ~ ")").rows[0] -%}
+  {{ return(counts[0] == 0 or counts[1] > 0) }}
+{%- endmacro %}
+
+{#- The incoming rows no row of the table beats, and the rest of the date partitions they touch:
+    the table's rows there that no incoming row replaces. A touched date left with no row at all (every
+    row of it moved to a newer date) is written as one tombstone row, a null `_pk`, whose partition
+    the post-hook drops: an insert overwrite cannot empty a partition it writes no row to. -#}
+{% macro spark__courier_incremental_rows(rows, key, order) -%}
+{%- if not courier_is_incremental() -%}
+select * from {{ rows }}
+{%- else -%}
+{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+{%- set same_key -%}
+  {%- for column in key %}current_row.{{ column }} = incoming_row.{{ column }}{{ ' and ' if not loop.last }}{% endfor -%}
+{%- endset -%}
+select {% for column in columns %}{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %} from (
+    with kept_incoming as (
+        select * from {{ rows }} as incoming_row
+        where not exists (select 1 from {{ this }} as current_row
+                          where {{ same_key }} and {{ courier_newer('current_row', 'incoming_row', order) }})
+    ),
+    replaced as (  -- an incoming row of the same key is as new or newer
+        select current_row.* from {{ this }} as current_row
+        where exists (select 1 from kept_incoming as incoming_row where {{ same_key }})
+    ),
+    touched as (
+        select _file_date from kept_incoming union select _file_date from replaced
+    ),
+    written as (
+        select {% for column in columns %}{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %} from kept_incoming
+        union all
+        select {% for column in columns %}current_row.{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %}
+        from {{ this }} as current_row
+        where current_row._file_date in (select _file_date from touched)
+          and not exists (select 1 from replaced as incoming_row where {{ same_key }})
+    )
+    select * from written
+    union all
+    select {% for column in columns %}{{ 'touched._file_date' if column == '_file_date' else 'null' }} as {{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %}
+    from touched
+    where not exists (select 1 from written where written._file_date = touched._file_date)
+)
+{%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook: note the build's mode, which the post-hook needs once the table exists. -#}
 {% macro spark__courier_before_build() -%}
+  {%- set feed = courier_model_feed() -%}
+  {%- if feed is not none and execute -%}
+    {%- do run_query("insert into courier.builds values (" ~ courier_string(invocation_id) ~ ", "
+                     ~ courier_string(feed.id) ~ ", " ~ courier_string(courier_build_mode(feed)) ~ ", current_timestamp())") -%}
+  {%- endif -%}
 {%- endmacro %}
 
+{#- Post-hook: drop the partitions left holding only a tombstone, then record the window's file
+    versions (in a new generation after a full build or a truncate, with the versions it excluded). -#}
 {% macro spark__courier_after_build() -%}
+  {%- set feed = courier_model_feed() -%}
+  {%- if feed is not none and execute -%}
+    {%- for row in run_query("select distinct cast(_file_date as string) from " ~ this ~ " where _pk is null") -%}
+      {%- do run_query("alter table " ~ this ~ " drop if exists partition (_file_date = " ~ courier_string(row[0]) ~ ")") -%}
+    {%- endfor -%}
+    {%- set mode = run_query("select mode from courier.builds where invocation_id = " ~ courier_string(invocation_id)
+                             ~ " and feed_id = " ~ courier_string(feed.id)).columns[0].values()[0] -%}
+    {%- set generation = "current_timestamp()" if mode != 'incremental' else
+          "(select max(generation) from courier.built_files where feed_id = " ~ courier_string(feed.id) ~ ")" -%}
+    {%- set excluded -%}
+      {%- if mode == 'truncate' -%}
+        select landed.file, landed.load_id from ({{ courier_landed(feed) }}) as landed
+        where not ({{ courier_truncate_dates(feed, 'landed.file_date') }})
+      {%- elif mode == 'full' -%}
+        select built.file, built.load_id from ({{ courier_record(feed) }}) as built where built.excluded
+      {%- endif -%}
+    {%- endset -%}
+    {%- do run_query("insert into courier.built_files partition (feed_id = " ~ courier_string(feed.id) ~ ")"
+                     ~ " select file, load_id, " ~ courier_string(feed.definition) ~ ", excluded, current_timestamp(), "
+                     ~ generation ~ " from (select window_files.file, window_files.load_id, false as excluded from ("
+                     ~ courier_window(feed, mode) ~ ") as window_files"
+                     ~ (" union all select cast(null as string), cast(null as string), false" if mode != 'incremental' else "")
+                     ~ (" union all select file, load_id, true from (" ~ excluded ~ ") as excluded_files" if excluded else "")
+                     ~ ") as record") -%}
+  {%- endif -%}
 {%- endmacro %}

@@ -14,6 +14,8 @@ from optimizely_courier.runs.build import run_dbt
 from tests.conftest import query, run_cli
 from tests.equivalence import SKIP, TABLES, project, rows
 
+DAY1, DAY2, DAY3 = "2026-11-25", "2026-11-26", "2026-11-27"
+
 pytestmark = [pytest.mark.slow, pytest.mark.scaleout,
               pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (a JVM) on PATH")]
 
@@ -30,18 +32,43 @@ metrics:
 
 
 def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
-    mirror = tmp_path / "e3" / "v1" / "account_id=12345"
-    generate(E3Spec(days=2, experiments=2, events=("purchase", "add:cart", "NULL"), rows=600, seed=3), mirror)
+    """Two runs on each engine: the first lands two days; the second a third day that re-sends every
+    decision of the first (a day partition whose rows all move to a newer date) and one events file
+    of the second (a partition partly replaced), and leaves the first day's events untouched."""
+    export = tmp_path / "e3" / "v1" / "account_id=12345"
+    generate(E3Spec(days=3, experiments=2, events=("purchase", "add:cart", "NULL"), rows=600, seed=3), export)
+    later = tmp_path / "later"
+    for kind in ("decisions", "events"):
+        shutil.move(export / f"type={kind}" / f"date={DAY3}", later / f"type={kind}" / f"date={DAY3}")
+    resent = later / "type=decisions" / f"date={DAY3}" / "experiment=resent"
+    for index, part in enumerate(sorted((export / "type=decisions" / f"date={DAY1}").glob("*/*.parquet"))):
+        resent.mkdir(exist_ok=True)
+        shutil.copy(part, resent / f"part-{index:05d}-resent.c000.snappy.parquet")
+    (events,) = (export / "type=events" / f"date={DAY2}" / "event=purchase").glob("*.parquet")
+    shutil.copytree(events.parent, later / "type=events" / f"date={DAY3}" / "event=resent")
+
     duck = project(tmp_path / "duck", tmp_path / "e3", "")
     spark = project(tmp_path / "spark", tmp_path / "e3", "warehouse: {type: spark, lake: lake}\n")
+    domain = spark / ".courier/spark/warehouse/domain.db"
     for root in (duck, spark):  # each run lands, then builds the feeds from this run's files
         (root / "experiments").mkdir(exist_ok=True)
         (root / "experiments" / "generated.yml").write_text(EXPERIMENT)
         assert run_cli(root, "feeds", "compile").exit_code == 0
+        assert run_cli(root, "run", "optimizely", "--all").exit_code == 0
+        if root == spark:
+            first = _partition_files(domain)
+        shutil.copytree(later, root / "mirror" / "v1" / "account_id=12345", dirs_exist_ok=True)
         landed = run_cli(root, "run", "optimizely", "--all")
         assert landed.exit_code == 0, landed.output
         run_dbt(load_project(root), "build", select=["tag:generated"])
     assert (spark / "lake" / "raw_optimizely" / "decisions").is_dir()
+
+    # the second build overwrote only the partitions it touched, and dropped the one it emptied
+    second = _partition_files(domain)
+    decisions, conversions = TABLES.values()
+    assert second[conversions, DAY1] == first[conversions, DAY1]
+    assert second[conversions, DAY2] != first[conversions, DAY2]
+    assert (decisions, DAY1) in first and (decisions, DAY1) not in second
 
     # the experiment's results: the same statistics on both engines
     results = ".courier/spark/warehouse/experiments.db/exp_generated__results"
@@ -59,10 +86,15 @@ def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
                                                    "order by ordinal_position") if name not in SKIP]
         selected = ", ".join(f'"{c}"' for c in columns)
         expected = rows(f'select {selected} from domain."{table}"', duck / "warehouse.duckdb")
-        parquet = spark / ".courier/spark/warehouse/domain.db" / folder
-        actual = rows(f"select {selected} from read_parquet('{parquet}/*.parquet')")
-        assert len(expected) == 1200
+        actual = rows(f"select {selected} from read_parquet('{domain / folder}/*/*.parquet', hive_partitioning = true)")
+        assert len(expected) == 1800  # three days of 600 keys; the re-sent rows replaced theirs
         assert actual == expected, table
+
+
+def _partition_files(domain: Path) -> dict[tuple[str, str], set[str]]:
+    """The Parquet file names of each (table, date partition) of the Spark domain tables."""
+    return {(table.name, partition.name.removeprefix("_file_date=")): {f.name for f in partition.glob("*.parquet")}
+            for table in domain.glob("*") for partition in table.glob("_file_date=*")}
 
 
 def _rounded(row: tuple) -> tuple:

@@ -61,11 +61,6 @@ with {% if not unique %}winners as (
 {% endif %}
 )
 
-select *
-from incoming
-{% if courier_is_incremental() %}
-where not exists (
-    select 1 from {{ this }} as current_row
-    where current_row._pk = incoming._pk and {{ courier_newer('current_row', 'incoming', ['_updated', '_file_date', '_file', '_file_row']) }}
-)
-{% endif %}
+-- An incremental build writes the incoming rows no row of the table beats (on Spark, with the rest of the
+-- date partitions they touch, which it overwrites).
+{{ courier_incremental_rows('incoming', ['_pk'], ['_updated', '_file_date', '_file', '_file_row']) }}

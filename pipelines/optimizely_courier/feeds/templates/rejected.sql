@@ -4,6 +4,7 @@
 {% set q = courier_quote %}
 -- [[ feed.domain_table ]]: rows that failed a cast or missed a required value, with the raw values as text.
 
+with incoming as (
 select
     _reject_reason,
 [% for c in columns %]
@@ -15,3 +16,7 @@ select
     _file_row
 from {{ ref('stg_[[ feed.model_name ]]') }}
 where _reject_reason is not null and {{ courier_in_window(feed) }}
+)
+
+-- (on Spark, an incremental build adds the rest of the date partitions it touches, which it overwrites)
+{{ courier_incremental_rows('incoming', ['_load_id', '_file', '_file_row']) }}
