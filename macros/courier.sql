@@ -396,12 +396,13 @@
 
 {#- What an incremental build of a feed model writes, from `rows` (a CTE of the window's rows, one per
     `key`): those no row of the table beats in `order` (see courier_newer; no order: all of them). The
-    incremental strategy then replaces the table's rows of the same keys (delete+insert, merge). -#}
-{% macro courier_incremental_rows(rows, key, order=[]) -%}
-  {{ return(adapter.dispatch('courier_incremental_rows')(rows, key, order)) }}
+    incremental strategy then replaces the table's rows of the same keys (delete+insert, merge).
+    `source`, the model `rows` come from, is where Spark finds which partitions hold those keys. -#}
+{% macro courier_incremental_rows(rows, key, order=[], source=none) -%}
+  {{ return(adapter.dispatch('courier_incremental_rows')(rows, key, order, source)) }}
 {%- endmacro %}
 
-{% macro default__courier_incremental_rows(rows, key, order) -%}
+{% macro default__courier_incremental_rows(rows, key, order, source) -%}
 select *
 from {{ rows }}
 {%- if courier_is_incremental() and order %}

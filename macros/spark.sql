@@ -124,45 +124,66 @@
 {%- endmacro %}
 
 {#- The incoming rows no row of the table beats, and the rest of the date partitions they touch:
-    the table's rows there that no incoming row replaces. A touched date left with no row at all (every
-    row of it moved to a newer date) is written as one tombstone row, a null `_pk`, whose partition
-    the post-hook drops: an insert overwrite cannot empty a partition it writes no row to. -#}
-{% macro spark__courier_incremental_rows(rows, key, order) -%}
+    the table's rows there that no incoming row replaces. The touched partitions are looked up first
+    (the dates of the window's files, and, when `source` is given, of the table's rows that share a
+    key with the window's rows in it: a scan of the table's key column) and written into the SQL, so
+    the build reads only those partitions of the table. A touched date left with no row at all (every
+    row of it replaced from a newer date) is written as one tombstone row, a null `_pk`, whose
+    partition the post-hook drops: an insert overwrite cannot empty a partition it writes no row to. -#}
+{% macro spark__courier_incremental_rows(rows, key, order, source) -%}
 {%- if not courier_is_incremental() -%}
 select * from {{ rows }}
 {%- else -%}
-{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+{%- set columns = [] -%}
+{%- for column in adapter.get_columns_in_relation(this) -%}
+  {%- do columns.append(adapter.quote(column.name)) -%}
+{%- endfor -%}
+{%- set touched = spark_touched_dates(courier_model_feed(), key, source) -%}
+{%- set in_touched = "current_row._file_date in (" ~ (touched | join(", ") if touched else "null") ~ ")" -%}
 {%- set same_key -%}
   {%- for column in key %}current_row.{{ column }} = incoming_row.{{ column }}{{ ' and ' if not loop.last }}{% endfor -%}
 {%- endset -%}
-select {% for column in columns %}{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %} from (
+select {{ columns | join(', ') }} from (
     with kept_incoming as (
         select * from {{ rows }} as incoming_row
         where not exists (select 1 from {{ this }} as current_row
-                          where {{ same_key }} and {{ courier_newer('current_row', 'incoming_row', order) }})
-    ),
-    replaced as (  -- an incoming row of the same key is as new or newer
-        select current_row.* from {{ this }} as current_row
-        where exists (select 1 from kept_incoming as incoming_row where {{ same_key }})
-    ),
-    touched as (
-        select _file_date from kept_incoming union select _file_date from replaced
+                          where {{ in_touched }} and {{ same_key }} and {{ courier_newer('current_row', 'incoming_row', order) }})
     ),
     written as (
-        select {% for column in columns %}{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %} from kept_incoming
+        select {{ columns | join(', ') }} from kept_incoming
         union all
-        select {% for column in columns %}current_row.{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %}
+        select current_row.{{ columns | join(', current_row.') }}
         from {{ this }} as current_row
-        where current_row._file_date in (select _file_date from touched)
-          and not exists (select 1 from replaced as incoming_row where {{ same_key }})
+        where {{ in_touched }} and not exists (select 1 from kept_incoming as incoming_row where {{ same_key }})
     )
     select * from written
+    {%- for date in touched %}
     union all
-    select {% for column in columns %}{{ 'touched._file_date' if column == '_file_date' else 'null' }} as {{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %}
-    from touched
-    where not exists (select 1 from written where written._file_date = touched._file_date)
+    select {% for column in columns %}{{ date if column == adapter.quote('_file_date') else 'null' }} as {{ column }}{{ ', ' if not loop.last }}{% endfor %}
+    where not exists (select 1 from written where written._file_date = {{ date }})
+    {%- endfor %}
 )
 {%- endif -%}
+{%- endmacro %}
+
+{#- The date partitions (as SQL literals) an incremental build of `feed` may change: its window's file
+    dates, and the dates of the table's rows whose `key` is in the window's rows of `source`. -#}
+{% macro spark_touched_dates(feed, key, source) -%}
+  {%- set sql -%}
+    select landed.file_date from ({{ courier_landed(feed) }}) as landed
+    where (landed.file, landed.load_id) in (select file, load_id from ({{ courier_window(feed) }}) as window_files)
+    {%- if source is not none %}
+    union
+    select current_row._file_date from {{ this }} as current_row
+    where (current_row.{{ key | join(', current_row.') }}) in (
+        select {{ key | join(', ') }} from {{ source }} where _reject_reason is null and {{ courier_in_window(feed) }})
+    {%- endif %}
+  {%- endset -%}
+  {%- set dates = [] -%}
+  {%- for row in run_query("select distinct cast(file_date as string) from (" ~ sql ~ ") as touched") -%}
+    {%- do dates.append("date " ~ courier_string(row[0])) -%}
+  {%- endfor -%}
+  {{ return(dates | sort) }}
 {%- endmacro %}
 
 {#- Pre-hook: note the build's mode, which the post-hook needs once the table exists. -#}

@@ -54,3 +54,19 @@ def test_uuids_are_unique_version_4(tmp_path):
     uuids = pq.read_table(_parquet(files, "decisions")[0]).column("uuid").to_pylist()
     assert len(set(uuids)) == 5000
     assert all(u[14] == "4" and u[19] in "89ab" for u in uuids)
+
+
+def test_an_experiment_over_several_days_writes_each_days_decisions_and_purchases_in_its_partition(tmp_path):
+    from optimizely_courier.dev.generate import ExperimentSpec, generate_experiment
+
+    files = generate_experiment(ExperimentSpec(visitors=3000, days=3), tmp_path)
+    assert len(files) == 6
+    decided, bought = {}, {}
+    for path in files:
+        day = dt.date.fromisoformat(path.parent.parent.name.removeprefix("date="))
+        rows = pq.read_table(path, columns=["visitor_id", "timestamp"]).to_pylist()
+        assert rows and {row["timestamp"].date() for row in rows} == {day}
+        target = decided if "type=decisions" in str(path) else bought
+        target.update({row["visitor_id"]: row["timestamp"] for row in rows})
+    assert len(decided) == 3000  # every visitor decided once, over all three days
+    assert all(decided[visitor] <= moment for visitor, moment in bought.items())

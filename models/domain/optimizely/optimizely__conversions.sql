@@ -63,4 +63,4 @@ with {% if not unique %}winners as (
 
 -- An incremental build writes the incoming rows no row of the table beats (on Spark, with the rest of the
 -- date partitions they touch, which it overwrites).
-{{ courier_incremental_rows('incoming', ['_pk'], ['_updated', '_file_date', '_file', '_file_row']) }}
+{{ courier_incremental_rows('incoming', ['_pk'], ['_updated', '_file_date', '_file', '_file_row'], ref('stg_optimizely__conversions')) }}

@@ -94,14 +94,15 @@ def generate(spec: E3Spec, out: Path) -> list[Path]:
 @dataclass(frozen=True)
 class ExperimentSpec:
     """An A/B experiment whose conversions follow its decisions, with a known effect: each visitor is
-    decided once in the first half of `day` (half of them into each variation, as planned), and
+    decided once in the first half of a day (half of them into each variation, as planned), and
     purchases within the next twelve hours with its variation's probability.
 
     Args:
         experiment_id: the experiment; its variations are `<id>01` (the baseline) and `<id>02`.
         visitors: how many visitors are decided.
         purchase_rates: the probability of a purchase in the baseline and in the treatment.
-        day: the date of the decisions and purchases.
+        day: the date of the first decisions.
+        days: over how many days from `day` visitors are decided (each day's rows in that day's partition).
         seed: random seed; the same spec always gives the same bytes.
     """
 
@@ -109,6 +110,7 @@ class ExperimentSpec:
     visitors: int = 4000
     purchase_rates: tuple[float, float] = (0.10, 0.13)
     day: dt.date = dt.date(2026, 11, 25)
+    days: int = 1
     seed: int = 1
 
 
@@ -119,6 +121,9 @@ def generate_experiment(spec: ExperimentSpec, out: Path) -> list[Path]:
     variation = rng.integers(0, 2, n)
     midnight = int(dt.datetime(spec.day.year, spec.day.month, spec.day.day, tzinfo=dt.UTC).timestamp() * 1000)
     decided = midnight + rng.integers(0, 43_200_000, n)
+    # (a generator of its own: a one-day experiment stays the same bytes as before days existed)
+    offsets = np.random.default_rng(spec.seed + 1).integers(0, spec.days, n) if spec.days > 1 else np.zeros(n, int)
+    decided += offsets * 86_400_000
     visitors = _prefixed(f"visitor_{spec.experiment_id}_", np.arange(n))
     decisions = _decisions(rng, E3Spec(), spec.day, spec.experiment_id, n)
     decisions = _replace(decisions, visitor_id=visitors, timestamp=pa.array(decided).cast(TIMESTAMP),
@@ -130,9 +135,14 @@ def generate_experiment(spec: ExperimentSpec, out: Path) -> list[Path]:
                          visitor_id=pc.take(visitors, pa.array(buyers)),
                          timestamp=pa.array(bought).cast(TIMESTAMP),
                          process_timestamp=pa.array(bought + 5_000).cast(TIMESTAMP))
-    day = out / "type=decisions" / f"date={spec.day}"
-    return [_write_part(decisions, day / f"experiment={spec.experiment_id}", 0, rng),
-            _write_part(purchases, out / "type=events" / f"date={spec.day}" / "event=purchase", 0, rng)]
+    written = []
+    for offset in range(spec.days):
+        day = spec.day + dt.timedelta(days=offset)
+        written += [_write_part(decisions.filter(pa.array(offsets == offset)),
+                                out / "type=decisions" / f"date={day}" / f"experiment={spec.experiment_id}", 0, rng),
+                    _write_part(purchases.filter(pa.array(offsets[buyers] == offset)),
+                                out / "type=events" / f"date={day}" / "event=purchase", 0, rng)]
+    return written
 
 
 def _replace(table: pa.Table, **columns: pa.Array) -> pa.Table:
