@@ -33,3 +33,12 @@ def test_performance_suite_smoke_run_measures_every_case_and_target():
                  "dlt filesystem, default", "dlt filesystem, arrow"):
         assert f"| {case} |" in text
     assert text.count("(target") == 6
+
+
+def test_experiment_benchmark_gets_the_hand_written_querys_units_totals_and_means():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "experiment.py"), "--visitors", "3000", "--days", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr  # it exits non-zero when the two results differ
+    for case in ("land and build domain tables", "build the experiment's tables", "courier results", "baseline"):
+        assert f"| {case} |" in out.stdout
+    assert "the units, totals and means are equal" in out.stdout
