@@ -127,3 +127,34 @@ def test_spark_cluster_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_fo
         # the domain tables were built by executors: JVMs each worker started, not the driver
         for worker in ("worker0", "worker1"):
             assert "Asked to launch executor" in cluster.log(worker), cluster.log(worker)
+
+
+def test_spark_rebuilds_a_feed_whose_definition_changed_whole_and_the_next_build_reads_nothing_again(tmp_path):
+    export = tmp_path / "e3" / "v1" / "account_id=12345"
+    generate(E3Spec(days=2, experiments=2, events=("purchase",), rows=300, seed=5), export)
+    later = tmp_path / "later" / "type=decisions" / f"date={DAY2}"
+    shutil.move(export / "type=decisions" / f"date={DAY2}", later)
+    spark = project(tmp_path / "spark", tmp_path / "e3", "warehouse: {type: spark, lake: lake}\n")
+    domain = spark / ".courier/spark/warehouse/domain.db"
+    assert run_cli(spark, "run", "optimizely", "--all").exit_code == 0
+    first = _partition_files(domain)
+
+    feed = spark / "feeds" / "optimizely" / "decisions.yml"
+    feed.write_text(feed.read_text().replace("  - {name: referer, type: String}\n", ""))
+    assert run_cli(spark, "feeds", "compile").exit_code == 0
+    shutil.copytree(later, spark / "mirror" / "v1" / "account_id=12345" / "type=decisions" / f"date={DAY2}")
+    landed = run_cli(spark, "run", "optimizely", "--all")
+    assert landed.exit_code == 0, landed.output
+
+    # decisions: rebuilt whole with the new definition (both days, no referer); conversions: unchanged
+    second = _partition_files(domain)
+    decisions, conversions = TABLES.values()
+    table = f"read_parquet('{domain / decisions}/*/*.parquet', hive_partitioning = true)"
+    assert rows(f"select count(*), count(distinct uuid) from {table}") == [(600, 600)]
+    assert "referer" not in {name for (name,) in rows(f"select column_name from (describe select * from {table})")}
+    assert second[decisions, DAY1] != first[decisions, DAY1]
+    assert second[conversions, DAY1] == first[conversions, DAY1] and second[conversions, DAY2] == first[conversions, DAY2]
+
+    # the rebuild recorded every file it read: a plain build rewrites nothing
+    run_dbt(load_project(spark), "build")
+    assert _partition_files(domain) == second
