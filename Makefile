@@ -50,7 +50,7 @@ reliability: $(STAMP)
 		$(BIN)/python -m pytest -m reliability -q
 	$(BIN)/python -m tests.reliability_report $(RELIABILITY_REPORT)
 
-# The suites too slow for `make test` (about 5 minutes): the Spark equivalence tests, local and on a
+# The suites too slow for `make test` (about 10 minutes): the Spark equivalence tests, local and on a
 # standalone cluster (a master and two workers, each its own JVM), 3,600 part files in one run, the
 # benchmarks' smoke runs, and the long end-to-end suites (dlt's own CLI through a run, the demo).
 scaleout: $(STAMP)
