@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,10 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from history import SOURCES, START, write_section  # noqa: E402 - bench/history.py, beside this script
+from e2e import BIN, timed  # noqa: E402 - bench/e2e.py and bench/history.py, beside this script
+from history import SOURCES, START, write_section  # noqa: E402
 
 EVENTS = ("purchase", "add:cart", "signup", "NULL")
 
@@ -47,22 +44,16 @@ def project(work: Path, days: int, rows: int) -> Path:
     return work
 
 
-def timed(*command: str) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
-
-
 def measure(days: int, rows: int) -> dict:
     from optimizely_courier.config.sources import load_project
     from optimizely_courier.runs.build import run_dbt
 
-    courier = (sys.executable, "-m", "optimizely_courier")
+    run = [str(BIN / "courier"), "run", "optimizely", "--all"]
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
         work = project(Path(tmp), days, rows)
-        setup = timed(*courier, "-C", str(work), "run", "optimizely", "--all")
+        setup = timed(run, work)["seconds"]
         shutil.copytree(work / "later", work / "data", dirs_exist_ok=True)
-        increment = timed(*courier, "-C", str(work), "run", "optimizely", "--all")
+        increment = timed(run, work)["seconds"]
         start = time.perf_counter()
         feeds = ["optimizely__decisions", "optimizely__conversions"]
         models = feeds + [f"{feed}__rejected" for feed in feeds]
