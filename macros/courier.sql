@@ -213,13 +213,19 @@
 
 {#- dbt's own `should_full_refresh()` (which `is_incremental()` and the incremental materialization
     ask), plus: a feed model whose table was built with another feed definition is rebuilt in full,
-    so renamed, added and removed columns come out exactly as a --full-refresh would make them. -#}
+    so renamed, added and removed columns come out exactly as a --full-refresh would make them; and
+    experiment observations are rebuilt in full when an increment cannot be exact (macros/experiments.sql). -#}
 {% macro should_full_refresh() -%}
   {%- if dbt.should_full_refresh() -%}
     {{ return(true) }}
   {%- endif -%}
-  {%- set feed = courier_model_feed() if execute else none -%}
-  {{ return(feed is not none and courier_definition_changed(feed)) }}
+  {%- if not execute -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set feed = courier_model_feed() -%}
+  {%- set experiment = courier_model_experiment() -%}
+  {{ return(feed is not none and courier_definition_changed(feed)
+            or experiment is not none and courier_observations_stale(experiment)) }}
 {%- endmacro %}
 
 {% macro courier_definition_changed(feed) -%}
@@ -426,7 +432,9 @@ where not exists (
       definition varchar, excluded boolean, built_at timestamp with time zone);
   create table if not exists courier.builds (invocation_id varchar, feed_id varchar, mode varchar,
       started_at timestamp with time zone, ended_at timestamp with time zone, files bigint, rows_before bigint,
-      rows_after bigint, built_rows bigint, rejected_rows bigint)
+      rows_after bigint, built_rows bigint, rejected_rows bigint);
+  create table if not exists courier.experiment_builds (invocation_id varchar, model varchar, definition varchar,
+      mode varchar, built_at timestamp with time zone)
 {%- endmacro %}
 
 

@@ -1,10 +1,22 @@
 -- generated from experiments/demo_checkout.yml; do not edit
-{{ config(materialized='table', schema='experiments', tags=['experiments', 'demo_checkout']) }}
+{{ config(materialized='incremental' if target.type == 'duckdb' else 'table', unique_key='visitor_id',
+          incremental_strategy='delete+insert', pre_hook="{{ courier_before_observations() }}",
+          schema='experiments', tags=['experiments', 'demo_checkout']) }}
 {% set q = courier_quote %}
 -- Experiment 9300000001: one row per unit (a visitor's first decision, holdback
 -- left out) and a column per metric, from the unit's events within 48 hours of its decision.
+-- On DuckDB an incremental build (see macros/experiments.sql) computes again only the units of the
+-- visitors with decisions or conversions built since the last one, and replaces their rows.
 
-with units as (
+with {% if courier_is_incremental() %}touched as (
+    select visitor_id from {{ ref('optimizely__decisions') }}
+    where experiment_id = '9300000001' and {{ courier_built_since('df-7k2m9q') }}
+    union
+    select visitor_id from {{ ref('optimizely__conversions') }}
+    where {{ courier_built_since('df-3p8x1w') }}
+),
+
+{% endif %}units as (
     select visitor_id, variation_id, decided_at
     from (
         select
@@ -15,6 +27,9 @@ with units as (
         from {{ ref('optimizely__decisions') }}
         where experiment_id = '9300000001'
             and not coalesce(is_holdback, false)
+{% if courier_is_incremental() %}
+            and visitor_id in (select visitor_id from touched)
+{% endif %}
     ) as ranked
     where _rank = 1
 ),

@@ -8,6 +8,7 @@ The SQL comes from `templates/`; text from a definition reaches dbt only as iner
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import jinja2
@@ -63,7 +64,11 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                           for column in _columns(m)})
         conversions = _feed(experiment, "conversions", experiment.conversions, feeds, (*CONVERSION_COLUMNS, *columns))
         sources = _sources(experiment, conversions)
-        context = {"experiment": experiment, "path": inert(experiment.path),
+        # incremental unless a metric reads a model whose changes the record does not follow
+        incremental = all(metric.source is None for metric in experiment.metrics)
+        context = {"experiment": experiment, "path": inert(experiment.path), "incremental": incremental,
+                   "decisions_feed": decisions.id, "conversions": conversions.model_name,
+                   "conversions_feed": conversions.id,
                    "experiment_text": inert(experiment.experiment_id),
                    "experiment_literal": _literal(experiment.experiment_id),
                    "decisions": decisions.model_name, "sources": sources,
@@ -74,13 +79,16 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                                     if experiment.cuped else "units.decided_at"),
                    "metrics": _in_definition_order(experiment, sources),
                    "results": [_result(metric, experiment.cuped is not None) for metric in experiment.metrics]}
-        outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", _render(f"{name}.sql", context))
-                    for name in ("observations", "results")]
-        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment)))
+        models = {name: _render(f"{name}.sql", context) for name in ("observations", "results")}
+        outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", sql) for name, sql in models.items()]
+        # what an incremental build needs to know: when the observations' SQL changes, every unit may change
+        meta = {"experiment_definition": hashlib.sha256(models["observations"].encode()).hexdigest()[:16],
+                "experiment_feeds": [decisions.id, conversions.id]} if incremental else None
+        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment, meta)))
     return outputs
 
 
-def _docs(experiment: Experiment) -> str:
+def _docs(experiment: Experiment, meta: dict | None) -> str:
     """dbt docs of both models: what a row is and what each column holds."""
     window = _window_text(experiment)
     metrics = [{"name": m.name, "description": _metric_text(m, window)} for m in experiment.metrics if m.observed]
@@ -97,7 +105,8 @@ def _docs(experiment: Experiment) -> str:
                                 {"name": "decided_at", "description": "When that decision was made (UTC)."},
                                 *({"name": column, "description": f"Segment: the {column} of that decision."}
                                   for column in experiment.segments),
-                                *metrics]}
+                                *metrics],
+                    **({"config": {"meta": meta}} if meta else {})}
     results = {"name": f"exp_{experiment.id}__results",
                "description": f"Experiment {experiment.experiment_id}: per variation and metric, the sufficient "
                               "statistics `courier results` tests on.",

@@ -1,10 +1,30 @@
 -- generated from [[ path ]]; do not edit
+[% if incremental %]
+{{ config(materialized='incremental' if target.type == 'duckdb' else 'table', unique_key='visitor_id',
+          incremental_strategy='delete+insert', pre_hook="{{ courier_before_observations() }}",
+          schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
+[% else %]
 {{ config(materialized='table', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
+[% endif %]
 {% set q = courier_quote %}
 -- Experiment [[ experiment_text ]]: one row per unit (a visitor's first decision, holdback
 -- left out) and a column per metric, from the unit's events within [[ window_text ]] of its decision.
+[% if incremental %]
+-- On DuckDB an incremental build (see macros/experiments.sql) computes again only the units of the
+-- visitors with decisions or conversions built since the last one, and replaces their rows.
+[% else %]
+-- Rebuilt whole on each build: a metric reads a model (`from`) whose changes are not recorded.
+[% endif %]
 
-with units as (
+with [% if incremental %]{% if courier_is_incremental() %}touched as (
+    select visitor_id from {{ ref('[[ decisions ]]') }}
+    where experiment_id = [[ experiment_literal ]] and {{ courier_built_since('[[ decisions_feed ]]') }}
+    union
+    select visitor_id from {{ ref('[[ conversions ]]') }}
+    where {{ courier_built_since('[[ conversions_feed ]]') }}
+),
+
+{% endif %}[% endif %]units as (
     select visitor_id, variation_id, decided_at[% for column in segments %], [[ column.sql ]][% endfor %]
 
     from (
@@ -19,6 +39,11 @@ with units as (
         from {{ ref('[[ decisions ]]') }}
         where experiment_id = [[ experiment_literal ]]
             and not coalesce(is_holdback, false)
+[% if incremental %]
+{% if courier_is_incremental() %}
+            and visitor_id in (select visitor_id from touched)
+{% endif %}
+[% endif %]
     ) as ranked
     where _rank = 1
 ),

@@ -1,0 +1,80 @@
+{#-
+  Experiment observations, incremental on DuckDB (pipelines/optimizely_courier/experiments/templates/
+  observations.sql). Their record, beside the feeds' (macros/courier.sql):
+    courier.experiment_builds   one row per build of an observations model: its definition, mode, time
+  An incremental build computes again the units of the visitors whose rows were built into the domain
+  tables since the model's last build (the experiment's decisions, any conversions) and replaces their
+  rows. A unit depends only on its visitor's rows, so that is exact while the domain tables have only
+  gained rows since. Otherwise the model is rebuilt whole: see courier_observations_stale.
+-#}
+
+{#- The observations model's facts, from its YAML `meta` (none for every other model). -#}
+{% macro courier_model_experiment() -%}
+  {%- set meta = model.config.get('meta', {}) -%}
+  {%- if not meta.get('experiment_definition') -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {{ return({'model': model.name, 'definition': meta['experiment_definition'], 'feeds': meta['experiment_feeds']}) }}
+{%- endmacro %}
+
+
+{#- The model's latest build, as a query of (definition, built_at): none before its first. Builds of the
+    running invocation are left out (the pre-hook notes this build before the model's SQL runs). -#}
+{% macro courier_last_observations(experiment) -%}
+  select definition, built_at from courier.experiment_builds
+  where model = {{ courier_string(experiment.model) }} and invocation_id <> {{ courier_string(invocation_id) }}
+  order by built_at desc limit 1
+{%- endmacro %}
+
+
+{#- True when the observations must be rebuilt whole: never built with this definition (a changed
+    window, filter or metric changes every unit), or since their last build a feed they read was not
+    only added to: a full build or a truncate of its domain table, or an incremental build that replaced
+    rows (rows before + rows built <> rows after). A replaced or removed row's visitor is no longer in
+    the table, so which units it changed cannot be told. -#}
+{% macro courier_observations_stale(experiment) -%}
+  {%- set last = courier_last_observations(experiment) -%}
+  {%- set feeds = [] -%}
+  {%- for feed_id in experiment.feeds -%}
+    {%- do feeds.append(courier_string(feed_id)) -%}
+  {%- endfor -%}
+  {%- set found = run_query(
+      "select (select count(*) from (" ~ last ~ ") as last where definition = " ~ courier_string(experiment.definition)
+      ~ ") = 0 or exists (select 1 from courier.builds as build, (" ~ last ~ ") as last"
+      ~ " where build.feed_id in (" ~ feeds | join(", ") ~ ") and build.started_at > last.built_at"
+      ~ " and not coalesce(build.mode = 'incremental' and build.rows_before + build.built_rows = build.rows_after, false))") -%}
+  {{ return(found.columns[0].values()[0]) }}
+{%- endmacro %}
+
+
+{#- A condition on a domain table's rows: they come from file versions of feed `feed_id` built since the
+    observations' last build. Their load ids are looked up first and written as literals (a filter
+    DuckDB pushes into the scan: the rows of other loads are not read). -#}
+{% macro courier_built_since(feed_id) -%}
+  {%- if not execute -%}
+    {{ return('1 = 1') }}
+  {%- endif -%}
+  {%- set files = "select file, load_id from " ~ courier_built_files() ~ " where feed_id = " ~ courier_string(feed_id)
+                  ~ " and not excluded and built_at > (select built_at from ("
+                  ~ courier_last_observations(courier_model_experiment()) ~ ") as last)" -%}
+  {%- set loads = run_query("select distinct load_id from (" ~ files ~ ") as built").columns[0].values() -%}
+  {%- if loads | length == 0 -%}
+    1 = 0
+  {%- else -%}
+    _load_id in ({% for load in loads | sort %}{{ courier_string(load) }}{{ ", " if not loop.last }}{% endfor %})
+    and (_file, _load_id) in ({{ files }})
+  {%- endif -%}
+{%- endmacro %}
+
+
+{#- Pre-hook of an observations model (inside its transaction): note the build, so the next one knows
+    what it holds. -#}
+{% macro courier_before_observations() -%}
+  {%- set experiment = courier_model_experiment() -%}
+  {%- if experiment is not none and execute and model.config.materialized == 'incremental' -%}
+    insert into courier.experiment_builds (invocation_id, model, definition, mode, built_at)
+    values ({{ courier_string(invocation_id) }}, {{ courier_string(experiment.model) }},
+            {{ courier_string(experiment.definition) }},
+            {{ courier_string('incremental' if courier_is_incremental() else 'full') }}, current_timestamp)
+  {%- endif -%}
+{%- endmacro %}
