@@ -39,6 +39,7 @@ def test_experiment_benchmark_gets_the_hand_written_querys_units_totals_and_mean
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "experiment.py"), "--visitors", "3000", "--days", "2"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr  # it exits non-zero when the two results differ
-    for case in ("land and build domain tables", "build the experiment's tables", "courier results", "baseline"):
+    for case in ("land and build domain tables", "build the experiment's tables", "courier results", "baseline",
+                 "new day: build the experiment's tables"):
         assert f"| {case} |" in out.stdout
     assert "the units, totals and means are equal" in out.stdout
