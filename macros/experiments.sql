@@ -48,22 +48,12 @@
 
 
 {#- A condition on a domain table's rows: they come from file versions of feed `feed_id` built since the
-    observations' last build. Their load ids are looked up first and written as literals (a filter
-    DuckDB pushes into the scan: the rows of other loads are not read). -#}
+    observations' last build. -#}
 {% macro courier_built_since(feed_id) -%}
-  {%- if not execute -%}
-    {{ return('1 = 1') }}
-  {%- endif -%}
   {%- set files = "select file, load_id from " ~ courier_built_files() ~ " where feed_id = " ~ courier_string(feed_id)
                   ~ " and not excluded and built_at > (select built_at from ("
                   ~ courier_last_observations(courier_model_experiment()) ~ ") as last)" -%}
-  {%- set loads = run_query("select distinct load_id from (" ~ files ~ ") as built").columns[0].values() -%}
-  {%- if loads | length == 0 -%}
-    1 = 0
-  {%- else -%}
-    _load_id in ({% for load in loads | sort %}{{ courier_string(load) }}{{ ", " if not loop.last }}{% endfor %})
-    and (_file, _load_id) in ({{ files }})
-  {%- endif -%}
+  {{ courier_load_literals(files) }} and (_file, _load_id) in ({{ files }})
 {%- endmacro %}
 
 

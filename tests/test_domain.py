@@ -268,9 +268,38 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
     assert model["config"]["meta"]["pii_columns"] == ["mail"]
     assert columns["mail"]["config"]["meta"] == {"type": "String", "from": "mail", "semantic": ["email"], "pii": True}
     assert columns["amount"]["data_type"] == "bigint"
-    assert columns["_pk"]["data_tests"] == ["unique", "not_null"]
+    assert columns["_pk"]["data_tests"] == [{"courier_unique_key": {"name": "unique_shop__orders__pk",
+                                                                   "arguments": {"feed_id": "df-aaaaaa"}}}, "not_null"]
     assert columns["order_id"]["data_tests"] == ["not_null"]
     assert json.dumps(columns["_updated"]["data_type"]) == '"timestamp with time zone"'
+
+
+def test_the_key_test_fails_on_a_key_the_latest_build_wrote_twice_and_reads_only_that_builds_rows(dbt_project):
+    import duckdb
+
+    write_feed(dbt_project, feed())
+    write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    land(dbt_project, "--date", "2026-11-25")
+    build(dbt_project)
+    write_part(dbt_project, "2026-11-26", "part-0.parquet", [{"order_id": "B", "amount": 2}])
+    land(dbt_project, "--date", "2026-11-26")
+    build(dbt_project)
+
+    def duplicate(key: str, like: str) -> None:
+        """A second row of `key`, written as if by the build that wrote `like`'s row."""
+        with duckdb.connect(str(dbt_project / "warehouse.duckdb")) as db:
+            db.execute('insert into domain."Shop:Orders" select * replace ((select _file from domain."Shop:Orders" '
+                       f"where order_id = '{like}') as _file, (select _load_id from domain.\"Shop:Orders\" "
+                       f"where order_id = '{like}') as _load_id) from domain.\"Shop:Orders\" where order_id = '{key}'")
+
+    def key_test() -> None:
+        run_dbt(load_project(dbt_project), "test", select=["unique_shop__orders__pk"])
+
+    duplicate("A", like="A")  # an older build's key twice: that build's test passed; this one reads day 2's rows
+    key_test()
+    duplicate("A", like="B")  # the latest build wrote a key the table already held
+    with pytest.raises(BuildError, match="unique_shop__orders__pk"):
+        key_test()
 
 
 def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_project, tmp_path):
