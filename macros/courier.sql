@@ -441,7 +441,8 @@ where not exists (
       started_at timestamp with time zone, ended_at timestamp with time zone, files bigint, rows_before bigint,
       rows_after bigint, built_rows bigint, rejected_rows bigint);
   create table if not exists courier.experiment_builds (invocation_id varchar, model varchar, definition varchar,
-      mode varchar, built_at timestamp with time zone)
+      mode varchar, built_at timestamp with time zone);
+  create table if not exists courier.key_checks (feed_id varchar, checked_through timestamp with time zone)
 {%- endmacro %}
 
 
@@ -518,14 +519,16 @@ where not exists (
 {%- endmacro %}
 
 
-{#- A domain table's key test: the keys of the rows the feed's latest build wrote (its newest record
-    rows) appear once in the table. Rows only come in by builds, each tested after it, so this holds
-    for the whole table while reading the table's key column once, in a semi-join on the keys built:
-    dbt's `unique` would group every row of the table on every build (5 s at 30 M rows, here). -#}
+{#- A domain table's key test: the keys of the rows built since the test last passed appear once in
+    the table. Rows come in only by builds, so this holds for the whole table while reading its key
+    column once, in a semi-join on the keys built: dbt's `unique` would group every row of the table
+    each time (5 s at 30 M rows, here). When it passed is recorded at the end of the run
+    (courier_record_key_checks); a failed, skipped or killed test is checked again next time. -#}
 {% test courier_unique_key(model, column_name, feed_id) %}
   {%- set record = courier_built_files() ~ " where feed_id = " ~ courier_string(feed_id) -%}
   {%- set files = "select file, load_id from " ~ record ~ " and file is not null and not excluded"
-                  ~ " and built_at = (select max(built_at) from " ~ record ~ ")" -%}
+                  ~ " and built_at > coalesce((select max(checked_through) from courier.key_checks where feed_id = "
+                  ~ courier_string(feed_id) ~ "), cast('1970-01-01' as timestamp))" -%}
 select {{ column_name }} as unique_field, count(*) as n_records
 from {{ model }}
 where {{ column_name }} in (
@@ -535,6 +538,22 @@ where {{ column_name }} in (
 group by {{ column_name }}
 having count(*) > 1
 {% endtest %}
+
+
+{#- On-run-end: for each key test that passed, the feed's record is checked through its newest build. -#}
+{% macro courier_record_key_checks(results) -%}
+  {%- set passed = [] -%}
+  {%- for result in results if execute -%}
+    {%- set test = result.node.test_metadata if result.node.resource_type == 'test' else none -%}
+    {%- if test and test.name == 'courier_unique_key' and result.status == 'pass' -%}
+      {%- do passed.append(test.kwargs['feed_id']) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {%- for feed_id in passed -%}
+    {%- do run_query("insert into courier.key_checks select " ~ courier_string(feed_id) ~ ", max(built_at) from "
+                     ~ courier_built_files() ~ " where feed_id = " ~ courier_string(feed_id)) -%}
+  {%- endfor -%}
+{%- endmacro %}
 
 
 {#- A feed's error threshold, as a test on its rejected model: one row (the counts) when more of

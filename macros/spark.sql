@@ -101,6 +101,8 @@
                      ~ ' using parquet partitioned by (feed_id)') -%}
     {%- do run_query('create table if not exists courier.builds (invocation_id string, feed_id string, mode string,'
                      ~ ' started_at timestamp) using parquet') -%}
+    {%- do run_query('create table if not exists courier.key_checks (feed_id string, checked_through timestamp)'
+                     ~ ' using parquet') -%}
   {%- endif -%}
 {%- endmacro %}
 

@@ -274,32 +274,40 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
     assert json.dumps(columns["_updated"]["data_type"]) == '"timestamp with time zone"'
 
 
-def test_the_key_test_fails_on_a_key_the_latest_build_wrote_twice_and_reads_only_that_builds_rows(dbt_project):
+def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_a_duplicate_is_gone(dbt_project):
     import duckdb
 
-    write_feed(dbt_project, feed())
-    write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
-    land(dbt_project, "--date", "2026-11-25")
-    build(dbt_project)
-    write_part(dbt_project, "2026-11-26", "part-0.parquet", [{"order_id": "B", "amount": 2}])
-    land(dbt_project, "--date", "2026-11-26")
-    build(dbt_project)
+    def day(date: str, key: str) -> None:
+        """A day's file, landed and built by a courier run (which runs no key test)."""
+        write_part(dbt_project, date, "part-0.parquet", [{"order_id": key, "amount": 1}])
+        land(dbt_project, "--date", date)
 
     def duplicate(key: str, like: str) -> None:
         """A second row of `key`, written as if by the build that wrote `like`'s row."""
         with duckdb.connect(str(dbt_project / "warehouse.duckdb")) as db:
             db.execute('insert into domain."Shop:Orders" select * replace ((select _file from domain."Shop:Orders" '
                        f"where order_id = '{like}') as _file, (select _load_id from domain.\"Shop:Orders\" "
-                       f"where order_id = '{like}') as _load_id) from domain.\"Shop:Orders\" where order_id = '{key}'")
+                       f"where order_id = '{like}') as _load_id) from domain.\"Shop:Orders\" where order_id = '{key}' "
+                       "limit 1")
 
     def key_test() -> None:
         run_dbt(load_project(dbt_project), "test", select=["unique_shop__orders__pk"])
 
-    duplicate("A", like="A")  # an older build's key twice: that build's test passed; this one reads day 2's rows
-    key_test()
-    duplicate("A", like="B")  # the latest build wrote a key the table already held
-    with pytest.raises(BuildError, match="unique_shop__orders__pk"):
-        key_test()
+    write_feed(dbt_project, feed())
+    with (dbt_project / "sources.yml").open("a") as sources:  # courier runs build the feed
+        sources.write("    load_operations:\n      df-aaaaaa: [{type: load, file: orders}]\n")
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    day("2026-11-25", "A")
+    build(dbt_project)  # a plain dbt build: the key test passes, day 1 is checked
+    duplicate("A", like="A")  # among rows already checked: not read again
+    day("2026-11-26", "B")
+    key_test()  # day 2's keys only
+    day("2026-11-27", "C")
+    duplicate("B", like="C")  # day 3's build, not checked yet, wrote a key the table held
+
+    for _ in range(2):  # a failed test records nothing: it fails again
+        with pytest.raises(BuildError, match="unique_shop__orders__pk"):
+            key_test()
 
 
 def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_project, tmp_path):
