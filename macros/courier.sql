@@ -339,8 +339,15 @@
 
 {#- A condition on a model's rows: they come from the window's file versions. -#}
 {% macro courier_in_window(feed, mode=none) -%}
-  {{ courier_window_loads(feed, mode) }} and
-  (_file, _load_id) in (select window_files.file, window_files.load_id from ({{ courier_window(feed, mode) }}) as window_files)
+  {{ courier_in_files(courier_window(feed, mode)) }}
+{%- endmacro %}
+
+
+{#- A condition on a model's rows: they come from the file versions `files` (a query of file, load_id),
+    their loads written as literals first (see courier_load_literals). -#}
+{% macro courier_in_files(files) -%}
+  {{ courier_load_literals(files) }} and
+  (_file, _load_id) in (select listed.file, listed.load_id from ({{ files }}) as listed)
 {%- endmacro %}
 
 
@@ -522,7 +529,7 @@ where not exists (
 {#- A domain table's key test: the keys of the rows built since it last passed appear once in the
     table. Rows come in only by builds, so this holds for the whole table while its cost follows what
     was built: those keys are checked against the table in a semi-join, where dbt's `unique` groups
-    every row each time (5 s at 30 M rows, here, against 0.5 s for one load's keys). When most of the
+    every row each time (by hand here: 5 s at 30 M rows, against 0.5 s for one load's keys). When most of the
     table is new to the test (its first run, after a full rebuild), the whole table is grouped, as
     `unique` does. When it passed is recorded at the end of the run (courier_record_key_checks); a
     failed, skipped or killed test is checked again next time. -#}
@@ -538,8 +545,7 @@ from {{ model }}
 {%- if (counts[1] or 0) * 2 <= counts[0] %}
 where {{ column_name }} in (
     select {{ column_name }} from {{ model }}
-    where {{ courier_load_literals("select file, load_id from " ~ record ~ " and " ~ since) }}
-        and (_file, _load_id) in (select file, load_id from {{ record }} and {{ since }})
+    where {{ courier_in_files("select file, load_id from " ~ record ~ " and " ~ since) }}
 )
 {%- else %}
 where {{ column_name }} is not null

@@ -53,7 +53,7 @@
   {%- set files = "select file, load_id from " ~ courier_built_files() ~ " where feed_id = " ~ courier_string(feed_id)
                   ~ " and not excluded and built_at > (select built_at from ("
                   ~ courier_last_observations(courier_model_experiment()) ~ ") as last)" -%}
-  {{ courier_load_literals(files) }} and (_file, _load_id) in ({{ files }})
+  {{ courier_in_files(files) }}
 {%- endmacro %}
 
 
