@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import psutil
 import pyarrow as pa
 import pytest
 
@@ -148,6 +149,27 @@ def test_a_run_with_nothing_new_builds_nothing_until_the_feed_changes(shop):
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "(up to date)" not in rebuilt.output
     assert query(shop, 'select order_id, amount from domain."Shop:Orders"') == [("A", 1)]
+
+
+def dbt_workers() -> list[psutil.Process]:
+    """The dbt processes this test process started that are still alive."""
+    return [child for child in psutil.Process().children(recursive=True)
+            if "optimizely_courier.runs.dbt_worker" in " ".join(child.cmdline())]
+
+
+def test_a_run_leaves_no_dbt_process_behind_whether_it_built_or_not(shop):
+    with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+
+    built = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+    assert built.exit_code == 0, built.output
+    assert dbt_workers() == []
+
+    # dbt starts with the run, before it knows whether anything is new: here it is ended unused
+    up_to_date = run_cli(shop, "run", "shop", "--date", "2026-11-25")
+    assert up_to_date.exit_code == 0, up_to_date.output
+    assert "(up to date: 1 file(s) already built)" in up_to_date.output
+    assert dbt_workers() == []
 
 
 @pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes

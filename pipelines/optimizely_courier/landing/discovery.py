@@ -11,11 +11,14 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from optimizely_courier.config.patterns import FilePattern, is_data_file, segment_literal_head, segment_regex
 from optimizely_courier.config.sources import Courier, Entity
 from optimizely_courier.errors import CourierError, NotReadyError
-from optimizely_courier.landing.storage import ObjectStore
+
+if TYPE_CHECKING:  # storage imports botocore (a fifth of a second): not needed to name the run's dates
+    from optimizely_courier.landing.storage import ObjectStore
 
 
 @dataclass(frozen=True)

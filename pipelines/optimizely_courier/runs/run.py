@@ -75,17 +75,31 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
     record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
                        group_name=options.group)
     holder = {"run_id": record.run_id, "courier": courier_name, "started_at": record.started_at.isoformat()}
-    with warehouse_lock(project.warehouse, holder, options.lock_timeout):
-        return _locked_run(project, courier_name, dates, options, reporter, record)
+    # dbt imports and parses the project (seconds) while the run lists and lands its files: started
+    # first, it is ready about when they have landed. Parsing touches no warehouse, so it needs no lock.
+    dbt = DbtProcess(project) if _may_build(project, courier_name, options) else None
+    try:
+        with warehouse_lock(project.warehouse, holder, options.lock_timeout):
+            return _locked_run(project, courier_name, dates, options, reporter, record, dbt)
+    finally:
+        if dbt is not None:
+            dbt.close()
+
+
+def _may_build(project: Project, courier_name: str, options: RunOptions) -> bool:
+    """Whether the run has load operations to apply (a config error is left for the run to report)."""
+    try:
+        return bool(project.courier(courier_name).load_operations) and not options.ingest_only
+    except CourierError:
+        return False
 
 
 def _locked_run(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
-                record: RunRecord) -> RunReport:
+                record: RunRecord, dbt: DbtProcess | None) -> RunReport:
     from optimizely_courier.feeds.loadops import parse_operations
 
     started = time.monotonic()
     report = RunReport(record)
-    dbt = None
     mark_interrupted(project.warehouse)
     save(project.warehouse, record)
     reporter.status(SENSOR_STARTED)
@@ -94,8 +108,7 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         operations = parse_operations(courier, project.root / SOURCES_FILE)
         reporter.status(WAITING)
         builds = bool(operations) and not options.ingest_only
-        landing, dbt = _land(project, courier_name, dates, options, reporter, builds,
-                             sample=not courier.load_operations)
+        landing = _land(project, courier_name, dates, options, reporter, sample=not courier.load_operations)
         report.landing = landing
         record.load_id = landing.load_ids[-1] if landing.load_ids else None
         record.files = {tag: landing.found(tag) for tag in landing.tags}
@@ -119,8 +132,6 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        if dbt is not None:
-            dbt.close()
         record.ended_at = dt.datetime.now(dt.UTC)
         record.duration_seconds = round(time.monotonic() - started, 3)
         save(project.warehouse, record)
@@ -164,15 +175,14 @@ def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
 
 
 def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
-          builds: bool, sample: bool):  # noqa: ANN202 - (LandingResult, Optional[DbtProcess])
-    """Land the run's new files. When they will be built, dbt starts (and parses) while they land."""
+          sample: bool):  # noqa: ANN202 - a LandingResult
+    """Land the run's new files."""
     from optimizely_courier.landing.ingest import land_new, prepare
 
     landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing)
     reporter.plan(landing.plan)
-    dbt = DbtProcess(project) if builds and landing.has_new_files else None
     try:
-        return land_new(project, landing, on_file=reporter.file, sample=sample), dbt
+        return land_new(project, landing, on_file=reporter.file, sample=sample)
     finally:
         reporter.landing_done()
 
