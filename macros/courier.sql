@@ -343,6 +343,23 @@
 {%- endmacro %}
 
 
+{#- A condition on a staging view's rows: rejected, and from the window's file versions. Whether
+    there are any is asked first, by a query that reads only the columns that decide a rejection;
+    when there are none (the usual case) the condition is constant false and the rejected model reads
+    nothing more. (A filter over the view reads every column of every row of the window before it
+    filters: two seconds at 1 M rows, for no row.) -#}
+{% macro courier_rejected_in_window(feed, staging) -%}
+  {%- set condition = "_reject_reason is not null and " ~ courier_in_window(feed) -%}
+  {%- if execute and not var('courier_compile_only', false) -%}
+    {%- set found = run_query("select count(*) from " ~ staging ~ " where " ~ condition) -%}
+    {%- if found.columns[0].values()[0] == 0 -%}
+      {{ return('1 = 0') }}
+    {%- endif -%}
+  {%- endif -%}
+  {{ return(condition) }}
+{%- endmacro %}
+
+
 {#- A condition on a model's rows: they come from the file versions `files` (a query of file, load_id),
     their loads written as literals first (see courier_load_literals). -#}
 {% macro courier_in_files(files) -%}

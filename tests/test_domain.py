@@ -11,6 +11,7 @@ import pytest
 from optimizely_courier.config.sources import load_project
 from optimizely_courier.errors import BuildError
 from optimizely_courier.runs.build import run_dbt
+from optimizely_courier.settings import DBT_LOG_DIR
 from tests.conftest import query, run_cli, write_feed, write_part
 
 ORDERS = """id: df-aaaaaa
@@ -308,6 +309,37 @@ def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_
     for _ in range(2):  # a failed test records nothing: it fails again
         with pytest.raises(BuildError, match="unique_shop__orders__pk"):
             key_test()
+
+
+def test_a_build_with_nothing_new_rewrites_no_table_or_view_until_something_changes(dbt_project):
+    def state() -> tuple:
+        """The domain rows, the builds recorded, and how often dbt has made the staging view."""
+        log = (dbt_project / DBT_LOG_DIR / "dbt.log").read_text()
+        return (table(dbt_project), query(dbt_project, "select count(*) from courier.builds"),
+                log.count('create view "warehouse"."staging"."stg_shop__orders__dbt_tmp"'))
+
+    def view_sql() -> str:
+        return query(dbt_project, "select sql from duckdb_views() where view_name = 'stg_shop__orders'")[0][0]
+
+    write_feed(dbt_project, feed())
+    write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    land(dbt_project, "--date", "2026-11-25")
+    build(dbt_project)
+    built, sql = state(), view_sql()
+
+    build(dbt_project)  # nothing new: no statement writes, no build is recorded
+    assert state() == built
+
+    write_part(dbt_project, "2026-11-26", "part-0.parquet", [{"order_id": "B", "amount": 2}])
+    land(dbt_project, "--date", "2026-11-26")
+    build(dbt_project)  # a new file: built and recorded; the view is as it was
+    assert table(dbt_project) == [("A", 1), ("B", 2)]
+    assert state()[1] != built[1] and state()[2] == built[2]
+
+    write_feed(dbt_project, feed().replace("{name: amount, type: Integer}", "{name: amount, type: Integer, required: true}"))
+    build(dbt_project)  # a changed feed: the view is made again, checking the newly required column
+    assert state()[2] == built[2] + 1 and view_sql() != sql
+    assert table(dbt_project) == [("A", 1), ("B", 2)]
 
 
 def test_shipped_feeds_build_one_row_per_uuid_from_generated_e3(bucket, make_project, tmp_path):

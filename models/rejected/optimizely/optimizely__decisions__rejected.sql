@@ -32,7 +32,7 @@ select
     _file_date,
     _file_row
 from {{ ref('stg_optimizely__decisions') }}
-where _reject_reason is not null and {{ courier_in_window(feed) }}
+where {{ courier_rejected_in_window(feed, ref('stg_optimizely__decisions')) }}
 )
 
 -- (on Spark, an incremental build adds the rest of the date partitions it touches, which it overwrites)
