@@ -57,6 +57,20 @@
 {%- endmacro %}
 
 
+{#- True when no feed the observations read has built a file version since their last build: an
+    increment would compute no unit again. -#}
+{% macro courier_observations_untouched(experiment) -%}
+  {%- set feeds = [] -%}
+  {%- for feed_id in experiment.feeds -%}
+    {%- do feeds.append(courier_string(feed_id)) -%}
+  {%- endfor -%}
+  {%- set found = run_query("select count(*) from " ~ courier_built_files() ~ " where feed_id in (" ~ feeds | join(", ")
+                            ~ ") and not excluded and built_at > (select built_at from ("
+                            ~ courier_last_observations(experiment) ~ ") as last)") -%}
+  {{ return(found.columns[0].values()[0] == 0) }}
+{%- endmacro %}
+
+
 {#- Pre-hook of an observations model (inside its transaction): note the build, so the next one knows
     what it holds. -#}
 {% macro courier_before_observations() -%}

@@ -32,11 +32,14 @@
 
 
 {#- A feed model (domain table or its rejected rows) built incrementally with no file version in its
-    window writes nothing, so it runs nothing either: no hooks, so no build is recorded (none was
-    made). Full builds, truncates and changed definitions go through dbt's materialization. -#}
+    window, or an experiment's observations with no file version built into the tables they read since
+    their last build, would write nothing: they run nothing either (no hooks, so no build is recorded:
+    none was made). Full builds, truncates and changed definitions go through dbt's materialization. -#}
 {% materialization incremental, adapter='duckdb' %}
   {%- set feed = courier_model_feed() -%}
-  {%- if feed is not none and courier_build_mode(feed) == 'incremental' and courier_window_is_empty(feed) -%}
+  {%- set experiment = courier_model_experiment() -%}
+  {%- if feed is not none and courier_build_mode(feed) == 'incremental' and courier_window_is_empty(feed)
+        or experiment is not none and courier_is_incremental() and courier_observations_untouched(experiment) -%}
     {%- call statement('main') -%} select 0 {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ return({'relations': [this]}) }}

@@ -112,11 +112,20 @@ def test_a_new_day_rewrites_only_the_units_it_touches_and_equals_a_build_from_sc
 
 def test_a_build_with_nothing_new_rewrites_no_unit(project):
     mark_untouched(project, "v1")
+    builds = query(project, "select count(*) from courier.experiment_builds")
 
-    build(project)
+    build(project)  # runs nothing: no unit could change, so no build is made or recorded
+
+    assert query(project, "select count(*) from courier.experiment_builds") == builds
+    assert [row[-1] for row in observations(project)] == [99, 0, 0]
+    write(project, "events", "2026-11-26", "event=purchase", [event("e3", "v2", "purchase", T0 + 30 * HOUR)],
+          EVENTS_SCHEMA)
+
+    build(project)  # a new file, a unit to compute again: an incremental build
 
     assert last_mode(project) == "incremental"
     assert [row[-1] for row in observations(project)] == [99, 0, 0]
+    assert [row[4] for row in observations(project)] == [1, 2, 0]
 
 
 def test_a_conversion_replaced_by_a_later_version_rebuilds_the_observations_from_scratch(project):
