@@ -65,16 +65,22 @@
   {%- endif -%}
 {%- endmacro %}
 
-{% macro courier_json_field(element, name) -%}
-  json_extract_string({{ element }}, '$.{{ name }}')
-{%- endmacro %}
-
+{#- A list is parsed once into structs of just the fields the lookup reads (text, as json_extract_string
+    gives them): about three times faster than reading each element's fields from JSON. -#}
 {% macro default__courier_lookup(column, key, by) -%}
+  {%- set schema = {'value': 'VARCHAR'} -%}
+  {%- for field in (['name', 'type'] if by == 'name-or-type' else [by]) -%}
+    {%- do schema.update({field: 'VARCHAR'}) -%}
+  {%- endfor -%}
   case when json_type({{ column }}) = 'ARRAY'
-       then json_extract_string(list_filter(cast({{ column }} as json[]),
-                lambda a: {{ courier_attribute_key(courier_json_field, 'a', by) }} = {{ courier_string(key) }})[1], '$.value')
+       then list_filter(from_json({{ column }}, {{ courier_string('[' ~ tojson(schema) ~ ']') }}),
+                lambda a: {{ courier_attribute_key(courier_struct_field, 'a', by) }} = {{ courier_string(key) }})[1].value
        else json_extract_string({{ column }}, {{ courier_string('$."' ~ key ~ '"') }})
   end
+{%- endmacro %}
+
+{% macro courier_struct_field(element, name) -%}
+  {{ element }}."{{ name }}"
 {%- endmacro %}
 
 
