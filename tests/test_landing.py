@@ -14,10 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from moto.sts.models import sts_backends
 
+from optimizely_courier.config.sources import load_project
 from optimizely_courier.dev.generate import E3Spec
-from tests.conftest import PREFIX, SHOP_SOURCES, landed, query, run_cli, sources_yaml
+from optimizely_courier.errors import StorageError
+from optimizely_courier.landing.storage import LocalStore
+from tests.conftest import PREFIX, SHOP_SOURCES, landed, query, run_cli, sources_yaml, write_part
 from tests.s3proxy import RecordingProxy
 
 START = dt.date(2026, 11, 25)
@@ -316,3 +320,40 @@ def test_a_run_larger_than_one_load_lands_in_several_loads_each_file_once(bucket
                           "from raw_optimizely.decisions") == [(2, 300, 300)]
     assert landed(again.output, "decisions") == (0, 0, 2)
     assert not list((project / ".courier" / "tmp" / "optimizely").iterdir())  # downloads are cleaned up
+
+
+def test_the_record_holds_each_landed_files_version_and_footer_rows_whether_its_columns_match_or_not(dbt_project):
+    day = "2026-11-25"
+    same = [write_part(dbt_project, day, f"part-{i}.parquet", [{"order_id": f"{i}-{n}", "amount": n}
+                                                               for n in range(i + 1)]) for i in range(3)]
+    wider = write_part(dbt_project, day, "part-3.parquet", [{"order_id": "w", "amount": 9, "coupon": "XMAS"}])
+
+    result = run_cli(dbt_project, "run", "shop", "--date", day)
+
+    assert result.exit_code == 0, result.output
+    stats = [path.stat() for path in (*same, wider)]
+    assert query(dbt_project, "select file, etag, size_bytes, tag, file_date, row_count "
+                              "from raw_shop._courier_files order by file") == [
+        (f"orders/date={day}/part-{i}.parquet", f"{s.st_size:x}-{s.st_mtime_ns:x}", s.st_size, "orders",
+         dt.date.fromisoformat(day), rows) for i, (s, rows) in enumerate(zip(stats, (1, 2, 3, 1)))]
+    assert query(dbt_project, "select order_id, amount, coupon, _file_row from raw_shop.orders "
+                              "where _file like '%part-2%' or coupon is not null order by 1") == [
+        ("2-0", 0, None, 0), ("2-1", 1, None, 1), ("2-2", 2, None, 2), ("w", 9, "XMAS", 0)]
+
+
+def test_a_listed_file_or_folder_that_links_out_of_the_local_mirror_is_refused(dbt_project, tmp_path):
+    outside = tmp_path / "outside" / "part-0.parquet"
+    outside.parent.mkdir()
+    outside.write_bytes(b"not in the mirror")
+    folder = dbt_project / "mirror" / "orders" / "date=2026-11-25"
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").symlink_to(outside)
+    store = LocalStore(load_project(dbt_project).courier("shop"))
+
+    [listed] = store.list_objects("orders/")
+
+    with pytest.raises(StorageError, match="is outside the local mirror"):
+        store.fetch(listed.key)
+    (folder / "experiment=1").symlink_to(outside.parent)
+    with pytest.raises(StorageError, match="is outside the local mirror"):
+        list(store.list_objects("orders/"))

@@ -9,7 +9,7 @@ read: three passes over the data, one file at a time. Here a resource hands dlt 
 dlt's DuckDB loader runs it as `INSERT INTO raw_<courier>.<tag> SELECT ...`. DuckDB decodes every
 file once, several files in parallel, within its memory limit. dlt still creates and evolves the
 table from the column hints, adds `_dlt_load_id`, and commits the resource state (the ETags) with the
-rows.
+rows. The files' record entries are a second model over the same facts (`record_model`).
 
 The model names local files (links to the downloads, and a facts file), so they must outlive the
 extract step. `ingest.land_new` deletes them once their load is committed.
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.common.destination.client import SqlModel
@@ -74,21 +75,36 @@ def file_columns(schema: pa.Schema) -> dict:
     return py_arrow_to_table_schema_columns(typed)
 
 
+def schema_runs(parts: list[PartFile]) -> list[list[PartFile]]:
+    """`parts` in runs of consecutive files with the same columns, of the same types, in the same order.
+
+    Thousands of files share a few schemas: comparing two schemas is cheap, hashing one (a dict key) is not.
+    """
+    runs: list[list[PartFile]] = []
+    for part in parts:
+        if runs and part.schema.equals(runs[-1][0].schema):
+            runs[-1].append(part)
+        else:
+            runs.append([part])
+    return runs
+
+
 def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Path) -> tuple[str, dict]:
     """The `.model` text that lands `files` and the column hints of what it selects.
 
     The SQL stays the same size for ten files or ten thousand (dlt parses it with sqlglot): the part
     files are linked into `folder` as `<n>.parquet`, read with one glob, and joined to a Parquet file
-    of their facts (key, date, Hive values). `folder` must outlive the load.
+    of their facts (key, date, Hive values, and what the record keeps). `folder` must outlive the load.
 
     Args:
         files: the part files of one tag, in load order.
         normalize: dlt's identifier normalizer (column names become what dlt calls them).
         folder: a new, empty directory for the links and the facts.
     """
+    runs = schema_runs(files)
     columns: dict = {}
-    for part in files:
-        columns.update({name: hint for name, hint in file_columns(part.schema).items() if name not in columns})
+    for run in runs:
+        columns.update({name: hint for name, hint in file_columns(run[0].schema).items() if name not in columns})
     partition_names = list(dict.fromkeys(name for part in files for name in part.datafile.partition))
     selects = [f"p.{_quote(name)} AS {_quote(normalize(name))}" for name in columns
                if name not in partition_names]
@@ -99,29 +115,56 @@ def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Pa
     selects += ["m._file AS _file", "m._file_date AS _file_date", f"p.{ROW_COLUMN} AS _file_row"]
     columns.update(LANDING_COLUMNS)
     facts = _write_facts(files, partition_names, folder)
+    # Matching columns by name makes DuckDB open every footer before reading any row (a third of
+    # the load for thousands of small files): needed only when the files' columns differ.
+    union = "" if len(runs) == 1 else ", union_by_name = true"
     query = (f"SELECT {', '.join(selects)} "
              f"FROM read_parquet({_literal(str(folder / '*.parquet'))}, filename = '{PATH_COLUMN}', "
-             f"file_row_number = true, hive_partitioning = false, union_by_name = true) AS p "
+             f"file_row_number = true, hive_partitioning = false{union}) AS p "
              f"JOIN read_parquet({_literal(str(facts))}) AS m ON p.{PATH_COLUMN} = m._path")
     hints = {normalize(name): {**hint, "name": normalize(name)} for name, hint in columns.items()}
     return str(SqlModel(query, "duckdb")), hints
 
 
+def record_model(folders: list[Path]) -> str:
+    """The `.model` text of the record entries of the files `model_for` linked into `folders`."""
+    facts = ", ".join(_literal(str(_facts_path(folder))) for folder in folders)
+    query = ("SELECT _file AS file, _etag AS etag, _size AS size_bytes, _tag AS tag, _file_date AS file_date, "
+             f"_rows AS row_count FROM read_parquet([{facts}])")
+    return str(SqlModel(query, "duckdb"))
+
+
+def _facts_path(folder: Path) -> Path:
+    return folder.parent / f"{folder.name}.facts.parquet"
+
+
 def _write_facts(files: list[PartFile], partition_names: list[str], folder: Path) -> Path:
-    """Link each part file into `folder` and write their facts beside it; return the facts file."""
+    """Link each part file into `folder` and write their facts beside it; return the facts file.
+
+    DuckDB writes them from Python lists: Arrow would import pandas to build arrays of them (a fifth
+    of a second).
+    """
     folder.mkdir(parents=True)
     paths = []
     for index, part in enumerate(files):
         link = folder / f"{index}.parquet"
         _link(part.path, link)
         paths.append(str(link))
-    facts = {"_path": paths, "_file": [part.datafile.key for part in files],
-             "_file_date": pa.array([part.datafile.date for part in files], pa.date32())}
+    facts = {"_path": ("VARCHAR", paths),
+             "_file": ("VARCHAR", [part.datafile.key for part in files]),
+             "_file_date": ("DATE", [part.datafile.date for part in files]),
+             "_etag": ("VARCHAR", [part.datafile.etag for part in files]),
+             "_size": ("BIGINT", [part.datafile.size for part in files]),
+             "_tag": ("VARCHAR", [part.datafile.tag for part in files]),
+             "_rows": ("BIGINT", [part.rows for part in files])}
     for i, name in enumerate(partition_names):
-        facts[f"_path_{i}"] = pa.array([part.datafile.partition.get(name) for part in files], pa.string())
-        facts[f"_owns_{i}"] = [name in part.schema.names for part in files]
-    target = folder.parent / f"{folder.name}.facts.parquet"
-    pq.write_table(pa.table(facts), target)
+        facts[f"_path_{i}"] = ("VARCHAR", [part.datafile.partition.get(name) for part in files])
+        facts[f"_owns_{i}"] = ("BOOLEAN", [name in part.schema.names for part in files])
+    columns = ", ".join(f"unnest(?::{sql_type}[]) AS {name}" for name, (sql_type, _) in facts.items())
+    target = _facts_path(folder)
+    with duckdb.connect() as db:
+        db.execute(f"COPY (SELECT {columns}) TO {_literal(str(target))} (FORMAT parquet)",
+                   [values for _, values in facts.values()])
     return target
 
 

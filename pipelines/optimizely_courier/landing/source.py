@@ -9,8 +9,9 @@ Two ways to land, one set of rules:
   (`optimizely_courier.landing.direct`); the files are fetched before the run (`ingest.land`);
 - into a lake or a cloud warehouse, a resource yields Arrow batches of each file.
 
-Each resource also yields the record entries of its files (`optimizely_courier.landing.record`) into the same
-load package: a file counts as landed once dlt records the load as complete, never before.
+The record entries of the files (`optimizely_courier.landing.record`) go into the same load package
+(an Arrow resource yields them file by file; into DuckDB, a model reads them from the facts that
+`direct.model_for` writes): a file counts as landed once dlt records the load as complete, never before.
 
 Bad files, by policy:
 - a file that is not readable Parquet (truncated, not Parquet at all) is rejected;
@@ -35,7 +36,14 @@ import pyarrow.parquet as pq
 
 from optimizely_courier.config.sources import Courier
 from optimizely_courier.errors import DataError
-from optimizely_courier.landing.direct import PartFile, file_columns, model_for, open_part_file
+from optimizely_courier.landing.direct import (
+    PartFile,
+    file_columns,
+    model_for,
+    open_part_file,
+    record_model,
+    schema_runs,
+)
 from optimizely_courier.landing.discovery import DataFile, FileCallback, TagStats
 from optimizely_courier.landing.record import RECORD_COLUMNS, RECORD_TABLE
 from optimizely_courier.landing.storage import Downloads, ObjectStore
@@ -68,10 +76,9 @@ def direct_source(courier: Courier, parts: dict[str, list[PartFile]], scratch: P
         parts: the accepted part files, per tag, in load order (their footers already read).
         scratch: a directory for the model files handed to dlt.
     """
-    landed = [(part.datafile, part.rows) for tag_parts in parts.values() for part in tag_parts]
-    return _source(courier, [_direct_resource(tag, tag_parts, scratch) for tag, tag_parts in parts.items() if tag_parts]
-                   + [dlt.resource(record_rows(landed), name=RECORD_TABLE, write_disposition="append",
-                                   columns=RECORD_COLUMNS)])
+    tags = [tag for tag, tag_parts in parts.items() if tag_parts]
+    return _source(courier, [_direct_resource(tag, parts[tag], scratch) for tag in tags]
+                   + [_direct_record_resource(tags, scratch)])
 
 
 def _source(courier: Courier, resources: list) -> dlt.sources.DltSource:
@@ -128,13 +135,32 @@ def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sour
     def files_of_tag() -> Iterator:
         load_id = dlt.current.load_package_state()["load_id"]
         text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier,
-                                  scratch / f"{load_id}.{tag}")
-        model = scratch / f"{load_id}.{tag}.model"
-        model.write_text(text, encoding="utf-8")
-        yield dlt.mark.with_file_import(str(model), "model", hints=dlt.mark.make_hints(columns=columns))
-        model.unlink()  # dlt linked it into the load package
+                                  _links_folder(scratch, load_id, tag))
+        yield from _import_model(scratch / f"{load_id}.{tag}.model", text, columns)
 
     return files_of_tag()
+
+
+def _direct_record_resource(tags: list[str], scratch: Path) -> dlt.sources.DltResource:
+    """The record entries of the files the resources of `tags` land, read from their facts files."""
+    @dlt.resource(name=RECORD_TABLE, write_disposition="append")
+    def record() -> Iterator:
+        load_id = dlt.current.load_package_state()["load_id"]
+        text = record_model([_links_folder(scratch, load_id, tag) for tag in tags])
+        yield from _import_model(scratch / f"{load_id}.{RECORD_TABLE}.model", text, RECORD_COLUMNS)
+
+    return record()
+
+
+def _links_folder(scratch: Path, load_id: str, tag: str) -> Path:
+    """Where `direct.model_for` links a load's part files of `tag`."""
+    return scratch / f"{load_id}.{tag}"
+
+
+def _import_model(path: Path, text: str, columns: dict) -> Iterator:
+    path.write_text(text, encoding="utf-8")
+    yield dlt.mark.with_file_import(str(path), "model", hints=dlt.mark.make_hints(columns=columns))
+    path.unlink()  # dlt linked it into the load package
 
 
 def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str, TagStats],
@@ -149,32 +175,39 @@ def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str,
     accepted: dict[str, list[PartFile]] = {}
     for tag in dict.fromkeys(part.datafile.tag for part in parts):
         tag_parts = [part for part in parts if part.datafile.tag == tag]
+        runs = schema_runs(tag_parts)
         columns = known.setdefault(tag, {})
         seen = dict(columns)  # the columns before each accepted file: what it adds is new
-        columns.update(_majority_types(tag_parts, columns))
-        agreed: set[pa.Schema] = set()  # schemas already checked: thousands of files share a few
-        for part in tag_parts:
-            if part.schema not in agreed:
-                try:
-                    check_types(part.schema, columns, url(part.datafile.key))
-                except DataError as exc:
-                    stats[tag].rejected.append({"file": part.datafile.key, "reason": str(exc)})
+        columns.update(_majority_types(runs, columns))
+        # The first run of files of a schema checks it and notes its new columns (a later one brings none).
+        agreed: set[pa.Schema] = set()
+        for run in runs:
+            schema = run[0].schema
+            if schema not in agreed:
+                conflict = type_conflict(schema, columns)
+                if conflict is not None:
+                    stats[tag].rejected += [{"file": part.datafile.key,
+                                             "reason": f"{url(part.datafile.key)}: {conflict}"} for part in run]
                     continue
-                agreed.add(part.schema)
-            stats[tag].note_new_columns(part.schema, seen)
-            seen.update(file_columns(part.schema))
-            accepted.setdefault(tag, []).append(part)
+                agreed.add(schema)
+                stats[tag].note_new_columns(schema, seen)
+                seen.update(file_columns(schema))
+            accepted.setdefault(tag, []).extend(run)
     return accepted
 
 
-def _majority_types(parts: list[PartFile], columns: dict) -> dict:
-    """For each column none of `columns` has, the hint of the type most of `parts` give it."""
+def _majority_types(runs: list[list[PartFile]], columns: dict) -> dict:
+    """For each column none of `columns` has, the hint of the type most files of `runs` give it."""
+    schemas: dict[pa.Schema, list[int]] = {}  # schema -> [files, rows]
+    for run in runs:
+        counts = schemas.setdefault(run[0].schema, [0, 0])
+        counts[0], counts[1] = counts[0] + len(run), counts[1] + sum(part.rows for part in run)
     votes: dict[str, dict[str, list]] = {}  # column -> data type -> [files, rows, hint]
-    for part in parts:
-        for name, hint in file_columns(part.schema).items():
+    for schema, (files, rows) in schemas.items():
+        for name, hint in file_columns(schema).items():
             if name not in columns:
                 vote = votes.setdefault(name, {}).setdefault(hint["data_type"], [0, 0, hint])
-                vote[0], vote[1] = vote[0] + 1, vote[1] + part.rows
+                vote[0], vote[1] = vote[0] + files, vote[1] + rows
     return {name: max(by_type.items(), key=lambda item: (item[1][0], item[1][1], item[0]))[1][2]
             for name, by_type in votes.items()}
 
@@ -205,11 +238,19 @@ def read_batches(parquet: pq.ParquetFile, datafile: DataFile, url: str) -> Itera
 
 def check_types(schema: pa.Schema, columns: dict, url: str) -> None:
     """Reject a file whose column has another type than the raw table's column of that name."""
+    conflict = type_conflict(schema, columns)
+    if conflict is not None:
+        raise DataError(f"{url}: {conflict}")
+
+
+def type_conflict(schema: pa.Schema, columns: dict) -> str | None:
+    """Why a file of `schema` is rejected (`check_types`), or None when its types agree with `columns`."""
     for name, hint in file_columns(schema).items():
         existing, found = columns.get(name, {}).get("data_type"), hint["data_type"]
         if existing is not None and found != existing:
-            raise DataError(f"{url}: column `{name}` is {found} here but {existing} in the raw table; "
-                            f"the file is rejected until it is rewritten with {existing} values")
+            return (f"column `{name}` is {found} here but {existing} in the raw table; "
+                    f"the file is rejected until it is rewritten with {existing} values")
+    return None
 
 
 def _with_landing_columns(table: pa.Table, datafile: DataFile, offset: int) -> pa.Table:

@@ -13,23 +13,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    IncompleteReadError,
-    ReadTimeoutError,
-    ResponseStreamingError,
-)
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_fixed
 
-from optimizely_courier.config.credentials import connect
 from optimizely_courier.config.sources import Courier
 from optimizely_courier.errors import StorageError
 from optimizely_courier.settings import FETCH_WORKERS
+
+if TYPE_CHECKING:  # botocore is imported by S3Store only: a fifth of a second a local mirror does not need
+    from botocore.exceptions import ClientError
 
 # Standard retry mode backs off on throttling (503 SlowDown), 500s and connection resets.
 S3_CLIENT_CONFIG = dict(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=10, read_timeout=60,
@@ -39,7 +32,18 @@ S3_CLIENT_CONFIG = dict(retries={"max_attempts": 10, "mode": "standard"}, connec
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 BODY_ATTEMPTS = 4
 BODY_RETRY_SECONDS = 0.5
-BODY_ERRORS = (ResponseStreamingError, ReadTimeoutError, ConnectionClosedError, IncompleteReadError)
+
+
+def _body_errors() -> tuple[type[Exception], ...]:
+    """The errors of a response body cut off mid-stream."""
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        IncompleteReadError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+
+    return ResponseStreamingError, ReadTimeoutError, ConnectionClosedError, IncompleteReadError
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,10 @@ class S3Store:
     """An S3 bucket (or any S3 API endpoint) under a prefix."""
 
     def __init__(self, courier: Courier, temp_dir: Path | None = None):
+        from botocore.config import Config
+
+        from optimizely_courier.config.credentials import connect
+
         if courier.endpoint_url:
             _check_endpoint(courier.endpoint_url)
         connection = connect(courier)
@@ -122,6 +130,8 @@ class S3Store:
             with self._errors(""):
                 self.client.head_bucket(Bucket=self.bucket)
         except _NotFound:
+            from botocore.exceptions import ClientError
+
             raise self._translate(ClientError({"Error": {"Code": "NoSuchBucket"}}, "HeadBucket"), "", True) from None
         self._bucket_checked = True
 
@@ -129,11 +139,12 @@ class S3Store:
         handle, name = tempfile.mkstemp(prefix="courier-", suffix=".parquet", dir=self.temp_dir)
         os.close(handle)
         # botocore retries failed requests, not a body cut off mid-stream: start the GET again
-        retrying = Retrying(retry=retry_if_exception_type(BODY_ERRORS), stop=stop_after_attempt(BODY_ATTEMPTS),
+        body_errors = _body_errors()
+        retrying = Retrying(retry=retry_if_exception_type(body_errors), stop=stop_after_attempt(BODY_ATTEMPTS),
                             wait=wait_exponential(multiplier=BODY_RETRY_SECONDS), reraise=True)
         try:
             retrying(self._download, key, name)
-        except BODY_ERRORS:
+        except body_errors:
             Path(name).unlink(missing_ok=True)
             raise StorageError(f"reading {self.url(key)} failed {BODY_ATTEMPTS} times: the connection "
                                "dropped mid-download") from None
@@ -155,6 +166,8 @@ class S3Store:
 
     @contextmanager
     def _errors(self, key: str, listing: bool = False) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             yield
         except ClientError as exc:
@@ -218,7 +231,9 @@ class LocalStore:
             raise StorageError(f"courier {courier.name}: local_path {self.root} is not a directory")
         self.prefix = f"{courier.prefix}/" if courier.prefix else ""
         self.base = self.root / courier.prefix if courier.prefix else self.root
+        self.real_base = self.base.resolve()  # resolved once: thousands of keys are checked against it
         self.location = str(self.base)
+        self._listed: dict[str, Path] = {}  # listed files that are no links, by key
 
     def url(self, key: str) -> str:
         return str(self.base / key)
@@ -230,39 +245,54 @@ class LocalStore:
     def _inside(self, key: str) -> Path:
         """The path of `key`, which must lie inside the mirror (a key cannot climb out with '..')."""
         path = (self.base / key).resolve()
-        if path != self.base.resolve() and self.base.resolve() not in path.parents:
+        if path != self.real_base and self.real_base not in path.parents:
             raise StorageError(f"{self.base / key} is outside the local mirror {self.base}")
         return path
 
     def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
         directory, head = self._split(prefix)
-        if not directory.is_dir():
-            return
+        if directory.is_dir():
+            yield from self._walk(directory, self._key_of(directory), head)
+
+    def _walk(self, directory: Path | str, folder: str, head: str = "") -> Iterator[ObjectInfo]:
+        """The objects under `directory`, a folder inside the mirror whose keys start with `folder`."""
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if not entry.name.startswith(head):
                 continue
-            relative = os.path.relpath(entry.path, self.base).replace(os.sep, "/")
-            if entry.is_dir():
-                yield from self.list_objects(relative + "/")
+            relative = folder + entry.name
+            if entry.is_symlink():  # it may lead out of the mirror: `_inside` checks where it leads
+                if entry.is_dir():
+                    yield from self.list_objects(relative + "/")
+                else:
+                    yield _local_info(relative, entry)
+            elif entry.is_dir():
+                yield from self._walk(entry.path, relative + "/")
             else:
+                self._listed[relative] = Path(entry.path)  # inside, as its folder is: `fetch` need not check
                 yield _local_info(relative, entry)
 
     def list_dirs(self, prefix: str) -> list[str]:
         directory, head = self._split(prefix)
         if not directory.is_dir():
             return []
+        folder = self._key_of(directory)
         names = []
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if entry.name.startswith(head):
-                relative = os.path.relpath(entry.path, self.base).replace(os.sep, "/")
+                relative = folder + entry.name
                 names.append(relative + "/" if entry.is_dir() else relative)
         return names
+
+    def _key_of(self, directory: Path) -> str:
+        """The key prefix of the objects in `directory` ('' for the mirror's base, else ending in '/')."""
+        relative = os.path.relpath(directory, self.base).replace(os.sep, "/")
+        return "" if relative == "." else relative + "/"
 
     def exists(self, key: str) -> bool:
         return self._inside(key).is_file()
 
     def fetch(self, key: str) -> Path:
-        path = self._inside(key)
+        path = self._listed.get(key) or self._inside(key)
         if not path.is_file():
             raise StorageError(f"file {path} disappeared during the run")
         return path
@@ -297,12 +327,16 @@ class Downloads:
 
     def start(self, files: Iterable) -> None:  # Iterable[discovery.DataFile]
         """Begin fetching every file of `files` not already fetched."""
+        if isinstance(self.store, LocalStore):
+            return  # read in place: a thread per file would cost more than the file does
         for datafile in files:
             if datafile.key not in self.futures:
                 self.futures[datafile.key] = self.pool.submit(self.store.fetch, datafile.key)
 
     def path(self, datafile) -> Path:  # noqa: ANN001 - a discovery.DataFile
         """The local copy of `datafile`, waiting for its download (a failed download raises here)."""
+        if isinstance(self.store, LocalStore):
+            return self.store.fetch(datafile.key)
         self.start([datafile])
         return self.futures[datafile.key].result()
 
