@@ -13,6 +13,7 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from optimizely_courier.config.sources import SOURCES_FILE, Project
 from optimizely_courier.errors import CourierError
@@ -21,6 +22,9 @@ from optimizely_courier.runs.build import DbtProcess
 from optimizely_courier.runs.history import RunRecord, mark_interrupted, save
 from optimizely_courier.runs.lock import warehouse_lock
 from optimizely_courier.runs.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
+
+if TYPE_CHECKING:  # imported by `_land` when the run gets there
+    from optimizely_courier.landing.ingest import LandingResult
 
 
 @dataclass
@@ -175,7 +179,7 @@ def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
 
 
 def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
-          sample: bool):  # noqa: ANN202 - a LandingResult
+          sample: bool) -> LandingResult:
     """Land the run's new files."""
     from optimizely_courier.landing.ingest import land_new, prepare
 
