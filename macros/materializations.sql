@@ -1,7 +1,7 @@
 {#- DuckDB: dbt's own view and incremental materializations, less the statements that would change
     nothing. Every `dbt build` runs every selected model, and a model costs about a dozen statements
-    and a tenth of a second even with nothing to do, which is most of a plain `dbt build` after a
-    `courier run` (it has built everything). Both call dbt's materialization as is when there is work. -#}
+    and a tenth of a second even with nothing to do: a plain `dbt build` after a `courier run` (which
+    built everything) paid that for every model. Both call dbt's materialization as is when there is work. -#}
 
 
 {#- A feed's staging view whose compiled SQL is the one it was created from (a fingerprint kept as
