@@ -124,6 +124,11 @@
   '{{ text | replace("'", "''") }}'
 {%- endmacro %}
 
+{#- SQL string literals of `values`, comma-separated. -#}
+{% macro courier_strings(values) -%}
+  {%- for value in values -%}{{ courier_string(value) }}{{ ", " if not loop.last }}{%- endfor -%}
+{%- endmacro %}
+
 
 {#- Cast that yields null instead of failing; failures are reported as rejected rows. -#}
 {% macro courier_try_cast(expression, data_type) -%}
@@ -392,7 +397,7 @@
     {%- if loads | length == 0 -%}
       1 = 0
     {%- else -%}
-      _load_id in ({% for load in loads | sort %}{{ courier_string(load) }}{{ ", " if not loop.last }}{% endfor %})
+      _load_id in ({{ courier_strings(loads | sort) }})
     {%- endif -%}
   {%- endif -%}
 {%- endmacro %}

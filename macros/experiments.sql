@@ -34,39 +34,34 @@
     the table, so which units it changed cannot be told. -#}
 {% macro courier_observations_stale(experiment) -%}
   {%- set last = courier_last_observations(experiment) -%}
-  {%- set feeds = [] -%}
-  {%- for feed_id in experiment.feeds -%}
-    {%- do feeds.append(courier_string(feed_id)) -%}
-  {%- endfor -%}
   {%- set found = run_query(
       "select (select count(*) from (" ~ last ~ ") as last where definition = " ~ courier_string(experiment.definition)
       ~ ") = 0 or exists (select 1 from courier.builds as build, (" ~ last ~ ") as last"
-      ~ " where build.feed_id in (" ~ feeds | join(", ") ~ ") and build.started_at > last.built_at"
+      ~ " where build.feed_id in (" ~ courier_strings(experiment.feeds) ~ ") and build.started_at > last.built_at"
       ~ " and not coalesce(build.mode = 'incremental' and build.rows_before + build.built_rows = build.rows_after, false))") -%}
   {{ return(found.columns[0].values()[0]) }}
+{%- endmacro %}
+
+
+{#- The file versions (file, load_id) of feeds `feed_ids` built since the observations' last build. -#}
+{% macro courier_files_built_since(experiment, feed_ids) -%}
+  select file, load_id from {{ courier_built_files() }} where feed_id in ({{ courier_strings(feed_ids) }})
+    and not excluded and built_at > (select built_at from ({{ courier_last_observations(experiment) }}) as last)
 {%- endmacro %}
 
 
 {#- A condition on a domain table's rows: they come from file versions of feed `feed_id` built since the
     observations' last build. -#}
 {% macro courier_built_since(feed_id) -%}
-  {%- set files = "select file, load_id from " ~ courier_built_files() ~ " where feed_id = " ~ courier_string(feed_id)
-                  ~ " and not excluded and built_at > (select built_at from ("
-                  ~ courier_last_observations(courier_model_experiment()) ~ ") as last)" -%}
-  {{ courier_in_files(files) }}
+  {{ courier_in_files(courier_files_built_since(courier_model_experiment(), [feed_id])) }}
 {%- endmacro %}
 
 
 {#- True when no feed the observations read has built a file version since their last build: an
     increment would compute no unit again. -#}
 {% macro courier_observations_untouched(experiment) -%}
-  {%- set feeds = [] -%}
-  {%- for feed_id in experiment.feeds -%}
-    {%- do feeds.append(courier_string(feed_id)) -%}
-  {%- endfor -%}
-  {%- set found = run_query("select count(*) from " ~ courier_built_files() ~ " where feed_id in (" ~ feeds | join(", ")
-                            ~ ") and not excluded and built_at > (select built_at from ("
-                            ~ courier_last_observations(experiment) ~ ") as last)") -%}
+  {%- set found = run_query("select count(*) from (" ~ courier_files_built_since(experiment, experiment.feeds)
+                            ~ ") as files") -%}
   {{ return(found.columns[0].values()[0] == 0) }}
 {%- endmacro %}
 
