@@ -66,17 +66,18 @@
 {%- endmacro %}
 
 {#- A list is parsed once into structs of just the fields the lookup reads (text, as json_extract_string
-    gives them): about three times faster than reading each element's fields from JSON. -#}
+    gives them): about three times faster than reading each element's fields from JSON. No CASE on the
+    JSON's type: from_json gives NULL for anything but a list, and outside a CASE DuckDB parses the list
+    once for all the lookups of a column in one select (three lookups: 0.7 s -> 0.35 s per 1 M rows).
+    The key of an object (a map such as E3 `tags`) is read only where the list gave no value. -#}
 {% macro default__courier_lookup(column, key, by) -%}
   {%- set schema = {'value': 'VARCHAR'} -%}
   {%- for field in (['name', 'type'] if by == 'name-or-type' else [by]) -%}
     {%- do schema.update({field: 'VARCHAR'}) -%}
   {%- endfor -%}
-  case when json_type({{ column }}) = 'ARRAY'
-       then list_filter(from_json({{ column }}, {{ courier_string('[' ~ tojson(schema) ~ ']') }}),
-                lambda a: {{ courier_attribute_key(courier_struct_field, 'a', by) }} = {{ courier_string(key) }})[1].value
-       else json_extract_string({{ column }}, {{ courier_string('$."' ~ key ~ '"') }})
-  end
+  coalesce(list_filter(from_json({{ column }}, {{ courier_string('[' ~ tojson(schema) ~ ']') }}),
+                       lambda a: {{ courier_attribute_key(courier_struct_field, 'a', by) }} = {{ courier_string(key) }})[1].value,
+           json_extract_string({{ column }}, {{ courier_string('$."' ~ key ~ '"') }}))
 {%- endmacro %}
 
 {% macro courier_struct_field(element, name) -%}
