@@ -138,6 +138,15 @@ def landed(output: str, tag: str) -> tuple[int, int, int]:
 DBT_FILES = ("dbt_project.yml", "profiles.yml", "macros")
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def copy_dbt_files(root: Path, *extra: str) -> None:
+    """Copy the repository's dbt files, and the folders `extra` names (feeds, models), into `root`."""
+    import shutil
+
+    for name in (*DBT_FILES, *extra):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+
 SHOP_SOURCES = """couriers:
   shop:
     local_path: mirror
@@ -150,13 +159,9 @@ SHOP_SOURCES = """couriers:
 @pytest.fixture
 def dbt_project(tmp_path: Path) -> Path:
     """A project with the repository's dbt files, a local-mirror courier `shop` (tag `orders`), no feeds."""
-    import shutil
-
     root = tmp_path / "dbt_project"
     root.mkdir()
-    for name in DBT_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+    copy_dbt_files(root)
     (root / "mirror").mkdir()
     (root / "sources.yml").write_text(SHOP_SOURCES)
     return root

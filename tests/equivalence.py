@@ -7,7 +7,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from tests.conftest import DBT_FILES, ROOT
+from tests.conftest import copy_dbt_files
 
 SOURCES = """{warehouse}couriers:
   optimizely:
@@ -33,8 +33,7 @@ def project(root: Path, mirror: Path, warehouse: str) -> Path:
     root.mkdir()
     shutil.copytree(mirror, root / "mirror")
     (root / "sources.yml").write_text(SOURCES.format(warehouse=warehouse))
-    for name in (*DBT_FILES, "feeds", "models"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    copy_dbt_files(root, "feeds", "models")
     return root
 
 

@@ -5,7 +5,6 @@ model parses in that engine's SQL dialect."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import sqlglot
 
 from optimizely_courier.config.sources import load_project
 from optimizely_courier.runs.build import run_dbt
-from tests.conftest import DBT_FILES, ROOT, run_cli
+from tests.conftest import ROOT, copy_dbt_files, run_cli
 
 pytestmark = pytest.mark.slow
 COMPILE_ONLY = {"courier_compile_only": True}
@@ -48,8 +47,7 @@ def _compile(tmp_path: Path, engine: str) -> Path:
     root.mkdir()
     (root / "mirror").mkdir()
     (root / "sources.yml").write_text(SOURCES.format(engine=engine))
-    for name in (*DBT_FILES, "feeds"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
+    copy_dbt_files(root, "feeds")
     everything = (ROOT / "tests/fixtures/feeds/shop/everything.yml").read_text()
     (root / "feeds/optimizely/everything.yml").write_text(
         everything.replace("courier: shop", "courier: optimizely").replace("file: orders", "file: decisions"))

@@ -12,8 +12,8 @@ import pytest
 from optimizely_courier.config.sources import load_project
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
-from tests.conftest import DBT_FILES, ROOT, query, run_cli
-from tests.test_experiments import CUPED, EXPERIMENT, SOURCES, T0, decision, event, write
+from tests.conftest import query, run_cli
+from tests.test_experiments import EXPERIMENT, T0, decision, event, experiment_project, write
 
 OBSERVATIONS = "experiments.exp_checkout__observations"
 HOUR = dt.timedelta(hours=1)
@@ -22,14 +22,7 @@ HOUR = dt.timedelta(hours=1)
 @pytest.fixture(scope="module")
 def day_one(tmp_path_factory):
     """Day one landed, and the experiment built from it: units v1 (a), v2 (b), v3 (a)."""
-    root = tmp_path_factory.mktemp("increments") / "project"
-    root.mkdir()
-    for name in (*DBT_FILES, "feeds"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
-    (root / "sources.yml").write_text(SOURCES)
-    (root / "experiments").mkdir()
-    (root / "experiments" / "checkout.yml").write_text(EXPERIMENT)
-    (root / "experiments" / "cuped.yml").write_text(CUPED)  # with segments and covariates
+    root = experiment_project(tmp_path_factory.mktemp("increments") / "project")
     write(root, "decisions", "2026-11-25", "experiment=exp1", [
         decision("d1", "v1", "a", T0, country="DE"), decision("d2", "v2", "b", T0), decision("d3", "v3", "a", T0)],
         DECISIONS_SCHEMA)

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ from optimizely_courier.experiments.stats import (
 )
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
-from tests.conftest import DBT_FILES, ROOT, query, run_cli
+from tests.conftest import ROOT, copy_dbt_files, query, run_cli
 
 SOURCES = """couriers:
   optimizely:
@@ -88,14 +89,22 @@ def write(root, kind: str, day: str, partition: str, rows: list[dict], schema: p
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "part-00000.parquet")
 
 
+def experiment_project(root: Path) -> Path:
+    """A new project at `root`: the repository's dbt files and feeds, the optimizely courier, and the
+    checkout and cuped experiments (cuped with segments and covariates); nothing landed yet."""
+    root.mkdir()
+    copy_dbt_files(root, "feeds")
+    (root / "sources.yml").write_text(SOURCES)
+    (root / "experiments").mkdir()
+    (root / "experiments" / "checkout.yml").write_text(EXPERIMENT)
+    (root / "experiments" / "cuped.yml").write_text(CUPED)
+    return root
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """Landed, built and compiled once for the module (the tests only read it, or undo what they add)."""
-    root = tmp_path_factory.mktemp("experiments") / "project"
-    root.mkdir()
-    for name in (*DBT_FILES, "feeds"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
-    (root / "sources.yml").write_text(SOURCES)
+    root = experiment_project(tmp_path_factory.mktemp("experiments") / "project")
     hours = dt.timedelta(hours=1)
     write(root, "decisions", "2026-11-25", "experiment=exp1", [
         decision("d1", "v1", "a", T0, country="DE"),
@@ -123,9 +132,6 @@ def project(tmp_path_factory):
         event("e2", "v1", "purchase", window_end, revenue=500),  # exactly at the window's end: attributed
         event("e4", "v2", "purchase", window_end + dt.timedelta(seconds=1), revenue=700),  # just after
     ], EVENTS_SCHEMA)
-    (root / "experiments").mkdir()
-    (root / "experiments" / "checkout.yml").write_text(EXPERIMENT)
-    (root / "experiments" / "cuped.yml").write_text(CUPED)
     lab = (LAB_EXAMPLE / "experiments" / "lab_metrics.yml").read_text()
     (root / "experiments" / "lab_metrics.yml").write_text(lab.replace('"18786493712"', '"exp1"'))
     shutil.copytree(LAB_EXAMPLE / "seeds", root / "seeds")
