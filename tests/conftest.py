@@ -147,6 +147,7 @@ def copy_dbt_files(root: Path, *extra: str) -> None:
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
 
+
 SHOP_SOURCES = """couriers:
   shop:
     local_path: mirror
