@@ -93,10 +93,9 @@ RECORD_SCHEMA = pa.schema([("file", pa.string()), ("etag", pa.string()), ("size_
                            ("tag", pa.string()), ("file_date", pa.date32()), ("row_count", pa.int64())])
 
 
-def record_rows(landed: list[tuple[DataFile, int]]) -> pa.Table:
-    """The record entries of `landed` files (`optimizely_courier.landing.record`)."""
-    return pa.table([[d.key for d, _ in landed], [d.etag for d, _ in landed], [d.size for d, _ in landed],
-                     [d.tag for d, _ in landed], [d.date for d, _ in landed], [rows for _, rows in landed]],
+def record_row(datafile: DataFile, rows: int) -> pa.Table:
+    """The record entry of a landed file (`optimizely_courier.landing.record`), as a table of one row."""
+    return pa.table([[datafile.key], [datafile.etag], [datafile.size], [datafile.tag], [datafile.date], [rows]],
                     schema=RECORD_SCHEMA)
 
 
@@ -119,7 +118,7 @@ def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: 
                 rows += table.num_rows
                 yield table
             # into the record table, in the same package; a table variant, so the hints are its own
-            yield dlt.mark.with_hints(record_rows([(datafile, rows)]),
+            yield dlt.mark.with_hints(record_row(datafile, rows),
                                       dlt.mark.make_hints(table_name=RECORD_TABLE, columns=RECORD_COLUMNS),
                                       create_table_variant=True)
             stats.add(datafile, rows)
