@@ -38,8 +38,8 @@
 {% materialization incremental, adapter='duckdb' %}
   {%- set feed = courier_model_feed() -%}
   {%- set experiment = courier_model_experiment() -%}
-  {%- if feed is not none and courier_build_mode(feed) == 'incremental' and courier_window_is_empty(feed)
-        or experiment is not none and courier_is_incremental() and courier_observations_untouched(experiment) -%}
+  {%- if (feed is not none and courier_build_mode(feed) == 'incremental' and courier_window_is_empty(feed))
+        or (experiment is not none and courier_is_incremental() and courier_observations_untouched(experiment)) -%}
     {%- call statement('main') -%} select 0 {%- endcall -%}
     {%- do adapter.commit() -%}
     {{ return({'relations': [this]}) }}
