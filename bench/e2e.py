@@ -10,6 +10,8 @@ Cases, each a fresh process (wall time and the peak RSS of its whole process tre
 - a daily increment: 10,000 rows in 10 files onto that, `courier run optimizely --date D`;
 - nothing new: the same run again; then a plain `dbt build` with nothing new to build (its key tests
   check what the courier runs built), twice;
+- dbt's own floor: `dbt build` of a one-model DuckDB project (parsed before), on the same machine in
+  the same round, beside the plain `dbt build` of the courier's project;
 - small files: 3,600 part files (3 days x 600 experiments x 2 parts) landed with `--ingest-only`,
   against DuckDB's `read_parquet` of the same files into a table.
 """
@@ -96,6 +98,26 @@ def project(work: Path, data: Path) -> Path:
     return work
 
 
+# The least a plain `dbt build` costs here: one view model, no tests, no hooks, the same adapter.
+FLOOR_PROJECT = {
+    "dbt_project.yml": "name: floor\nversion: '1.0'\nconfig-version: 2\nprofile: floor\n"
+                       "flags: {send_anonymous_usage_stats: false}\n",
+    "profiles.yml": "floor:\n  target: duckdb\n  outputs:\n"
+                    "    duckdb: {type: duckdb, path: floor.duckdb, threads: 1}\n",
+    "models/one.sql": "select 1 as one\n",
+}
+
+
+def dbt_floor(work: Path) -> dict:
+    """`dbt build` of a one-model project, after a first build that parsed it (as the courier's is)."""
+    for name, text in FLOOR_PROJECT.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    build = [str(BIN / "dbt"), "build", "--quiet", "--profiles-dir", str(work)]
+    timed(build, work)
+    return timed(build, work)
+
+
 def courier(work: Path, *args: str) -> dict:
     return timed([str(BIN / "courier"), "run", "optimizely", *args], work)
 
@@ -110,7 +132,8 @@ def baseline(work: Path, data: Path) -> dict:
 def end_to_end(rows: int, repeat: int) -> dict:
     """Courier and baseline in interleaved rounds; then the increment and nothing-new cases."""
     results: dict[str, list[dict]] = {"courier": [], "baseline": [], "increment": [], "nothing new": [],
-                                      "dbt build, nothing new": [], "dbt build again": []}
+                                      "dbt build, nothing new": [], "dbt build again": [],
+                                      "dbt build, one-model project": []}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         data = Path(tmp) / "data"
         generate(data, rows)
@@ -130,6 +153,7 @@ def end_to_end(rows: int, repeat: int) -> dict:
             results["nothing new"].append(courier(work, "--date", str(START + dt.timedelta(days=2))))
             results["dbt build, nothing new"].append(timed([str(BIN / "dbt"), "build", "--quiet"], work))
             results["dbt build again"].append(timed([str(BIN / "dbt"), "build", "--quiet"], work))
+            results["dbt build, one-model project"].append(dbt_floor(Path(tmp) / f"floor{index}"))
             shutil.rmtree(work)
             shutil.rmtree(work.parent / f"data{index}")
     return {case: {"seconds": statistics.median(r["seconds"] for r in runs), "peak_mb": max(r["peak_mb"] for r in runs)}
@@ -163,6 +187,17 @@ def small_files(repeat: int) -> dict:
             for case, runs in results.items()}
 
 
+AFTER_LABELS = {
+    "increment": "a daily increment: 10,000 rows in 10 files, `courier run --date D`",
+    "nothing new": "the same run again (nothing new)",
+    "dbt build, nothing new": "a plain `dbt build` (nothing new to build; its key tests check every key the "
+                              "courier runs built)",
+    "dbt build again": "the same `dbt build` again",
+    "dbt build, one-model project": "dbt's own floor: `dbt build` of a one-model project (one view, no tests; "
+                                    "`FLOOR_PROJECT` in bench/e2e.py)",
+}
+
+
 def report(sizes: dict[int, dict], small: dict) -> list[str]:
     lines = ["### End to end: the export's files to both domain tables (median of rounds)", "",
              "| decision rows (and as many conversions) | courier run --all | hand-written DuckDB (bench/baseline.sql) "
@@ -174,12 +209,7 @@ def report(sizes: dict[int, dict], small: dict) -> list[str]:
                      f"{r['courier']['peak_mb']:.0f} MB | {r['baseline']['peak_mb']:.0f} MB |")
     lines += ["", "| after the end-to-end run | " + " | ".join(f"{rows:,} rows" for rows in sizes) + " |",
               "|---|" + "---|" * len(sizes)]
-    for case in ("increment", "nothing new", "dbt build, nothing new", "dbt build again"):
-        label = {"increment": "a daily increment: 10,000 rows in 10 files, `courier run --date D`",
-                 "nothing new": "the same run again (nothing new)",
-                 "dbt build, nothing new": "a plain `dbt build` (nothing new to build; its key tests check "
-                                           "every key the courier runs built)",
-                 "dbt build again": "the same `dbt build` again"}[case]
+    for case, label in AFTER_LABELS.items():
         lines.append(f"| {label} | " + " | ".join(f"{r[case]['seconds']:.2f} s" for r in sizes.values()) + " |")
     ratio = small["courier --ingest-only"]["seconds"] / small["duckdb read_parquet"]["seconds"]
     lines += ["", f"- 3,600 small part files landed: courier {small['courier --ingest-only']['seconds']:.2f} s, DuckDB "

@@ -43,3 +43,14 @@ def test_experiment_benchmark_gets_the_hand_written_querys_units_totals_and_mean
                  "new day: build the experiment's tables"):
         assert f"| {case} |" in out.stdout
     assert "the units, totals and means are equal" in out.stdout
+
+
+def test_end_to_end_benchmark_reports_every_case_beside_dbts_own_floor():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "e2e.py"), "--rows", "20000", "--repeat", "1"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert "| 20,000 | " in out.stdout  # the courier beside bench/baseline.sql, with its ratio
+    for label in ("a daily increment", "the same run again (nothing new)", "a plain `dbt build`",
+                  "the same `dbt build` again", "dbt's own floor: `dbt build` of a one-model project"):
+        assert f"| {label}" in out.stdout
+    assert "- 3,600 small part files landed: courier " in out.stdout
