@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.scaleout  # a minute of benchmark runs: `make scaleout`, beside the other long suites
+pytestmark = pytest.mark.scaleout  # a few minutes of benchmark runs: `make scaleout`, beside the other long suites
 
 ROOT = Path(__file__).resolve().parent.parent
 
