@@ -77,3 +77,26 @@
             {{ courier_string('incremental' if courier_is_incremental() else 'full') }}, current_timestamp)
   {%- endif -%}
 {%- endmacro %}
+
+
+{#- True when a metric's value is a number: NaN and infinite values are left out of a sum (and counted),
+    or one of them would be the whole total. NULL stays NULL (a missing value adds nothing either). -#}
+{% macro courier_is_finite(expression) -%}
+  {{ return(adapter.dispatch('courier_is_finite')(expression)) }}
+{%- endmacro %}
+
+{% macro default__courier_is_finite(expression) -%}
+  isfinite({{ expression }})
+{%- endmacro %}
+
+{% macro spark__courier_is_finite(expression) -%}
+  (not isnan({{ expression }}) and abs({{ expression }}) != cast('Infinity' as double))
+{%- endmacro %}
+
+{% macro snowflake__courier_is_finite(expression) -%}
+  (cast({{ expression }} as float) not in ('NaN'::float, 'inf'::float, '-inf'::float))
+{%- endmacro %}
+
+{% macro bigquery__courier_is_finite(expression) -%}
+  not (is_nan(cast({{ expression }} as float64)) or is_inf(cast({{ expression }} as float64)))
+{%- endmacro %}

@@ -21,10 +21,10 @@ HOUR = dt.timedelta(hours=1)
 
 @pytest.fixture(scope="module")
 def day_one(tmp_path_factory):
-    """Day one landed, and the experiment built from it: units v1 (a), v2 (b), v3 (a)."""
+    """Day one landed, and the experiment built from it: units v1 (100), v2 (200), v3 (100)."""
     root = experiment_project(tmp_path_factory.mktemp("increments") / "project")
-    write(root, "decisions", "2026-11-25", "experiment=exp1", [
-        decision("d1", "v1", "a", T0, country="DE"), decision("d2", "v2", "b", T0), decision("d3", "v3", "a", T0)],
+    write(root, "decisions", "2026-11-25", "experiment=1001", [
+        decision("d1", "v1", "100", T0, country="DE"), decision("d2", "v2", "200", T0), decision("d3", "v3", "100", T0)],
         DECISIONS_SCHEMA)
     write(root, "events", "2026-11-25", "event=purchase", [
         event("e1", "v1", "purchase", T0 + HOUR, revenue=100), event("e2", "v2", "purchase", T0 + HOUR, revenue=200)],
@@ -59,7 +59,8 @@ def last_mode(root, model: str = "exp_checkout__observations") -> str:
 
 
 def cuped_observations(root) -> list[tuple]:
-    return query(root, "select * from experiments.exp_cuped__observations order by visitor_id")
+    return query(root, "select * exclude (revenue__nonfinite) from experiments.exp_cuped__observations "
+                       "order by visitor_id")
 
 
 def mark_untouched(root, visitor: str) -> None:
@@ -77,10 +78,10 @@ def rebuild_from_scratch(root) -> None:
 
 def test_a_new_day_rewrites_only_the_units_it_touches_and_equals_a_build_from_scratch(project):
     mark_untouched(project, "v3")
-    write(project, "decisions", "2026-11-26", "experiment=exp1", [
-        decision("d4", "v4", "b", T0 + 24 * HOUR),  # a new unit
-        decision("d5", "v1", "b", T0 - HOUR, country="FR"),  # late, earlier than v1's first: v1's unit changes
-        decision("d6", "v2", "a", T0 - 2 * HOUR, holdback=True),  # holdback: v2's unit stays
+    write(project, "decisions", "2026-11-26", "experiment=1001", [
+        decision("d4", "v4", "200", T0 + 24 * HOUR),  # a new unit
+        decision("d5", "v1", "200", T0 - HOUR, country="FR"),  # late, earlier than v1's first: v1's unit changes
+        decision("d6", "v2", "100", T0 - 2 * HOUR, holdback=True),  # holdback: v2's unit stays
     ], DECISIONS_SCHEMA)
     write(project, "events", "2026-11-26", "event=purchase", [
         event("e3", "v2", "purchase", T0 + 30 * HOUR, revenue=300),  # a unit's second purchase
@@ -94,7 +95,7 @@ def test_a_new_day_rewrites_only_the_units_it_touches_and_equals_a_build_from_sc
     assert last_mode(project) == last_mode(project, "exp_cuped__observations") == "incremental"
     incremental, cuped = observations(project), cuped_observations(project)
     assert [row[:2] + row[3:] for row in incremental] == [
-        ("v1", "b", 1, 1, 100, 0), ("v2", "b", 1, 2, 500, 0), ("v3", "a", 0, 0, 0, 99), ("v4", "b", 1, 1, 400, 0)]
+        ("v1", "200", 1, 1, 100, 0), ("v2", "200", 1, 2, 500, 0), ("v3", "100", 0, 0, 0, 99), ("v4", "200", 1, 1, 400, 0)]
     # v1's segment is its new first decision's; v4's purchase before its decision is its covariate
     assert [(row[0], row[3]) + row[4:] for row in cuped] == [
         ("v1", "FR", 1, 0, 100, 0), ("v2", None, 2, 0, 500, 0), ("v3", None, 0, 0, 0, 0), ("v4", None, 1, 1, 400, 50)]
@@ -131,7 +132,7 @@ def test_a_conversion_replaced_by_a_later_version_rebuilds_the_observations_from
 
     assert last_mode(project) == "full"
     assert [row[:2] + row[3:] for row in observations(project)] == [
-        ("v1", "a", 0, 0, 0, 0), ("v2", "b", 1, 2, 300, 0), ("v3", "a", 0, 0, 0, 0)]
+        ("v1", "100", 0, 0, 0, 0), ("v2", "200", 1, 2, 300, 0), ("v3", "100", 0, 0, 0, 0)]
 
 
 def test_a_changed_definition_rebuilds_the_observations_from_scratch(project):
@@ -143,4 +144,4 @@ def test_a_changed_definition_rebuilds_the_observations_from_scratch(project):
 
     assert last_mode(project) == "full"
     assert [row[:2] + row[3:] for row in observations(project)] == [
-        ("v1", "a", 0, 0, 0, 0), ("v2", "b", 0, 0, 0, 0), ("v3", "a", 0, 0, 0, 0)]
+        ("v1", "100", 0, 0, 0, 0), ("v2", "200", 0, 0, 0, 0), ("v3", "100", 0, 0, 0, 0)]

@@ -22,8 +22,10 @@ from optimizely_courier.experiments.stats import (
     chi_square_survival,
     compare,
     cuped,
+    mixing_sd,
     q_values,
     sample_ratio_p_value,
+    sequential,
 )
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
@@ -42,8 +44,8 @@ SOURCES = """couriers:
       df-3p8x1w: [{type: load, file: conversions}]
 """
 EXPERIMENT = """id: checkout
-experiment_id: "exp1"
-baseline: a
+experiment_id: "1001"
+baseline: "100"
 window: 48h
 metrics:
   - {name: purchase_rate, kind: unique, event: purchase}
@@ -56,8 +58,8 @@ metrics:
 """
 # CUPED: each metric's value over the 14 days before the decision is its covariate
 CUPED = """id: cuped
-experiment_id: "exp1"
-baseline: a
+experiment_id: "1001"
+baseline: "100"
 cuped: 14d
 segments: [country]
 metrics:
@@ -69,7 +71,7 @@ LAB_EXAMPLE = ROOT / "examples" / "lab-metrics"
 T0 = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
 
-def decision(uuid: str, visitor: str, variation: str, at: dt.datetime, experiment: str = "exp1",
+def decision(uuid: str, visitor: str, variation: str, at: dt.datetime, experiment: str = "1001",
              holdback: bool = False, country: str | None = None) -> dict:
     attributes = [{"id": "a1", "name": "country", "type": "custom", "value": country}] if country else None
     return {"uuid": uuid, "timestamp": at, "process_timestamp": at, "visitor_id": visitor,
@@ -106,15 +108,15 @@ def project(tmp_path_factory):
     """Landed, built and compiled once for the module (the tests only read it, or undo what they add)."""
     root = experiment_project(tmp_path_factory.mktemp("experiments") / "project")
     hours = dt.timedelta(hours=1)
-    write(root, "decisions", "2026-11-25", "experiment=exp1", [
-        decision("d1", "v1", "a", T0, country="DE"),
-        decision("d2", "v1", "b", T0 + hours, country="FR"),  # a later decision: the first one makes the unit
-        decision("d3", "v2", "b", T0, country="DE"),
-        decision("d4", "v3", "a", T0 - hours, holdback=True),  # holdback: left out
-        decision("d5", "v3", "b", T0 + 2 * hours, country="FR"),
-        decision("d6", "v4", "a", T0),
+    write(root, "decisions", "2026-11-25", "experiment=1001", [
+        decision("d1", "v1", "100", T0, country="DE"),
+        decision("d2", "v1", "200", T0 + hours, country="FR"),  # a later decision: the first one makes the unit
+        decision("d3", "v2", "200", T0, country="DE"),
+        decision("d4", "v3", "100", T0 - hours, holdback=True),  # holdback: left out
+        decision("d5", "v3", "200", T0 + 2 * hours, country="FR"),
+        decision("d6", "v4", "100", T0),
     ], DECISIONS_SCHEMA)
-    write(root, "decisions", "2026-11-25", "experiment=exp2", [decision("d7", "v5", "a", T0, experiment="exp2")],
+    write(root, "decisions", "2026-11-25", "experiment=1002", [decision("d7", "v5", "100", T0, experiment="1002")],
           DECISIONS_SCHEMA)
     window_end = T0 + dt.timedelta(hours=48)
     write(root, "events", "2026-11-25", "event=purchase", [
@@ -133,7 +135,7 @@ def project(tmp_path_factory):
         event("e4", "v2", "purchase", window_end + dt.timedelta(seconds=1), revenue=700),  # just after
     ], EVENTS_SCHEMA)
     lab = (LAB_EXAMPLE / "experiments" / "lab_metrics.yml").read_text()
-    (root / "experiments" / "lab_metrics.yml").write_text(lab.replace('"18786493712"', '"exp1"'))
+    (root / "experiments" / "lab_metrics.yml").write_text(lab.replace('"18786493712"', '"1001"'))
     shutil.copytree(LAB_EXAMPLE / "seeds", root / "seeds")
     compiled = run_cli(root, "feeds", "compile")
     landed = run_cli(root, "run", "optimizely", "--all")
@@ -149,23 +151,24 @@ def test_units_are_first_non_holdback_decisions_and_events_count_within_the_wind
                                   "electronics_revenue, views from experiments.exp_checkout__observations order by 1")
 
     assert observations == [
-        ("v1", "a", 1, 1, 500, 0, 0),  # the purchase before the decision is not attributed
-        ("v2", "b", 1, 1, 300, 300, 0),  # landed twice, counted once; one second past the window is out
-        ("v3", "b", 0, 0, 0, 0, 0),  # its unit starts at the non-holdback decision
-        ("v4", "a", 0, 0, 0, 0, 2),
+        ("v1", "100", 1, 1, 500, 0, 0),  # the purchase before the decision is not attributed
+        ("v2", "200", 1, 1, 300, 300, 0),  # landed twice, counted once; one second past the window is out
+        ("v3", "200", 0, 0, 0, 0, 0),  # its unit starts at the non-holdback decision
+        ("v4", "100", 0, 0, 0, 0, 2),
     ]
 
 
 def test_the_lab_example_gives_its_five_metrics_two_of_them_from_a_seed_by_its_own_columns(project):
-    observations = query(project, "select * exclude (decided_at) from experiments.exp_lab_metrics__observations "
+    observations = query(project, "select * exclude (decided_at, electronics_revenue__nonfinite, support_call_minutes__nonfinite) "
+                                  "from experiments.exp_lab_metrics__observations "
                                   "order by 1")
 
     # (visitor, variation, purchase rate, detail page views, electronics revenue, calls, call minutes)
     assert observations == [
-        ("v1", "a", 1, 0, 0, 2, 17),  # calls half an hour after the decision and exactly at the window's end
-        ("v2", "b", 1, 0, 300, 0, 0),  # a call a second before the decision
-        ("v3", "b", 0, 0, 0, 0, 0),
-        ("v4", "a", 0, 2, 0, 0, 0),  # a call a second after the window's end
+        ("v1", "100", 1, 0, 0, 2, 17),  # calls half an hour after the decision and exactly at the window's end
+        ("v2", "200", 1, 0, 300, 0, 0),  # a call a second before the decision
+        ("v3", "200", 0, 0, 0, 0, 0),
+        ("v4", "100", 0, 2, 0, 0, 0),  # a call a second after the window's end
     ]
 
 
@@ -173,8 +176,8 @@ def test_results_hold_units_totals_means_and_variances_per_variation_and_metric(
     rows = query(project, "select variation_id, metric, units, total, mean, variance "
                           "from experiments.exp_checkout__results where metric in ('revenue', 'views') order by 2, 1")
 
-    assert rows == [("a", "revenue", 2, 500, 250.0, 125000.0), ("b", "revenue", 2, 300, 150.0, 45000.0),
-                    ("a", "views", 2, 2, 1.0, 2.0), ("b", "views", 2, 0, 0.0, 0.0)]
+    assert rows == [("100", "revenue", 2, 500, 250.0, 125000.0), ("200", "revenue", 2, 300, 150.0, 45000.0),
+                    ("100", "views", 2, 2, 1.0, 2.0), ("200", "views", 2, 0, 0.0, 0.0)]
 
 
 def test_a_ratio_is_the_sum_over_the_sum_with_the_delta_method_variance(project):
@@ -183,7 +186,7 @@ def test_a_ratio_is_the_sum_over_the_sum_with_the_delta_method_variance(project)
 
     # a: views (0, 2) over purchases (1, 0): R = 2 / 1; per unit (var x - 2 R cov + R^2 var y) / mean(y)^2
     # = (2 - 2 * 2 * -1 + 4 * 0.5) / 0.25 = 32. b: no views, purchases (1, 0): R = 0, variance 0
-    assert rows == [("a", 2, 2, 1, 2.0, 32.0), ("b", 2, 0, 1, 0.0, 0.0)]
+    assert rows == [("100", 2, 2, 1, 2.0, 32.0), ("200", 2, 0, 1, 0.0, 0.0)]
 
 
 def test_a_ratio_whose_denominator_is_zero_in_a_variation_has_no_value_there_and_is_not_compared(project):
@@ -194,7 +197,7 @@ def test_a_ratio_whose_denominator_is_zero_in_a_variation_has_no_value_there_and
     baseline, treatment = per_view["variations"]
     assert (baseline["mean"], treatment["mean"], treatment["lift"], treatment["p_value"]) == (0.5, None, None, None)
     assert "q_value" not in treatment
-    assert [line.split()[:4] for line in shown.splitlines() if line.split()[:1] == ["b"]][-1] == ["b", "2", "1", "n/a"]
+    assert [line.split()[:4] for line in shown.splitlines() if line.split()[:1] == ["200"]][-1] == ["200", "2", "1", "n/a"]
 
 
 def test_cuped_covariates_are_the_metrics_before_the_decision_and_adjust_the_means(project):
@@ -225,10 +228,10 @@ def test_results_per_segment_value_use_the_units_first_decision_and_compare_with
     assert list(by_value) == ["DE", "FR", None]
     assert by_value["FR"] == []  # no baseline units there: nothing to compare
     purchases = next(m for m in by_value["DE"] if m["metric"] == "purchases")
-    assert [(e["variation"], e["units"], e["total"]) for e in purchases["variations"]] == [("a", 1, 1), ("b", 1, 1)]
-    assert [(e["variation"], e["units"]) for m in by_value[None] for e in m["variations"]][:1] == [("a", 1)]
+    assert [(e["variation"], e["units"], e["total"]) for e in purchases["variations"]] == [("100", 1, 1), ("200", 1, 1)]
+    assert [(e["variation"], e["units"]) for m in by_value[None] for e in m["variations"]][:1] == [("100", 1)]
     assert shown.exit_code == 0 and "\ncountry = DE\n" in shown.output and "\ncountry = (none)\n" in shown.output
-    assert "\ncountry = FR\n\nno units of the baseline (a) with this value: nothing to compare" in shown.output
+    assert "\ncountry = FR\n\nno units of the baseline (100) with this value: nothing to compare" in shown.output
     assert unknown.exit_code == 1
     assert unknown.output.strip() == "Error: experiment `cuped` has no segment `device`; segments: country"
 
@@ -240,13 +243,13 @@ def test_the_plot_draws_each_metrics_lift_by_enrollment_day_ending_at_the_tables
     picture = tmp_path / "lift.png"
     shown = run_cli(project, "results", "checkout", "--plot", str(picture))
     found = json.loads(run_cli(project, "results", "checkout", "--json").output)
-    series = cumulative_lifts(find_experiment(project, "checkout"), project / "warehouse.duckdb", "a")
+    series = cumulative_lifts(find_experiment(project, "checkout"), project / "warehouse.duckdb", "100")
 
     assert shown.exit_code == 0, shown.output
     assert shown.output.rstrip().endswith(f"wrote {picture}")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for metric in found["metrics"]:
-        points = series[metric["metric"]]["b"]
+        points = series[metric["metric"]]["200"]
         assert [point.day for point in points] == [dt.date(2026, 11, 25)]  # every decision that day
         table = metric["variations"][1]["lift"]
         assert points[-1].lift == (None if table is None else pytest.approx(table)), metric["metric"]
@@ -257,29 +260,29 @@ def test_courier_results_compares_each_variation_with_the_baseline(project):
     found = json.loads(run_cli(project, "results", "checkout", "--json").output)
 
     assert shown.exit_code == 0, shown.output
-    assert shown.output.startswith("Experiment checkout (exp1), baseline a, attribution window 48 h\n"
+    assert shown.output.startswith("Experiment checkout (1001), baseline 100, attribution window 48 h\n"
                                    "Sample ratio: 2 / 2 units, p = 1 (as planned)")
     revenue = next(m for m in found["metrics"] if m["metric"] == "revenue")
     baseline, treatment = revenue["variations"]
-    assert (baseline["variation"], baseline["baseline"], baseline["mean"]) == ("a", True, 250.0)
+    assert (baseline["variation"], baseline["baseline"], baseline["mean"]) == ("100", True, 250.0)
     assert treatment["lift"] == pytest.approx(-0.4)  # 150 against 250
     expected = compare(Arm(2, 150.0, 45000.0), Arm(2, 250.0, 125000.0))
     assert treatment["p_value"] == pytest.approx(expected.p_value)
-    assert found["sample_ratio"] == {"units": {"a": 2, "b": 2}, "planned": "equal", "p_value": 1.0,
+    assert found["sample_ratio"] == {"units": {"100": 2, "200": 2}, "planned": "equal", "p_value": 1.0,
                                      "mismatch": False}
 
 
 def test_the_sample_ratio_is_tested_against_the_planned_split(project):
     definition = project / "experiments" / "checkout.yml"
     original = definition.read_text()
-    definition.write_text(original.replace("window: 48h\n", "window: 48h\nsplit: {a: 1, b: 3}\n"))
+    definition.write_text(original.replace("window: 48h\n", "window: 48h\nsplit: {\"100\": 1, \"200\": 3}\n"))
     try:
         found = json.loads(run_cli(project, "results", "checkout", "--json").output)
     finally:
         definition.write_text(original)
 
     # 2 and 2 units against an expected 1 and 3: chi-square (1 + 1/3) with one degree of freedom
-    assert found["sample_ratio"]["planned"] == {"a": 1.0, "b": 3.0}
+    assert found["sample_ratio"]["planned"] == {"100": 1.0, "200": 3.0}
     assert found["sample_ratio"]["p_value"] == pytest.approx(math.erfc(math.sqrt((1 + 1 / 3) / 2)))
 
 
@@ -309,7 +312,7 @@ def _compile_with_definition(project, text: str):  # noqa: ANN001, ANN202 - the 
 def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_clear_error(project):
     unknown = run_cli(project, "results", "nope")
     bad = _compile_with_definition(
-        project, "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: sum, event: purchase, value: margin}]\n")
+        project, "id: bad\nexperiment_id: \"1\"\nmetrics: [{name: m, kind: sum, event: purchase, value: margin}]\n")
 
     assert unknown.exit_code == 1 and unknown.output.strip() == "Error: no experiment `nope`; experiments: checkout, cuped, lab_metrics"
     assert bad.exit_code == 1
@@ -318,7 +321,7 @@ def test_an_unknown_experiment_or_a_definition_naming_a_missing_column_is_one_cl
 
 
 def test_a_metric_from_a_model_that_also_names_an_event_is_one_clear_error(project):
-    bad = _compile_with_definition(project, "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, "
+    bad = _compile_with_definition(project, "id: bad\nexperiment_id: \"1\"\nmetrics: [{name: m, kind: count, "
                                             "event: purchase, from: {model: support_calls}}]\n")
 
     assert bad.exit_code == 1
@@ -327,7 +330,7 @@ def test_a_metric_from_a_model_that_also_names_an_event_is_one_clear_error(proje
 
 
 def test_a_metric_from_a_model_the_project_does_not_have_is_one_clear_error(project):
-    bad = _compile_with_definition(project, "id: bad\nexperiment_id: x\nmetrics: [{name: m, kind: count, "
+    bad = _compile_with_definition(project, "id: bad\nexperiment_id: \"1\"\nmetrics: [{name: m, kind: count, "
                                             "from: {model: support_cals}}]\n")
 
     assert bad.exit_code == 1
@@ -465,10 +468,10 @@ def daily_looks(units_per_day: int, days: int, runs: int, seed: int) -> tuple[fl
         looks = []
         for day in range(days):
             units = units_per_day * (day + 1)
-            b, a = (Arm(units, k / units, k * (units - k) / (units * (units - 1))) for k in run[:, day])
-            looks.append(compare(b, a))
-        fixed += any(look.p_value < 0.05 for look in looks)
-        valid += any(look.always_valid_p < 0.05 for look in looks)
+            looks.append(tuple(Arm(units, k / units, k * (units - k) / (units * (units - 1))) for k in run[:, day]))
+        fixed += any(compare(b, a).p_value < 0.05 for b, a in looks)
+        # the always-valid p is the running minimum over the looks: below 0.05 once means ever significant
+        valid += sequential(looks, mixing_sd([a for _, a in looks])).p_value < 0.05
     return fixed / runs, valid / runs
 
 

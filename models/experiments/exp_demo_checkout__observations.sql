@@ -40,7 +40,8 @@ from_optimizely__conversions as (
         units.visitor_id,
         max(case when attributed.event_name = 'purchase' then 1 else 0 end) as purchase_rate,
         count(case when attributed.event_name = 'purchase' then 1 end) as purchases_per_visitor,
-        sum(case when attributed.event_name = 'purchase' then attributed.revenue_cents end) as revenue_per_visitor
+        sum(case when attributed.event_name = 'purchase' and {{ courier_is_finite('attributed.revenue_cents') }} then attributed.revenue_cents end) as revenue_per_visitor,
+        count(case when attributed.event_name = 'purchase' and not {{ courier_is_finite('attributed.revenue_cents') }} then 1 end) as revenue_per_visitor__nonfinite
     from units
     join {{ ref('optimizely__conversions') }} as attributed
         on attributed.visitor_id = units.visitor_id
@@ -55,6 +56,7 @@ select
     units.decided_at,
     coalesce(from_optimizely__conversions.purchase_rate, 0) as purchase_rate,
     coalesce(from_optimizely__conversions.purchases_per_visitor, 0) as purchases_per_visitor,
-    coalesce(from_optimizely__conversions.revenue_per_visitor, 0) as revenue_per_visitor
+    coalesce(from_optimizely__conversions.revenue_per_visitor, 0) as revenue_per_visitor,
+    coalesce(from_optimizely__conversions.revenue_per_visitor__nonfinite, 0) as revenue_per_visitor__nonfinite
 from units
 left join from_optimizely__conversions on from_optimizely__conversions.visitor_id = units.visitor_id

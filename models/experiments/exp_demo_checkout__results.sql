@@ -11,21 +11,21 @@ with observations as (
         'all' as segment_value,
         'purchase_rate' as metric, 'unique' as kind,
         purchase_rate as observation, 1 as denominator,
-        0 as covariate
+        0 as covariate, 0 as nonfinite
     from {{ ref('exp_demo_checkout__observations') }}
     union all
     select variation_id, 'all' as segment,
         'all' as segment_value,
         'purchases_per_visitor' as metric, 'count' as kind,
         purchases_per_visitor as observation, 1 as denominator,
-        0 as covariate
+        0 as covariate, 0 as nonfinite
     from {{ ref('exp_demo_checkout__observations') }}
     union all
     select variation_id, 'all' as segment,
         'all' as segment_value,
         'revenue_per_visitor' as metric, 'sum' as kind,
         revenue_per_visitor as observation, 1 as denominator,
-        0 as covariate
+        0 as covariate, revenue_per_visitor__nonfinite as nonfinite
     from {{ ref('exp_demo_checkout__observations') }}
 ),
 
@@ -39,18 +39,19 @@ sums as (
         count(*) as units,
         sum(observation) as total,
         sum(denominator) as denominator,
-        coalesce(var_samp(observation), 0) as observation_variance,
-        coalesce(var_samp(denominator), 0) as denominator_variance,
-        coalesce(covar_samp(observation, denominator), 0) as covariance,
+        var_samp(observation) as observation_variance,
+        var_samp(denominator) as denominator_variance,
+        covar_samp(observation, denominator) as covariance,
         sum(covariate) as covariate_total,
-        coalesce(var_samp(covariate), 0) as covariate_variance,
-        coalesce(covar_samp(observation, covariate), 0) as covariate_covariance
+        var_samp(covariate) as covariate_variance,
+        covar_samp(observation, covariate) as covariate_covariance,
+        sum(nonfinite) as nonfinite_rows
     from observations
     group by variation_id, segment, segment_value, metric, kind
 )
 
 -- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
--- the observations' sample variance)
+-- the observations' sample variance); the variances are NULL, undefined, with fewer than 2 units
 select
     variation_id,
     segment,
@@ -67,5 +68,6 @@ select
         / nullif((denominator / units) * (denominator / units), 0) as variance,
     covariate_total,
     covariate_variance,
-    covariate_covariance
+    covariate_covariance,
+    nonfinite_rows
 from sums

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from optimizely_courier.text import to_json
 
 
 @click.group()
@@ -35,8 +36,8 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
 
     found = sorted(load_feeds(ctx.obj.project_dir), key=lambda f: f.domain_table)
     if as_json:
-        click.echo(json.dumps([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "file": f.file,
-                                "primary_key": list(f.primary_key), "path": str(f.path)} for f in found], indent=2))
+        click.echo(to_json([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "file": f.file,
+                             "primary_key": list(f.primary_key), "path": str(f.path)} for f in found]))
         return
     for feed in found:
         click.echo(f"{feed.id}  {feed.domain_table:<28} {feed.courier}/{feed.file:<16} {feed.path}")
@@ -107,7 +108,7 @@ def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on
     root = ctx.obj.project_dir
     result = review(root, base, dict(os.environ), warehouse_path(root, os.environ))
     result.changes += experiment_changes(root, result.base)
-    click.echo(json.dumps(result.to_json(), indent=2) if output_format == "json" else to_markdown(result), nl=False)
+    click.echo(to_json(result.to_json()) if output_format == "json" else to_markdown(result), nl=False)
     if output_format == "json":
         click.echo()
     if result.fails(fail_on):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from optimizely_courier.cli.common import current_project, date_options, iso_instant, run_dates
 from optimizely_courier.errors import CourierError
+from optimizely_courier.text import to_json
 
 
 @click.group()
@@ -82,7 +82,7 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
                 "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
                           for m in chosen.couriers}} for t in times]
     if as_json:
-        click.echo(json.dumps(entries, indent=2))
+        click.echo(to_json(entries))
         return
     status = "" if chosen.status == "active" else "  (inactive: runs by hand only)"
     click.echo(f"{name}: {chosen.schedule.text} in {chosen.timezone.key}{status}")
@@ -131,7 +131,7 @@ def group_history(ctx: click.Context, name: str | None, limit: int, as_json: boo
 
     runs = list_runs(current_project(ctx).warehouse, group=name, limit=limit, table="group_runs")
     if as_json:
-        click.echo(json.dumps(runs, indent=2))
+        click.echo(to_json(runs))
         return
     for run in runs:
         scheduled = f" scheduled {run['scheduled_for'][:16]}" if run["scheduled_for"] else " by hand"

@@ -5,7 +5,6 @@ Errors a user can cause print one line (`Error: ...`) and exit 1; `--debug` show
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from optimizely_courier.cli.common import SECONDS, Context, current_project, dat
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
 from optimizely_courier.errors import CourierError
+from optimizely_courier.text import to_json
 
 
 class CourierGroup(click.Group):
@@ -110,10 +110,10 @@ def run(ctx: click.Context, courier: str, date: str | None, start: str | None, e
         if as_json:
             from optimizely_courier.runs.history import list_runs
 
-            click.echo(json.dumps(list_runs(project.warehouse, courier, limit=1)[0], indent=2))
+            click.echo(to_json(list_runs(project.warehouse, courier, limit=1)[0]))
         raise
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(to_json(report.to_json()))
     else:
         click.echo(format_run(report))
     reporter.completed(report.record.duration_seconds)
@@ -197,7 +197,7 @@ def history(ctx: click.Context, courier: str | None, limit: int, as_json: bool) 
 
     runs = list_runs(current_project(ctx).warehouse, courier, limit)
     if as_json:
-        click.echo(json.dumps(runs, indent=2))
+        click.echo(to_json(runs))
         return
     if not runs:
         click.echo("No runs recorded yet.")
@@ -239,7 +239,7 @@ def status(ctx: click.Context, name: str | None, as_json: bool) -> None:
         names = [project.courier(name).name]
     statuses = [courier_status(project, courier) for courier in names]
     if as_json:
-        click.echo(json.dumps(statuses, indent=2, default=str))
+        click.echo(to_json(statuses))
     else:
         click.echo("\n\n".join(render(s) for s in statuses))
 
@@ -266,7 +266,7 @@ def samples(ctx: click.Context, courier: str, tag: str | None, as_json: bool) ->
     found = [{"tag": path.parent.name, "date": path.name[:10], "rows": pq.read_metadata(path).num_rows,
               "path": str(path.relative_to(ctx.obj.project_dir))} for path in kept(ctx.obj.project_dir, courier, tag)]
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        click.echo(to_json(found))
         return
     if not found:
         click.echo(f"No samples for {courier}: run it with `load_operations: {{}}` first.")
@@ -328,14 +328,17 @@ def results(ctx: click.Context, experiment: str, segment: str | None, as_json: b
       courier results checkout_button --json
       courier results checkout_button --plot lift.png
     """
-    from optimizely_courier.experiments.results import experiment_results, find_experiment, render
+    from optimizely_courier.experiments.render import render
+    from optimizely_courier.experiments.results import experiment_results, find_experiment
 
     project = current_project(ctx)
-    found = experiment_results(project.root, project.warehouse, experiment, segment)
-    click.echo(json.dumps(found, indent=2) if as_json else render(found))
     if plot is not None:
-        from optimizely_courier.experiments.plot import plot_results
+        from optimizely_courier.experiments.plot import check_plot_path, plot_results
 
+        check_plot_path(plot)
+    found = experiment_results(project.root, project.warehouse, experiment, segment)
+    click.echo(to_json(found) if as_json else render(found))
+    if plot is not None:
         # after the table: its checks passed, and the plot compares with the same baseline
         plot_results(find_experiment(project.root, experiment), project.warehouse, found["baseline"], plot)
         if not as_json:

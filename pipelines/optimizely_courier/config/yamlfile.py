@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,20 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "", f"cannot read file: {exc}") from None
     return parse_yaml(text, path)
+
+
+# A definition's path reaches generated files (their `generated from` header) and messages.
+DEFINITION_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+
+
+def definition_path(path: Path, root: Path) -> str:
+    """`path` relative to the project (`feeds/optimizely/decisions.yml`), refused unless each part is
+    letters, digits, `_`, `-` and `.`: a file name is text the generated models repeat."""
+    relative = path.relative_to(root).as_posix()
+    if not DEFINITION_PATH.match(relative):
+        raise ConfigError(relative, "", "a definition's file name may hold only letters, digits, `_`, `-` and `.`: "
+                                        "rename the file")
+    return relative
 
 
 _MISSING = object()

@@ -9,6 +9,7 @@ The SQL comes from `templates/`; text from a definition reaches dbt only as iner
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import jinja2
@@ -20,12 +21,12 @@ from optimizely_courier.feeds.compile import (
     CompileReport,
     Output,
     generated_yaml,
-    inert,
-    sql_name,
+    is_generated,
     template_environment,
     write_models,
 )
 from optimizely_courier.feeds.feed import Feed
+from optimizely_courier.feeds.sqlnames import comment, jinja_arg, sql_name, string_literal
 
 # The domain columns the models read: the shipped feeds' names.
 DECISION_COLUMNS = ("uuid", "visitor_id", "variation_id", "experiment_id", "is_holdback", "decided_at")
@@ -37,22 +38,59 @@ EXPERIMENT_MODELS = f"{MODELS_DIR}/experiments/"
 def generated_models(root: Path, feeds: list[Feed], check: bool = False) -> CompileReport:
     """Write (or with `check`, compare) every generated model: the feeds' and the experiments'."""
     experiments = load_experiments(root)
+    refs = _model_refs(root, experiments)
     for experiment in experiments:
-        _check_sources_exist(root, experiment, feeds)
+        _check_sources(root, experiment, feeds, refs)
     return write_models(root, feeds, check, extra=compile_experiments(experiments, feeds))
 
 
-def _check_sources_exist(root: Path, experiment: Experiment, feeds: list[Feed]) -> None:
-    """Each `from` model must be a model or seed of the project: dbt cannot parse a project that refers
-    to one that is not (and every run's build would fail on it)."""
+def _check_sources(root: Path, experiment: Experiment, feeds: list[Feed], refs: dict[str, set[str]]) -> None:
+    """Each `from` model must be a model or seed of the project (dbt cannot parse a project that refers
+    to one that is not, and every run's build would fail on it), and must not depend on this
+    experiment's own models (a cycle dbt refuses at every build)."""
     generated = {feed.model_name for feed in feeds}
+    own = {f"exp_{experiment.id}__observations", f"exp_{experiment.id}__results"}
     for index, metric in enumerate(experiment.metrics):
         name = metric.source.model if metric.source else None
-        if name is None or name in generated or any(root.glob(f"models/**/{name}.sql")) \
-                or any(root.glob(f"seeds/**/{name}.csv")):
+        if name is None:
             continue
-        raise ConfigError(experiment.path, f"metrics[{index}].from.model",
-                          f"no dbt model or seed `{name}` in this project (models/**/{name}.sql, seeds/{name}.csv)")
+        key = f"metrics[{index}].from.model"
+        if not (name in generated or name in refs or any(root.glob(f"seeds/**/{name}.csv"))):
+            raise ConfigError(experiment.path, key, f"no dbt model or seed `{name}` in this project "
+                                                    f"(models/**/{name}.sql, seeds/{name}.csv)")
+        cycle = _path_to(refs, name, own)
+        if cycle:
+            raise ConfigError(experiment.path, key, f"`{name}` depends on this experiment's own models "
+                                                    f"({' -> '.join(cycle)}): a metric cannot read them")
+
+
+REF = re.compile(r"""\bref\(\s*['"]([A-Za-z0-9_]+)['"]\s*\)""")
+
+
+def _model_refs(root: Path, experiments: list[Experiment]) -> dict[str, set[str]]:
+    """The models each model of the project reads: hand-written ones by their `ref(...)` calls, the
+    experiments' from their definitions (generated feed models read only the raw tables' staging)."""
+    refs = {path.stem: set(REF.findall(path.read_text(encoding="utf-8", errors="replace")))
+            for path in (root / MODELS_DIR).rglob("*.sql") if not is_generated(path)}
+    for experiment in experiments:
+        refs[f"exp_{experiment.id}__observations"] = {m.source.model for m in experiment.metrics if m.source}
+        refs[f"exp_{experiment.id}__results"] = {f"exp_{experiment.id}__observations"}
+    return refs
+
+
+def _path_to(refs: dict[str, set[str]], start: str, targets: set[str]) -> list[str] | None:
+    """The chain of models from `start` to one of `targets` through what each reads, if there is one."""
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        model = queue.pop(0)
+        if model in targets:
+            return paths[model]
+        for read in sorted(refs.get(model, ())):
+            if read not in paths:
+                paths[read] = [*paths[model], read]
+                queue.append(read)
+    return None
 
 
 def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> list[Output]:
@@ -66,13 +104,13 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
         sources = _sources(experiment, conversions)
         # incremental unless a metric reads a model whose changes the record does not follow
         incremental = all(metric.source is None for metric in experiment.metrics)
-        context = {"experiment": experiment, "path": inert(experiment.path), "incremental": incremental,
+        context = {"experiment": experiment, "path": comment(experiment.path), "incremental": incremental,
                    "decisions_feed": decisions.id, "conversions": conversions.model_name,
                    "conversions_feed": conversions.id,
-                   "experiment_text": inert(experiment.experiment_id),
-                   "experiment_literal": _literal(experiment.experiment_id),
+                   "experiment_text": comment(experiment.experiment_id),
+                   "experiment_literal": string_literal(experiment.experiment_id),
                    "decisions": decisions.model_name, "sources": sources,
-                   "segments": [{"name": inert(column), "sql": sql_name(column)} for column in experiment.segments],
+                   "segments": [{"name": column, "sql": sql_name(column)} for column in experiment.segments],
                    "window_seconds": int(experiment.window.total_seconds()), "window_text": _window_text(experiment),
                    # with CUPED the rows of the period before the decision are read too
                    "window_start": (f"units.decided_at - interval {int(experiment.cuped.total_seconds())} second"
@@ -91,12 +129,12 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
 def _docs(experiment: Experiment, meta: dict | None) -> str:
     """dbt docs of both models: what a row is and what each column holds."""
     window = _window_text(experiment)
-    metrics = [{"name": m.name, "description": _metric_text(m, window)} for m in experiment.metrics if m.observed]
-    if experiment.cuped:
-        days = f"{experiment.cuped.total_seconds() / 86400:g} days"
-        metrics = [column for metric in metrics for column in (
-            metric, {"name": f"{metric['name']}__before", "description": f"CUPED covariate: the same over the "
-                                                                         f"{days} before the decision."})]
+    days = f"{experiment.cuped.total_seconds() / 86400:g} days" if experiment.cuped else ""
+    texts = {"value": lambda m: _metric_text(m, window),
+             "nonfinite": lambda m: f"How many of those rows {m.name} left out: their {m.value} is NaN or infinite.",
+             "before": lambda m: f"CUPED covariate: {m.name} over the {days} before the decision."}
+    metrics = [{"name": name, "description": texts[name.rpartition("__")[2] if "__" in name else "value"](m)}
+               for m in experiment.metrics if m.observed for name in _observation_columns(experiment, m)]
     observations = {"name": f"exp_{experiment.id}__observations",
                     "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
                                    "decision in the experiment (holdback left out), with its metric observations.",
@@ -128,7 +166,9 @@ def _docs(experiment: Experiment, meta: dict | None) -> str:
                                                                       "values before the decision (0 without)."},
                            {"name": "covariate_variance", "description": "CUPED: their sample variance."},
                            {"name": "covariate_covariance", "description": "CUPED: the sample covariance of the "
-                                                                           "observations and their values before."}]}
+                                                                           "observations and their values before."},
+                           {"name": "nonfinite_rows", "description": "Rows a sum left out, their value NaN or "
+                                                                     "infinite (0 for other kinds)."}]}
     return generated_yaml({"version": 2, "models": [observations, results]}, experiment.path)
 
 
@@ -184,6 +224,8 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
         time = f"attributed.{entry['timestamp']}"
         after = f"{time} >= units.decided_at" if experiment.cuped else None
         entry["metrics"].append({**_metric(metric, metric.name, after), "source": entry["name"]})
+        if metric.kind == "sum":
+            entry["metrics"].append({**_nonfinite(metric, after), "source": entry["name"]})
         if experiment.cuped:
             entry["metrics"].append({**_metric(metric, covariate_name(metric), f"{time} < units.decided_at"),
                                      "source": entry["name"]})
@@ -193,8 +235,19 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
 def _in_definition_order(experiment: Experiment, sources: list[dict]) -> list[dict]:
     """The observations' metric columns in the order the definition lists the metrics (as the docs do)."""
     columns = {column["name"]: column for source in sources for column in source["metrics"]}
-    names = [(m.name, covariate_name(m)) if experiment.cuped else (m.name,) for m in experiment.metrics if m.observed]
-    return [columns[name] for pair in names for name in pair]
+    return [columns[name] for m in experiment.metrics if m.observed for name in _observation_columns(experiment, m)]
+
+
+def _observation_columns(experiment: Experiment, metric: Metric) -> list[str]:
+    """A metric's columns in the observations: its value, the rows left out of it (a sum's), and its
+    CUPED covariate."""
+    return ([metric.name] + ([nonfinite_name(metric)] if metric.kind == "sum" else [])
+            + ([covariate_name(metric)] if experiment.cuped else []))
+
+
+def nonfinite_name(metric: Metric) -> str:
+    """The observations column counting the unit's rows a `sum` left out: their value NaN or infinite."""
+    return f"{metric.name}__nonfinite"
 
 
 def covariate_name(metric: Metric) -> str:
@@ -205,17 +258,34 @@ def covariate_name(metric: Metric) -> str:
 def _metric(metric: Metric, name: str, period: str | None) -> dict:
     """The metric's aggregate over a unit's attributed rows (NULL when the unit has none: 0 in the model),
     of the rows in `period` only when given."""
-    conditions = ([f"attributed.event_name = {_literal(metric.event)}"] if metric.event is not None else []) + [
-        f"attributed.{sql_name(column)} = {_literal(value)}" for column, value in metric.where] + (
-        [period] if period else [])
-    when = " and ".join(conditions) or "true"
+    when = _when(metric, period)
     if metric.kind == "unique":
         sql = f"max(case when {when} then 1 else 0 end)"
     elif metric.kind == "count":
         sql = f"count(case when {when} then 1 end)"
-    else:
-        sql = f"sum(case when {when} then attributed.{sql_name(metric.value)} end)"
+    else:  # NaN and infinite values are left out (and counted: `_nonfinite`), or they would be the total
+        sql = f"sum(case when {when} and {_finite(metric)} then attributed.{sql_name(metric.value)} end)"
     return {"name": name, "kind": metric.kind, "sql": sql}
+
+
+def _nonfinite(metric: Metric, period: str | None) -> dict:
+    """How many of the unit's rows a `sum` metric left out because their value is NaN or infinite."""
+    sql = f"count(case when {_when(metric, period)} and not {_finite(metric)} then 1 end)"
+    return {"name": nonfinite_name(metric), "kind": "count", "sql": sql}
+
+
+def _when(metric: Metric, period: str | None) -> str:
+    """The condition on an attributed row: the metric's event and filters, and `period` when given."""
+    conditions = ([f"attributed.event_name = {string_literal(metric.event)}"] if metric.event is not None else []) + [
+        f"attributed.{sql_name(column)} = {string_literal(value)}" for column, value in metric.where] + (
+        [period] if period else [])
+    return " and ".join(conditions) or "true"
+
+
+def _finite(metric: Metric) -> str:
+    column = sql_name(metric.value)
+    argument = f"'attributed.{column}'" if column == metric.value else f"'attributed.' ~ {jinja_arg(column)}"
+    return "{{ courier_is_finite(" + argument + ") }}"
 
 
 def _result(metric: Metric, cuped: bool) -> dict:
@@ -223,14 +293,10 @@ def _result(metric: Metric, cuped: bool) -> dict:
     CUPED covariate (0 without: a ratio has none)."""
     if metric.observed:
         return {"name": metric.name, "kind": metric.kind, "observation": metric.name, "denominator": "1",
-                "covariate": covariate_name(metric) if cuped else "0"}
+                "covariate": covariate_name(metric) if cuped else "0",
+                "nonfinite": nonfinite_name(metric) if metric.kind == "sum" else "0"}
     return {"name": metric.name, "kind": metric.kind, "observation": metric.numerator,
-            "denominator": metric.denominator, "covariate": "0"}
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal holding `text`, inert to dbt's Jinja."""
-    return "'" + inert(text.replace("'", "''")) + "'"
+            "denominator": metric.denominator, "covariate": "0", "nonfinite": "0"}
 
 
 def _window_text(experiment: Experiment) -> str:

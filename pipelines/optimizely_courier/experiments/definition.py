@@ -25,14 +25,16 @@ model's rows) within the window, 0 when it has none.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
 from optimizely_courier.config.schedule import ScheduleError, parse_duration
-from optimizely_courier.config.yamlfile import Section, line_of, load_yaml
+from optimizely_courier.config.yamlfile import Section, definition_path, line_of, load_yaml
 from optimizely_courier.errors import ConfigError
+from optimizely_courier.feeds.sqlnames import is_reserved
 
 EXPERIMENTS_DIR = "experiments"
 MetricKind = Literal["unique", "count", "sum", "ratio"]
@@ -41,7 +43,11 @@ EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped"
 METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator")
 SOURCE_KEYS = ("model", "visitor_id", "timestamp")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# `__` is kept for the columns the courier derives from a metric's name (`<metric>__before`)
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OPTIMIZELY_ID = re.compile(r"^[0-9]+$")  # experiment and variation ids, as the export writes them
+UNIT_COLUMNS = ("visitor_id", "variation_id", "decided_at")  # the observations' columns before segments
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,14 @@ def load_experiments(root: Path) -> list[Experiment]:
 
 
 def parse_experiment(path: Path, root: Path) -> Experiment:
-    relative = str(path.relative_to(root))
-    return experiment_from(load_yaml(path), relative)
+    return experiment_from(load_yaml(path), definition_path(path, root))
 
 
 def experiment_from(data: object, relative: str) -> Experiment:
     """An experiment from its parsed YAML (`relative`: its path in the project, for messages)."""
     s = Section(data, relative)
     s.check_keys(EXPERIMENT_KEYS)
-    experiment_id = str(s.required("experiment_id"))
+    experiment_id = _optimizely_id(s, "experiment_id")
     identifier = s.string("id")
     if not NAME.match(identifier):
         raise s.error("id", "use lower-case letters, digits and `_`, starting with a letter")
@@ -122,21 +127,47 @@ def experiment_from(data: object, relative: str) -> Experiment:
                for index, item in enumerate(items)]
     if not metrics:
         raise s.error("metrics", "expected at least one metric")
-    names = [m.name for m in metrics]
-    if len(set(names)) != len(names):
-        raise s.error("metrics", "a metric name appears twice")
+    segments = _segments(s)
+    _check_names(s, identifier, metrics, segments)
     observed = {m.name for m in metrics if m.observed}
     for index, metric in enumerate(metrics):
         for part in ("numerator", "denominator") if not metric.observed else ():
             if getattr(metric, part) not in observed:
                 raise s.error(f"metrics[{index}].{part}", f"`{getattr(metric, part)}` is not a unique, count or sum "
                                                           "metric of this experiment")
-    baseline = s.raw("baseline")
+    baseline = _optimizely_id(s, "baseline") if s.has("baseline") else None
     return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
-                      baseline=None if baseline is None else str(baseline), window=window, split=_split(s), cuped=cuped,
-                      segments=_segments(s),
+                      baseline=baseline, window=window, split=_split(s), cuped=cuped, segments=segments,
                       decisions=s.string("decisions", Experiment.decisions),
                       conversions=s.string("conversions", Experiment.conversions))
+
+
+def _optimizely_id(s: Section, key: str) -> str:
+    """An experiment or variation id: digits, as Optimizely writes them (YAML may read them as numbers)."""
+    value = s.required(key)
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not OPTIMIZELY_ID.match(text):
+        raise s.error(key, f"expected an Optimizely id (digits, such as \"18786493712\"); got {text!r}")
+    return text
+
+
+def _check_names(s: Section, identifier: str, metrics: list[Metric], segments: tuple[str, ...]) -> None:
+    """Each column of the observations model has one meaning: the unit's, a segment's or a metric's."""
+    taken = {column: "a column of every unit" for column in UNIT_COLUMNS}
+    for column in segments:
+        if column in taken:
+            raise s.error("segments", f"`{column}` is {taken[column]}; segments are other decisions columns")
+        taken[column] = "a segment"
+    for index, metric in enumerate(metrics):
+        key = f"metrics[{index}].name"
+        if metric.name in taken:
+            raise s.error(key, f"`{metric.name}` is {taken[metric.name]}: give the metric another name")
+        if is_reserved(metric.name):
+            raise s.error(key, f"`{metric.name}` is a word SQL reserves on some engine: give the metric another name")
+        if metric.source is not None and metric.source.model.startswith(f"exp_{identifier}__"):
+            raise s.error(f"metrics[{index}].from.model", f"`{metric.source.model}` is built from this experiment: "
+                                                         "a metric cannot read its own results")
+        taken[metric.name] = "the name of another metric"
 
 
 def _segments(s: Section) -> tuple[str, ...]:
@@ -163,7 +194,11 @@ def _split(s: Section) -> tuple[tuple[str, float], ...]:
     if section is None:
         return ()
     weights = tuple(sorted((str(variation), weight) for variation, weight in section.data.items()))
-    if len(weights) < 2 or not all(isinstance(w, (int, float)) and w > 0 for _, w in weights):
+    for variation, _ in weights:
+        if not OPTIMIZELY_ID.match(variation):
+            raise s.error("split", f"expected variation ids (digits) as keys; got {variation!r}")
+    if len(weights) < 2 or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0
+                                   and math.isfinite(w) for _, w in weights):
         raise s.error("split", "expected a positive weight per variation_id, such as {\"v1\": 50, \"v2\": 50}")
     return tuple((variation, float(weight)) for variation, weight in weights)
 
@@ -171,8 +206,9 @@ def _split(s: Section) -> tuple[tuple[str, float], ...]:
 def _metric(s: Section) -> Metric:
     s.check_keys(METRIC_KEYS)
     name = s.string("name")
-    if not NAME.match(name):
-        raise s.error("name", "use lower-case letters, digits and `_`, starting with a letter")
+    if not METRIC_NAME.match(name):
+        raise s.error("name", "use lower-case letters, digits and single `_`s, starting with a letter (`__` is "
+                              "kept for the columns the courier derives, such as `<metric>__before`)")
     kind = s.choice("kind", get_args(MetricKind))
     if kind == "ratio":
         return _ratio(s, name)
@@ -183,15 +219,24 @@ def _metric(s: Section) -> Metric:
     if (kind == "sum") != (value is not None):
         raise s.error("value", "a `sum` metric names the column it adds up (`value`); other kinds take none")
     where = s.section("where", required=False)
-    filters = tuple(sorted((str(k), str(v)) for k, v in (where.data.items() if where else ())))
+    filters = tuple(sorted((str(k), _text(where, str(k))) for k in (where.data if where else ())))
     for column in [value, *(k for k, _ in filters)]:
         if column is not None and not COLUMN.match(column):
             raise s.error("value" if column == value else "where", f"`{column}` is not a column name")
     source = _source(s)
     if source is not None and s.raw("event") is not None:
         raise s.error("event", "a metric `from` a model counts that model's rows: it takes no `event`")
-    event = None if source is not None else str(s.required("event"))
+    event = None if source is not None else _text(s, "event")
     return Metric(name=name, kind=kind, event=event, value=value, where=filters, source=source)
+
+
+def _text(s: Section, key: str) -> str:
+    """A value the models compare with (an event name, a `where` value): one line of printable text."""
+    value = s.required(key)
+    text = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not text.isprintable():
+        raise s.error(key, f"expected one line of printable text; got {text!r}")
+    return text
 
 
 def _ratio(s: Section, name: str) -> Metric:

@@ -1,26 +1,32 @@
-"""`courier results`: an experiment's results table from its results model (see `compile.py`) and
-the statistics of `stats.py`. Significance is the fixed-horizon q-value's, for a team that reads the
-results once at the planned end; the always-valid columns are for a team that looks every day."""
+"""`courier results`: an experiment's results table from its results model (see `compile.py`), its
+looks (`looks.py`) and the statistics of `stats.py`. Significance is the fixed-horizon q-value's, for a
+team that reads the results once at the planned end; the always-valid columns are for a team that
+looks every day. A comparison whose statistics are undefined says why instead (`reason`)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import duckdb
 
 from optimizely_courier.errors import ConfigError, CourierError
-from optimizely_courier.experiments.definition import EXPERIMENTS_DIR, Experiment, load_experiments
+from optimizely_courier.experiments.definition import EXPERIMENTS_DIR, Experiment, Metric, load_experiments
+from optimizely_courier.experiments.looks import SCHEMA, cumulative, look_arms, looks, quote
 from optimizely_courier.experiments.stats import (
     SRM_ALPHA,
     Arm,
     Moments,
     compare,
     cuped,
+    mixing_sd,
     q_values,
     sample_ratio_p_value,
+    sequential,
+    undefined,
+    units_needed,
 )
 
-SCHEMA = "experiments"
 SIGNIFICANCE = 0.05  # on the false discovery rate (q-value)
 
 
@@ -50,45 +56,87 @@ def experiment_results(root: Path, warehouse: Path, name: str, segment: str | No
              "cuped_days": experiment.cuped.total_seconds() / 86400 if experiment.cuped else None,
              "sample_ratio": {"units": {v: units[v] for v in variations}, "planned": planned or "equal",
                               "p_value": srm, "mismatch": srm < SRM_ALPHA}}
+    history = looks(warehouse, experiment, segment)
+    skew = _skewness(warehouse, experiment, segment)
+    context = Context(experiment, baseline, variations, history, skew)
     if segment is None:
-        found["metrics"] = _metrics(experiment, overall, baseline, variations)
+        found["metrics"] = context.metrics(overall, None)
         _add_q_values(found["metrics"])
         return found
     values = sorted({row["segment_value"] for row in rows if row["segment"] == segment}, key=lambda v: (v is None, v))
     found["segment"] = segment
-    found["segments"] = [{"value": value, "metrics": _metrics(
-        experiment, [row for row in rows if row["segment"] == segment and row["segment_value"] == value],
-        baseline, variations)} for value in values]
+    found["segments"] = [{"value": value, "metrics": context.metrics(
+        [row for row in rows if row["segment"] == segment and row["segment_value"] == value], value)}
+        for value in values]
     _add_q_values([metric for part in found["segments"] for metric in part["metrics"]])
     return found
 
 
-def _metrics(experiment: Experiment, rows: list[dict], baseline: str, variations: list[str]) -> list[dict]:
-    """Each metric's variations compared with the baseline; a variation without units in these rows (a
-    segment value only some variations have) is left out."""
-    metrics = []
-    for metric in experiment.metrics:
-        arms = {row["variation_id"]: row for row in rows if row["metric"] == metric.name}
-        if not arms:
-            raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
-                               f"`{metric.name}` was defined: run `courier feeds compile`, then "
-                               f"`dbt build --select tag:{experiment.id}`")
-        if baseline not in arms:
-            continue
-        adjusted, theta = _adjusted(arms) if experiment.cuped and metric.observed else (None, None)
+class Context:
+    """What each metric's comparisons read: the experiment, its baseline, its looks and skewness."""
+
+    def __init__(self, experiment: Experiment, baseline: str, variations: list[str], history: dict,
+                 skew: dict) -> None:
+        self.experiment, self.baseline, self.variations = experiment, baseline, variations
+        self.history, self.skew = history, skew
+
+    def metrics(self, rows: list[dict], value: str | None) -> list[dict]:
+        """Each metric's variations compared with the baseline; a variation without units in these rows (a
+        segment value only some variations have) is left out."""
+        found = []
+        for metric in self.experiment.metrics:
+            arms = {row["variation_id"]: row for row in rows if row["metric"] == metric.name}
+            if self.baseline in arms:
+                found.append(self._metric(metric, arms, value))
+        return found
+
+    def _metric(self, metric: Metric, arms: dict[str, dict], value: str | None) -> dict:
+        adjusting = self.experiment.cuped is not None and metric.observed
+        adjusted, theta = _adjusted(arms) if adjusting else (None, None)
+        looks_seen = [look_arms(look, adjusting) for _, look in cumulative(self.history, value, metric, list(arms))]
+        tau = mixing_sd([look[self.baseline] for look in looks_seen if self.baseline in look])
         entries = []
-        for variation in [baseline, *(v for v in variations if v != baseline and v in arms)]:
+        for variation in [self.baseline, *(v for v in self.variations if v != self.baseline and v in arms)]:
             row = arms[variation]
             entry = {"variation": variation, "units": row["units"], "total": row["total"], "mean": row["mean"],
-                     "baseline": variation == baseline}
+                     "nonfinite_rows": row["nonfinite_rows"], "baseline": variation == self.baseline}
             if adjusted:
                 entry["adjusted_mean"] = adjusted[variation].mean
-            if variation != baseline:
-                entry.update(_comparison(row, arms[baseline], adjusted and (adjusted[variation], adjusted[baseline])))
+            if variation != self.baseline:
+                pair = (adjusted or {v: _arm(arms[v]) for v in arms})
+                entry.update(self._comparison(metric, variation, (pair[variation], pair[self.baseline]), value))
+                if "reason" not in entry:
+                    entry.update(_always_valid([(look[variation], look[self.baseline]) for look in looks_seen
+                                                if variation in look and self.baseline in look], tau))
             entries.append(entry)
-        metrics.append({"metric": metric.name, "kind": metric.kind, "variations": entries,
-                        **({"cuped": _reduction(arms, adjusted, theta)} if adjusted else {})})
-    return metrics
+        return {"metric": metric.name, "kind": metric.kind, "variations": entries, "mixing_sd": tau,
+                **({"cuped": _reduction(arms, adjusted, theta)} if adjusted else {})}
+
+    def _comparison(self, metric: Metric, variation: str, pair: tuple[Arm | None, Arm | None],
+                    value: str | None) -> dict:
+        """The treatment against the baseline; a reason instead when the statistics are undefined."""
+        treatment, base = pair
+        if treatment is None or base is None:
+            side = variation if treatment is None else self.baseline
+            return {"lift": None, "p_value": None, "always_valid_p": None,
+                    "reason": f"no value in {side} (its denominator is 0)"}
+        reason = undefined(treatment, base, (variation, self.baseline))
+        if reason is not None:
+            return {"lift": None, "p_value": None, "always_valid_p": None, "reason": reason}
+        result = compare(treatment, base)
+        needed = max((units_needed(self.skew.get((value, metric.name, v))) or 0) for v in (variation, self.baseline))
+        return {"lift": result.lift, "lift_low": result.lift_low, "lift_high": result.lift_high,
+                "p_value": result.p_value,
+                "normal_approximation": {"units_needed": needed or None,
+                                         "enough_units": min(treatment.units, base.units) >= needed}}
+
+
+def _always_valid(looks_seen: list[tuple[Arm, Arm]], tau: float) -> dict:
+    reading = sequential(looks_seen, tau)
+    if reading is None:
+        return {"always_valid_p": None}
+    return {"always_valid_p": reading.p_value, "always_valid_low": reading.lift_low,
+            "always_valid_high": reading.lift_high, "looks": reading.looks}
 
 
 def find_experiment(root: Path, name: str) -> Experiment:
@@ -100,7 +148,7 @@ def find_experiment(root: Path, name: str) -> Experiment:
 
 
 def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
-    table = f'{SCHEMA}."exp_{experiment.id}__results"'
+    table = f"{SCHEMA}.{quote(f'exp_{experiment.id}__results')}"
     missing = CourierError(f"no results for experiment `{experiment.id}` yet: run `courier feeds compile`, then "
                            f"`dbt build --select tag:{experiment.id}`")
     if not warehouse.exists():
@@ -108,7 +156,8 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
     with duckdb.connect(str(warehouse), read_only=True) as db:
         try:
             cursor = db.execute(f"select variation_id, segment, segment_value, metric, units, total, mean, variance, "
-                                f"covariate_total, covariate_variance, covariate_covariance from {table}")
+                                f"covariate_total, covariate_variance, covariate_covariance, nonfinite_rows "
+                                f"from {table}")
         except duckdb.CatalogException:
             raise missing from None
         except duckdb.BinderException:  # a results table of an older version of this model
@@ -119,21 +168,37 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
     if not rows:
         raise CourierError(f"experiment `{experiment.id}` has no units yet (no decisions of experiment "
                            f"{experiment.experiment_id} in {experiment.decisions})")
+    built = {row["metric"] for row in rows}
+    for metric in experiment.metrics:
+        if metric.name not in built:
+            raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
+                               f"`{metric.name}` was defined: run `courier feeds compile`, then "
+                               f"`dbt build --select tag:{experiment.id}`")
     return rows
 
 
-def _comparison(row: dict, baseline: dict, adjusted: tuple[Arm, Arm] | None) -> dict:
-    """The treatment against the baseline (CUPED-adjusted when given); nothing to compare when either has
-    no value (a ratio whose denominator is 0 in the variation)."""
-    if row["mean"] is None or baseline["mean"] is None:
-        return {"lift": None, "p_value": None, "always_valid_p": None}
-    result = compare(*(adjusted or (_arm(row), _arm(baseline))))
-    return {"lift": result.lift, "lift_low": result.lift_low, "lift_high": result.lift_high,
-            "p_value": result.p_value, "always_valid_p": result.always_valid_p,
-            "always_valid_low": result.always_valid_low, "always_valid_high": result.always_valid_high}
+def _skewness(warehouse: Path, experiment: Experiment, segment: str | None) -> dict:
+    """Per segment value, metric and variation, the sample skewness of the units' observations."""
+    observed = [m.name for m in experiment.metrics if m.observed]
+    value = f"cast({quote(segment)} as varchar)" if segment else "null"
+    columns = ", ".join(f"skewness({quote(name)})" for name in observed)
+    sql = (f"select {value}, variation_id, {columns} from {SCHEMA}.{quote(f'exp_{experiment.id}__observations')} "
+           "group by all")
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        rows = db.execute(sql).fetchall()
+    return {(row[0], name, row[1]): row[2 + i] for row in rows for i, name in enumerate(observed)}
+
+
+def _arm(row: dict) -> Arm | None:
+    if row["mean"] is None:
+        return None
+    variance = None if row["variance"] is None else float(row["variance"])
+    return Arm(units=row["units"], mean=float(row["mean"]), variance=variance)
 
 
 def _adjusted(arms: dict[str, dict]) -> tuple[dict[str, Arm], float]:
+    if any(row["units"] < 2 for row in arms.values()):  # no variances: nothing to adjust with
+        return {variation: _arm(row) for variation, row in arms.items()}, 0.0
     return cuped({variation: Moments(units=row["units"], mean=float(row["mean"]), variance=float(row["variance"]),
                                      covariate_mean=float(row["covariate_total"]) / row["units"],
                                      covariate_variance=float(row["covariate_variance"]),
@@ -143,74 +208,15 @@ def _adjusted(arms: dict[str, dict]) -> tuple[dict[str, Arm], float]:
 
 def _reduction(arms: dict[str, dict], adjusted: dict[str, Arm], theta: float) -> dict:
     """How much CUPED narrowed the metric's variance (pooled over the variations)."""
-    before = sum(float(row["variance"]) * row["units"] for row in arms.values())
-    after = sum(arm.variance * arm.units for arm in adjusted.values())
+    before = sum(float(row["variance"] or 0) * row["units"] for row in arms.values())
+    after = sum((arm.variance or 0) * arm.units for arm in adjusted.values())
     return {"theta": theta, "variance_reduction": 1 - after / before if before else 0.0}
 
 
-def _arm(row: dict) -> Arm:
-    return Arm(units=row["units"], mean=float(row["mean"]), variance=float(row["variance"]))
-
-
 def _add_q_values(metrics: list[dict]) -> None:
-    """Benjamini-Hochberg across every metric and variation of the experiment."""
+    """Benjamini-Hochberg across every metric and variation of the experiment whose p is defined."""
     compared = [entry for metric in metrics for entry in metric["variations"]
-                if not entry["baseline"] and entry["p_value"] is not None]
+                if not entry["baseline"] and entry["p_value"] is not None and math.isfinite(entry["p_value"])]
     for entry, q in zip(compared, q_values([entry["p_value"] for entry in compared]), strict=True):
         entry["q_value"] = q
         entry["significant"] = q < SIGNIFICANCE
-
-
-def render(results: dict) -> str:
-    """The results as a table, like the results page (with a segment: a table per value)."""
-    srm = results["sample_ratio"]
-    units = " / ".join(f"{count:,}" for count in srm["units"].values())
-    verdict = "MISMATCH: check the assignment before reading results" if srm["mismatch"] else "as planned"
-    cuped = (f", CUPED on the {results['cuped_days']:g} days before each decision (lift, interval and p adjusted)"
-             if results["cuped_days"] else "")
-    header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
-              f"attribution window {results['window_hours']:g} h{cuped}\n"
-              f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})")
-    if "segments" not in results:
-        return header + "\n\n" + _table(results["metrics"])
-    nothing = f"no units of the baseline ({results['baseline']}) with this value: nothing to compare"
-    parts = [f"{results['segment']} = {part['value'] if part['value'] is not None else '(none)'}\n\n"
-             + (_table(part["metrics"]) if part["metrics"] else nothing) for part in results["segments"]]
-    return "\n\n".join([header + f"\nq-values across every {results['segment']}", *parts])
-
-
-def _table(metrics: list[dict]) -> str:
-    from rich import box
-    from rich.table import Table
-
-    from optimizely_courier.text import as_text
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for header in ("metric", "variation", "units", "total", "value", "lift", "95% interval", "p", "q",
-                   "always-valid interval", "always-valid p", ""):
-        table.add_column(header, justify="left" if header in ("metric", "variation", "") else "right")
-    for metric in metrics:
-        for index, entry in enumerate(metric["variations"]):
-            first = metric["metric"] if index == 0 else ""
-            value = "n/a" if entry["mean"] is None else f"{entry['mean']:.4g}"
-            row = [first, entry["variation"], f"{entry['units']:,}", f"{entry['total']:,.0f}", value]
-            if entry["baseline"]:
-                row += ["baseline", "", "", "", "", "", ""]
-            elif entry["p_value"] is None:
-                row += ["n/a", "", "", "", "", "", ""]
-            else:
-                row += [_percent(entry["lift"]), _interval(entry, "lift"), f"{entry['p_value']:.3g}",
-                        f"{entry['q_value']:.3g}", _interval(entry, "always_valid"), f"{entry['always_valid_p']:.3g}",
-                        "significant" if entry["significant"] else ""]
-            table.add_row(*row)
-    return as_text(table)
-
-
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1%}"
-
-
-def _interval(entry: dict, name: str) -> str:
-    if entry["lift"] is None:
-        return ""
-    return f"[{entry[name + '_low']:+.1%}, {entry[name + '_high']:+.1%}]"

@@ -1,30 +1,41 @@
 """The statistics `courier results` reports, from each variation's sufficient statistics (units,
 mean, sample variance of the per-unit observations).
 
-Fixed-horizon tests: Welch's unequal-variance test on the difference of means (for a 0/1 metric this
-is the unpooled two-proportion z-test), with a normal reference (units run in the thousands); the
-relative lift's interval by the delta method. Always-valid (sequential) p-values and intervals from
-a normal-mixture sequential probability ratio test (mSPRT, the family of Optimizely's Stats Engine),
-so results may be looked at every day. Benjamini-Hochberg q-values across an experiment's metrics
+Fixed horizon: Welch's unequal-variance z-test on the difference of means (each variance the sample
+variance, n - 1; for a 0/1 metric the same test on the 0/1 values), two-sided, against the normal
+distribution, with tail-exact p-values (`erfc`); the relative lift's interval by the delta method.
+Always valid (sequential): a normal-mixture sequential probability ratio test (mSPRT, the family of
+Optimizely's Stats Engine) over the experiment's looks, so results may be read every day: its p-value
+is the running minimum over the looks, its interval the running intersection, and its mixing scale
+is fixed once per experiment and metric. Benjamini-Hochberg q-values across an experiment's metrics
 and variations. A sample ratio mismatch check: a chi-square test of units per variation against the
 planned split.
+
+What is not defined is not reported: with fewer than 2 units in an arm, or no variation within either
+arm, there is no p-value, interval or q-value (see `undefined`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
 NORMAL = NormalDist()
 SRM_ALPHA = 0.001  # a ratio this unlikely under the planned split means the assignment is broken
+# The mixing scale is taken from the baseline at the first look with this many units (or the last look).
+MIXING_UNITS = 100
+# Kohavi, Deng, Longbotham, Xu, "Seven rules of thumb for web site experimenters" (KDD 2014), rule 7:
+# the normal approximation needs at least 355 * skewness^2 units per variation.
+SKEWNESS_RULE = 355
 
 
 @dataclass(frozen=True)
 class Arm:
     units: int
     mean: float
-    variance: float  # sample variance of the observations
+    variance: float | None  # sample variance of the observations; None with fewer than 2 units
 
 
 @dataclass(frozen=True)
@@ -42,36 +53,109 @@ class Moments:
 
 @dataclass(frozen=True)
 class Comparison:
+    """The fixed-horizon comparison of a treatment with the baseline."""
+
     difference: float
     lift: float | None  # relative to the baseline mean; None when the baseline mean is 0
     lift_low: float | None
     lift_high: float | None
     p_value: float
-    always_valid_p: float  # valid however often the results were looked at
-    always_valid_low: float | None  # the relative lift's always-valid interval
-    always_valid_high: float | None
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """The always-valid reading after a series of looks."""
+
+    p_value: float  # the running minimum over the looks
+    lift_low: float | None  # the running intersection of the relative lift's intervals
+    lift_high: float | None
+    looks: int  # looks at which the comparison was defined
+
+
+def undefined(treatment: Arm, baseline: Arm, names: tuple[str, str] = ("treatment", "baseline")) -> str | None:
+    """Why no p-value or interval can be given for this comparison, or None when they can."""
+    for arm, name in zip((treatment, baseline), names):
+        if arm.units < 2 or arm.variance is None:
+            return f"fewer than 2 units in {name}"
+    values = (treatment.mean, baseline.mean, treatment.variance, baseline.variance)
+    if not all(math.isfinite(v) for v in values):
+        return "a value is not a finite number"
+    if treatment.variance == 0 and baseline.variance == 0:
+        return "no variation within either arm"
+    return None
 
 
 def compare(treatment: Arm, baseline: Arm, confidence: float = 0.95) -> Comparison:
-    """Welch's test of treatment against baseline, and the relative lift with its interval."""
+    """Welch's test of treatment against baseline, and the relative lift with its interval. Both arms
+    must be defined (`undefined` is None)."""
     difference = treatment.mean - baseline.mean
-    variance = treatment.variance / treatment.units + baseline.variance / baseline.units
-    se = math.sqrt(variance)
-    p_value = 1.0 if se == 0 else 2 * NORMAL.cdf(-abs(difference) / se)
-    if se == 0 and difference != 0:
-        p_value = 0.0
-    sequential_p, half_width = always_valid(difference, variance, mixing_sd(baseline), 1 - confidence)
+    se = math.sqrt(treatment.variance / treatment.units + baseline.variance / baseline.units)
+    p_value = two_sided_p(difference / se)
     if baseline.mean == 0:
-        return Comparison(difference, None, None, None, p_value, sequential_p, None, None)
+        return Comparison(difference, None, None, None, p_value)
     lift = difference / baseline.mean
     # delta method for treatment.mean / baseline.mean - 1
     ratio = treatment.mean / baseline.mean
     lift_se = math.sqrt(treatment.variance / treatment.units / baseline.mean ** 2
                         + ratio ** 2 * baseline.variance / baseline.units / baseline.mean ** 2)
     z = NORMAL.inv_cdf(0.5 + confidence / 2)
-    scale = abs(baseline.mean)
-    return Comparison(difference, lift, lift - z * lift_se, lift + z * lift_se, p_value, sequential_p,
-                      lift - half_width / scale, lift + half_width / scale)
+    return Comparison(difference, lift, lift - z * lift_se, lift + z * lift_se, p_value)
+
+
+def two_sided_p(z: float) -> float:
+    """P(|Z| >= |z|) for a standard normal Z, exact in the tails (1 - cdf would round to 0 past |z| ~ 8)."""
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def mixing_sd(looks: Sequence[Arm]) -> float:
+    """The mSPRT's prior scale of effects, fixed once for an experiment's metric: a tenth of the
+    baseline's mean (a 10% relative effect), or of its standard deviation when the mean is 0, at the
+    first look with `MIXING_UNITS` units (the last look when none has)."""
+    usable = [arm for arm in looks if arm.units >= 2 and arm.variance is not None]
+    if not usable:
+        return 1.0
+    arm = next((a for a in usable if a.units >= MIXING_UNITS), usable[-1])
+    return 0.1 * (abs(arm.mean) or math.sqrt(arm.variance)) or 1.0
+
+
+def sequential(looks: Sequence[tuple[Arm, Arm]], tau: float, confidence: float = 0.95) -> Sequential | None:
+    """The always-valid p-value and interval of the relative lift after `looks` (treatment, baseline),
+    oldest first: the minimum of the looks' p-values and the intersection of their intervals, so neither
+    moves back as data come in. None when no look is defined."""
+    p_value, low, high, count = 1.0, -math.inf, math.inf, 0
+    for treatment, baseline in looks:
+        if undefined(treatment, baseline) is not None:
+            continue
+        count += 1
+        difference = treatment.mean - baseline.mean
+        variance = treatment.variance / treatment.units + baseline.variance / baseline.units
+        look_p, half_width = always_valid(difference, variance, tau, 1 - confidence)
+        p_value = min(p_value, look_p)
+        if baseline.mean != 0:
+            scale = abs(baseline.mean)
+            low, high = max(low, (difference - half_width) / scale), min(high, (difference + half_width) / scale)
+    if count == 0:
+        return None
+    bounded = math.isfinite(low) and math.isfinite(high) and low <= high
+    return Sequential(p_value, low if bounded else None, high if bounded else None, count)
+
+
+def always_valid(difference: float, variance: float, tau: float, alpha: float) -> tuple[float, float]:
+    """The mSPRT's always-valid p-value for "no difference" at one look, and its (1 - alpha) interval's
+    half-width on the difference (Johari, Pekelis, Walsh 2015; normal mixture N(0, tau^2)):
+    likelihood ratio sqrt(V / (V + tau^2)) * exp(d^2 tau^2 / (2 V (V + tau^2))), p = min(1, 1 / ratio)."""
+    mixed = variance + tau ** 2
+    log_ratio = 0.5 * math.log(variance / mixed) + difference ** 2 * tau ** 2 / (2 * variance * mixed)
+    p_value = math.exp(-log_ratio) if log_ratio > 0 else 1.0
+    half_width = math.sqrt(variance * mixed / tau ** 2 * (math.log(mixed / variance) - 2 * math.log(alpha)))
+    return p_value, half_width
+
+
+def units_needed(skewness: float | None) -> int | None:
+    """The units per variation the normal approximation needs for a metric this skewed (rule 7)."""
+    if skewness is None or not math.isfinite(skewness):
+        return None
+    return math.ceil(SKEWNESS_RULE * skewness ** 2)
 
 
 def cuped(arms: dict[str, Moments]) -> tuple[dict[str, Arm], float]:
@@ -87,25 +171,6 @@ def cuped(arms: dict[str, Moments]) -> tuple[dict[str, Arm], float]:
                                        + theta ** 2 * arm.covariate_variance, 0.0))
                 for name, arm in arms.items()}
     return adjusted, theta
-
-
-def mixing_sd(baseline: Arm) -> float:
-    """The mSPRT's prior scale of effects: a tenth of the baseline mean (a 10% relative effect), or
-    of its standard deviation when the mean is 0."""
-    return 0.1 * (abs(baseline.mean) or math.sqrt(baseline.variance)) or 1.0
-
-
-def always_valid(difference: float, variance: float, tau: float, alpha: float) -> tuple[float, float]:
-    """The mSPRT's always-valid p-value for "no difference" at this look, and its (1 - alpha) interval's
-    half-width on the difference (Johari, Pekelis, Walsh 2015; normal mixture N(0, tau^2)):
-    likelihood ratio sqrt(V / (V + tau^2)) * exp(d^2 tau^2 / (2 V (V + tau^2))), p = min(1, 1 / ratio)."""
-    if variance == 0:
-        return (1.0 if difference == 0 else 0.0), 0.0
-    mixed = variance + tau ** 2
-    log_ratio = 0.5 * math.log(variance / mixed) + difference ** 2 * tau ** 2 / (2 * variance * mixed)
-    p_value = min(1.0, math.exp(-log_ratio))
-    half_width = math.sqrt(variance * mixed / tau ** 2 * (math.log(mixed / variance) - 2 * math.log(alpha)))
-    return p_value, half_width
 
 
 def q_values(p_values: list[float]) -> list[float]:

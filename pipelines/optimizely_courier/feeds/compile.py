@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from optimizely_courier.config.sources import Freshness, Project, load_project
 from optimizely_courier.errors import ConfigError
 from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
 from optimizely_courier.feeds.semantics import PII_TAGS, canonical
+from optimizely_courier.feeds.sqlnames import comment, inert, jinja_arg, sql_name
 
 MODELS_DIR = "models"
 SOURCES_YAML = f"{MODELS_DIR}/staging/__sources.yml"
@@ -53,39 +53,6 @@ LINEAGE = ("_load_id", "_file", "_file_date", "_file_row")
 
 def data_type(column: FeedColumn) -> str:
     return f"decimal(38,{column.scale})" if column.type == "Decimal" else DUCKDB_TYPES[column.type]
-
-
-# Words some supported engine reserves, beside DuckDB's own (asked from DuckDB below): Snowflake's,
-# BigQuery's and Spark's ANSI-mode reserved words. A column named one of them is quoted.
-OTHER_ENGINES_RESERVED = frozenset("""
-    account all alter and any array as asc assert_rows_modified at authorization between both by case cast check
-    collate column connect connection constraint contains create cross cube current current_date current_time
-    current_timestamp current_user database default define delete desc distinct drop else end enum escape except
-    exclude exists extract false fetch filter following for foreign from full grant group grouping groups gscluster
-    hash having if ignore ilike in increment inner insert intersect interval into is issue join lateral leading left
-    like limit localtime localtimestamp lookup merge minus natural new no not null nulls of offset on only or order
-    organization outer over overlaps partition preceding primary proto qualify range recursive references regexp
-    respect revoke right rlike rollup row rows sample schema select session_user set some start struct table
-    tablesample then time to trailing treat trigger true try_cast unbounded union unique unknown unnest update user
-    using values view when whenever where window with within
-""".split())
-
-
-def _reserved() -> frozenset[str]:
-    import duckdb
-
-    rows = duckdb.sql("select keyword_name from duckdb_keywords() where keyword_category != 'unreserved'").fetchall()
-    return OTHER_ENGINES_RESERVED | {name for (name,) in rows}
-
-
-RESERVED = _reserved()
-PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
-def sql_name(name: str) -> str:
-    """A column name as the model writes it: plain, as hand-written dbt does, unless an engine would
-    read it otherwise (a reserved word such as `timestamp`, or upper case): then quoted by the adapter."""
-    return name if PLAIN_NAME.match(name) and name not in RESERVED else "{{ q('" + name + "') }}"
 
 
 def _src(column: FeedColumn) -> str:
@@ -126,23 +93,16 @@ def _value(feed: Feed, column: FeedColumn) -> str:
     base = "{{ courier_element() }}" if ref.column == feed.unnest else sql_name(ref.column)
     if ref.key is not None:
         by = "" if ref.by == DEFAULT_MATCH else f", '{ref.by}'"
-        return "{{ courier_lookup(" + _jinja_arg(base) + ", '" + ref.key + "'" + by + ") }}"
+        return "{{ courier_lookup(" + jinja_arg(base) + ", '" + ref.key + "'" + by + ") }}"
     if ref.field is not None:
-        return "{{ courier_field(" + _jinja_arg(base) + ", '" + ref.field + "') }}"
+        return "{{ courier_field(" + jinja_arg(base) + ", '" + ref.field + "') }}"
     return base
-
-
-def _jinja_arg(sql: str) -> str:
-    """A SQL fragment as a Jinja expression (quoted identifiers stay quoted by the adapter)."""
-    if sql.startswith("{{ ") and sql.endswith(" }}"):
-        return sql[3:-3]
-    return f"'{sql}'"
 
 
 def _cast(column: FeedColumn) -> str:
     if column.type == "String":
-        return "{{ courier_text(" + _jinja_arg(_src(column)) + ") }}"
-    return "{{ courier_try_cast(" + _jinja_arg(_src(column)) + ", '" + data_type(column) + "') }}"
+        return "{{ courier_text(" + jinja_arg(_src(column)) + ") }}"
+    return "{{ courier_try_cast(" + jinja_arg(_src(column)) + ", '" + data_type(column) + "') }}"
 
 
 def _checks(feed: Feed) -> list[str]:
@@ -153,16 +113,16 @@ def _checks(feed: Feed) -> list[str]:
         if column.type != "String":
             checks.append(f"case when {_src(column)} is not null and {sql_name(column.name)} is null\n"
                           f"            then '{column.name}: cannot cast ' || left({{{{ courier_text("
-                          f"{_jinja_arg(_src(column))}) }}}}, 80) || ' to {column.type}' end")
+                          f"{jinja_arg(_src(column))}) }}}}, 80) || ' to {column.type}' end")
     return checks
 
 
 def staging_sql(feed: Feed) -> str:
-    unnest = f"\n    {{{{ courier_unnest({_jinja_arg(sql_name(feed.unnest))}) }}}}" if feed.unnest else ""
+    unnest = f"\n    {{{{ courier_unnest({jinja_arg(sql_name(feed.unnest))}) }}}}" if feed.unnest else ""
     columns = [{"value": _value(feed, c), "src": _src(c), "cast": _cast(c), "name": sql_name(c.name)}
                for c in feed.columns]
     return _render("staging.sql", feed, columns=columns, unnest=unnest, checks=_checks(feed),
-                   keys="[" + ", ".join(_jinja_arg(sql_name(k)) for k in feed.primary_key) + "]")
+                   keys="[" + ", ".join(jinja_arg(sql_name(k)) for k in feed.primary_key) + "]")
 
 
 def _domain_columns(feed: Feed) -> list[str]:
@@ -176,7 +136,7 @@ def _winner_order(feed: Feed) -> list[str]:
 
 
 def _jinja_list(items: list[str]) -> str:
-    return "[" + ", ".join(_jinja_arg(item) for item in items) + "]"
+    return "[" + ", ".join(jinja_arg(item) for item in items) + "]"
 
 
 def definition(feed: Feed) -> str:
@@ -195,7 +155,7 @@ def domain_sql(feed: Feed) -> str:
 
 
 def rejected_sql(feed: Feed) -> str:
-    columns = [{"name": sql_name(c.name), "src_arg": _jinja_arg(_src(c))} for c in feed.columns]
+    columns = [{"name": sql_name(c.name), "src_arg": jinja_arg(_src(c))} for c in feed.columns]
     return _render("rejected.sql", feed, columns=columns)
 
 
@@ -213,12 +173,15 @@ TEMPLATES = template_environment(__file__)
 
 
 def _render(template: str, feed: Feed, **context: object) -> str:
-    header = SQL_HEADER.format(source=inert(feed.path))
+    header = SQL_HEADER.format(source=comment(feed.path))
     return TEMPLATES.get_template(template).render(feed=feed, header=header, **context)
 
 
 def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
-    entry: dict = {"name": column.name, **({"description": column.description} if column.description else {}),
+    # a reserved or mixed-case name is quoted in the contract's DDL and tests as it is in the SQL
+    quoted = {"quote": True} if sql_name(column.name) != column.name else {}
+    entry: dict = {"name": column.name, **quoted,
+                   **({"description": column.description} if column.description else {}),
                    "data_type": data_type(column),
                    "config": {"meta": {"type": column.type, "from": str(column.source),
                                        "semantic": list(column.semantics), "pii": column.is_pii}}}
@@ -356,7 +319,7 @@ def stitch_sql(feeds: list[Feed]) -> str:
             value = f"cast({sql_name(column.name)} as {kind})" if column else f"cast(null as {kind})"
             values.append(f"{value} as {canonical(tag)}")
         parts.append({"feed": feed, "columns": values})
-    sources = inert(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
+    sources = comment(", ".join(f.path for f in sorted(feeds, key=lambda f: f.path)))
     return TEMPLATES.get_template("stitch_input.sql").render(parts=parts, sources=sources)
 
 
@@ -373,18 +336,8 @@ def stitch_yaml(feeds: list[Feed]) -> str:
 
 def generated_yaml(doc: dict, source: str) -> str:
     """`doc` as a generated YAML file naming `source` in its header; every string inert to Jinja."""
-    return YAML_HEADER.format(source=source) + "\n" + yaml.safe_dump(_inert_strings(doc), sort_keys=False, width=110,
-                                                                      allow_unicode=True)
-
-
-def inert(text: str) -> str:
-    """Text from a feed as dbt must show it, and never run it.
-
-    dbt renders every string of a model's SQL and YAML with Jinja (descriptions included, when docs
-    are built), so a description saying `{{ env_var('SECRET') }}` would be evaluated. Each `{`
-    becomes `{{ '{' }}`, which renders back to `{` and can open no expression, statement or comment.
-    """
-    return text.replace("{", "{{ '{' }}")
+    body = yaml.safe_dump(_inert_strings(doc), sort_keys=False, width=110, allow_unicode=True)
+    return YAML_HEADER.format(source=comment(source)) + "\n" + body
 
 
 def _inert_strings(value):  # noqa: ANN001, ANN202 - any YAML value

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizely_courier.config.yamlfile import LineList, Section, load_yaml
+from optimizely_courier.config.yamlfile import LineList, Section, definition_path, load_yaml
 from optimizely_courier.errors import ConfigError, FeedErrors
 from optimizely_courier.feeds.semantics import ONCE_PER_FEED, REQUIRED_TYPE, check_tag, is_pii
 
@@ -110,8 +110,8 @@ def read_feeds(root: Path) -> tuple[list[Feed], list[ConfigError]]:
     feeds: list[Feed] = []
     problems: list[ConfigError] = []
     for path in feed_files(root):
-        relative = path.relative_to(root).as_posix()
         try:
+            relative = definition_path(path, root)
             feed = parse_feed(load_yaml(path), relative, problems)
         except ConfigError as exc:
             problems.append(exc)

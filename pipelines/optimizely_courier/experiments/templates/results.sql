@@ -13,7 +13,7 @@ with observations as (
         [[ segment.sql if segment.name == "all" else "cast(" ~ segment.sql ~ " as {{ dbt.type_string() }})" ]] as segment_value,
         '[[ metric.name ]]' as metric, '[[ metric.kind ]]' as kind,
         [[ metric.observation ]] as observation, [[ metric.denominator ]] as denominator,
-        [[ metric.covariate ]] as covariate
+        [[ metric.covariate ]] as covariate, [[ metric.nonfinite ]] as nonfinite
     from {{ ref('exp_[[ experiment.id ]]__observations') }}
 [% if not loop.last %]
     union all
@@ -35,18 +35,19 @@ sums as (
         count(*) as units,
         sum(observation) as total,
         sum(denominator) as denominator,
-        coalesce(var_samp(observation), 0) as observation_variance,
-        coalesce(var_samp(denominator), 0) as denominator_variance,
-        coalesce(covar_samp(observation, denominator), 0) as covariance,
+        var_samp(observation) as observation_variance,
+        var_samp(denominator) as denominator_variance,
+        covar_samp(observation, denominator) as covariance,
         sum(covariate) as covariate_total,
-        coalesce(var_samp(covariate), 0) as covariate_variance,
-        coalesce(covar_samp(observation, covariate), 0) as covariate_covariance
+        var_samp(covariate) as covariate_variance,
+        covar_samp(observation, covariate) as covariate_covariance,
+        sum(nonfinite) as nonfinite_rows
     from observations
     group by variation_id, segment, segment_value, metric, kind
 )
 
 -- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
--- the observations' sample variance)
+-- the observations' sample variance); the variances are NULL, undefined, with fewer than 2 units
 select
     variation_id,
     segment,
@@ -63,5 +64,6 @@ select
         / nullif((denominator / units) * (denominator / units), 0) as variance,
     covariate_total,
     covariate_variance,
-    covariate_covariance
+    covariate_covariance,
+    nonfinite_rows
 from sums
