@@ -20,7 +20,7 @@ class ConfigError(CourierError):
     """A config file (sources.yml, a feed) is wrong: names the file, line and key path."""
 
     def __init__(self, file: Path | str, key: str, message: str, line: int | None = None):
-        self.file = str(file)
+        self.file = one_line(str(file))
         self.key = one_line(key)
         self.line = line
         self.detail = one_line(message)
