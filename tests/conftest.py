@@ -179,6 +179,26 @@ def write_part(root: Path, day: str, name: str, rows: list[dict], schema: Any = 
     return path
 
 
+YEAR_300000_MS = 300_000 * 31_556_952_000  # milliseconds from 1970 to about year 301970: valid Parquet
+
+
+def write_far_timestamp_day(root: Path, day: str, statistics: bool = True) -> None:
+    """Three `orders` part files for `day`; part-1's timestamp is beyond DuckDB's year 294247."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("order_id", pa.string()), ("amount", pa.int64()), ("timestamp", pa.timestamp("ms", "UTC"))])
+    normal = dt.datetime(2026, 11, 25, 8, tzinfo=dt.UTC)
+    folder = root / "mirror" / "orders" / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, order_id, when in (("part-0", "a", normal), ("part-1", "far", YEAR_300000_MS), ("part-2", "c", normal)):
+        times = pa.array([when], pa.int64()).cast(schema.field("timestamp").type) if name == "part-1" else [when]
+        table = pa.table({"order_id": [order_id], "amount": [1], "timestamp": times}, schema=schema)
+        pq.write_table(table, folder / f"{name}.parquet", write_statistics=statistics)
+
+
 def write_feed(root: Path, text: str, name: str = "orders.yml") -> None:
     path = root / "feeds" / "shop" / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -157,3 +157,21 @@ def test_a_group_waiting_for_data_names_the_marker_it_waits_for(dbt_project):
     assert process.returncode == 1
     waiting = [line for line in process.stdout.splitlines() if "Waiting for source data (shop:" in line]
     assert waiting and f"orders/date={DAY}/_SUCCESS not found" in waiting[0]
+
+
+@pytest.mark.parametrize("command, path, problem", [
+    (["group", "export", "nightly", "--to", "airflow", "-o"], "dags/missing/dag.py", "directory {root}/dags/missing does not exist"),
+    (["group", "export", "nightly", "--to", "cron", "-o"], "a-file/dag.py", "{root}/a-file is a file, not a directory"),
+    (["generate"], "a-file/e3", "{root}/a-file is a file, not a directory"),
+    (["generate"], "a-file/deeper/e3", "{root}/a-file is a file, not a directory"),
+])
+def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(dbt_project, command, path, problem):
+    (dbt_project / "sources.yml").write_text(SHOP_SOURCES + GROUP.format(schedule="30 8 * * *", member="offset: 1d"))
+    (dbt_project / "a-file").write_text("a regular file")
+
+    result = run_cli(dbt_project, *command, str(dbt_project / path))
+
+    assert result.exit_code == 2, result.output
+    assert _one_error_line(result).endswith(f"cannot write {dbt_project / path}: "
+                                            f"{problem.format(root=dbt_project)}")
+    assert (dbt_project / "a-file").read_text() == "a regular file"

@@ -21,7 +21,16 @@ from optimizely_courier.config.sources import load_project
 from optimizely_courier.dev.generate import E3Spec
 from optimizely_courier.errors import StorageError
 from optimizely_courier.landing.storage import LocalStore
-from tests.conftest import PREFIX, SHOP_SOURCES, landed, query, run_cli, sources_yaml, write_part
+from tests.conftest import (
+    PREFIX,
+    SHOP_SOURCES,
+    landed,
+    query,
+    run_cli,
+    sources_yaml,
+    write_far_timestamp_day,
+    write_part,
+)
 from tests.s3proxy import RecordingProxy
 
 START = dt.date(2026, 11, 25)
@@ -357,3 +366,41 @@ def test_a_listed_file_or_folder_that_links_out_of_the_local_mirror_is_refused(d
     (folder / "experiment=1").symlink_to(outside.parent)
     with pytest.raises(StorageError, match="is outside the local mirror"):
         list(store.list_objects("orders/"))
+
+
+@pytest.mark.parametrize("statistics", [True, False], ids=["footer statistics", "no statistics"])
+def test_a_file_with_a_timestamp_duckdb_cannot_hold_is_rejected_and_the_days_other_files_land(dbt_project,
+                                                                                               statistics):
+    write_far_timestamp_day(dbt_project, "2026-11-25", statistics)
+
+    result = run_cli(dbt_project, "run", "shop", "--date", "2026-11-25")
+
+    assert result.exit_code == 3, result.output  # partial: a file was rejected
+    assert landed(result.output, "orders") == (2, 2, 0)
+    assert query(dbt_project, "select order_id from raw_shop.orders order by 1") == [("a",), ("c",)]
+    [run] = json.loads(run_cli(dbt_project, "history", "--json").output)
+    assert run["status"] == "partial"
+    [rejected] = run["rejected"]
+    assert rejected["file"] == "orders/date=2026-11-25/part-1.parquet"
+    expected = ("column `timestamp` holds a timestamp around year 301970, which DuckDB cannot store" if statistics
+                else "holds a value DuckDB cannot read (Conversion Error")
+    assert expected in rejected["reason"]
+
+
+def test_the_dlt_source_rejects_a_file_with_a_timestamp_duckdb_cannot_hold_and_lands_the_rest(dbt_project):
+    import dlt
+
+    from optimizely_courier.landing.discovery import RunDates
+    from optimizely_courier.landing.ingest import courier_source
+
+    write_far_timestamp_day(dbt_project, "2026-11-25")
+    pipeline = dlt.pipeline(pipeline_name="shop", destination=dlt.destinations.duckdb(
+        str(dbt_project / "warehouse.duckdb")), dataset_name="raw_shop",
+        pipelines_dir=str(dbt_project / ".courier" / "pipelines"))
+
+    pipeline.run(courier_source(pipeline, "shop", RunDates.one(START), dbt_project), loader_file_format="parquet")
+    again = run_cli(dbt_project, "run", "shop", "--date", "2026-11-25")
+
+    assert query(dbt_project, "select order_id from raw_shop.orders order by 1") == [("a",), ("c",)]
+    assert again.exit_code == 3, again.output  # the rejected file is tried again, and rejected again
+    assert landed(again.output, "orders") == (0, 0, 2)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SHOP_SOURCES, landed, query, run_cli, write_part
+from tests.conftest import SHOP_SOURCES, landed, query, run_cli, write_far_timestamp_day, write_part
 from tests.reliability_report import record
 
 pytestmark = pytest.mark.reliability
@@ -155,6 +155,28 @@ def test_a_file_with_corrupt_data_is_rejected_and_the_rest_of_its_load_lands_exa
     assert landed(again.output, "returns") == (1, 2000, 1)
     assert query(root, "select count(*) from raw_shop.orders") == [(5,)]
     assert query(root, "select count(*), count(distinct (_file, _file_row)) from raw_shop.returns") == [(2003, 2003)]
+
+
+@pytest.mark.parametrize("statistics", [True, False], ids=["footer statistics", "no statistics"])
+def test_a_file_with_a_timestamp_duckdb_cannot_hold_is_rejected_without_a_traceback_and_the_rest_lands(
+        dbt_project, statistics):
+    import subprocess
+    import sys
+
+    write_far_timestamp_day(dbt_project, DAY, statistics)
+    command = [sys.executable, "-m", "optimizely_courier", "-C", str(dbt_project), "run", "shop", "--date", DAY]
+
+    runs = [subprocess.run(command, capture_output=True, text=True, timeout=300) for _ in range(2)]
+    record("bad_inputs_tried")
+    record("tracebacks_seen", sum("Traceback" in run.stdout + run.stderr for run in runs))
+
+    for run in runs:  # run after run, the good files stay landed and the bad one stays out
+        assert run.returncode == 3, run.stdout + run.stderr
+        assert "Traceback" not in run.stdout + run.stderr, run.stderr
+        assert f"rejected {dbt_project / 'mirror'}/orders/date={DAY}/part-1.parquet" in run.stdout
+    assert landed(runs[0].stdout, "orders") == (2, 2, 0) and landed(runs[1].stdout, "orders") == (0, 0, 2)
+    assert query(dbt_project, "select order_id, count(*) from raw_shop.orders group by 1 order by 1") == [
+        ("a", 1), ("c", 1)]
 
 
 def _hold_lock(root, seconds: float):

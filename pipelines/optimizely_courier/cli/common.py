@@ -28,6 +28,23 @@ class Seconds(click.ParamType):
 SECONDS = Seconds()
 
 
+def check_output(path: Path, param_hint: str, directory: bool = False) -> None:
+    """Fail as a usage error, before any work, when `path` cannot be written: the nearest existing folder
+    above it must be a directory, and a file's own folder must exist (a directory's missing parents are made).
+    """
+    above = path if directory else path.parent
+    existing = next(folder for folder in (above, *above.parents) if folder.exists() or folder == folder.parent)
+    if not existing.is_dir():
+        raise click.BadParameter(f"cannot write {path}: {existing} is a file, not a directory", param_hint=param_hint)
+    if not directory and existing != above:
+        raise click.BadParameter(f"cannot write {path}: directory {above} does not exist", param_hint=param_hint)
+
+
+def write_failed(path: Path, exc: OSError) -> click.ClickException:
+    """One line for a write the operating system refused (permissions, a full disk)."""
+    return click.ClickException(f"cannot write {path}: {exc.strerror or type(exc).__name__}")
+
+
 @dataclass
 class Context:
     """What the root command passes to every sub-command (`-C`, `--debug`)."""

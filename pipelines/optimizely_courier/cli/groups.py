@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from optimizely_courier.cli.common import current_project, date_options, iso_instant, run_dates
+from optimizely_courier.cli.common import (
+    check_output,
+    current_project,
+    date_options,
+    iso_instant,
+    run_dates,
+    write_failed,
+)
 from optimizely_courier.errors import CourierError
 from optimizely_courier.text import to_json
 
@@ -107,11 +114,16 @@ def group_export(ctx: click.Context, name: str, target: str, output: Path | None
     """
     from optimizely_courier.groups.export import export
 
+    if output is not None:
+        check_output(output, "'-o' / '--output'")
     text = export(current_project(ctx).group(name), target, ctx.obj.project_dir)
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise write_failed(output, exc) from None
         click.echo(f"wrote {output}")
 
 

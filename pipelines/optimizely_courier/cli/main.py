@@ -169,14 +169,19 @@ def generate(out: Path, start: str, days: int, experiments: int, events: str, ro
     Example:
       courier generate /tmp/e3 --days 7 --rows 50000 --unready-days 1
     """
+    from optimizely_courier.cli.common import check_output, write_failed
     from optimizely_courier.dev.generate import E3Spec
     from optimizely_courier.dev.generate import generate as write
     from optimizely_courier.landing.discovery import parse_date
 
+    check_output(out, "'OUT'", directory=True)
     spec = E3Spec(start=parse_date(start, "--start"), days=days, experiments=experiments,
                   events=tuple(e for e in events.split(",") if e), rows=rows, rows_per_file=rows_per_file,
                   unready_days=unready_days, seed=seed)
-    files = write(spec, out)
+    try:
+        files = write(spec, out)
+    except OSError as exc:
+        raise write_failed(out, exc) from None
     click.echo(f"Wrote {len(files)} objects for {days} day(s) from {spec.start} under {out}")
 
 

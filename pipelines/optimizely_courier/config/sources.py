@@ -1,8 +1,10 @@
 """`sources.yml`: couriers (connection, credential, entities list, load operations), validated.
 
 Config flows one way: the file and the environment variables it references are read here, once, into
-frozen dataclasses. Elsewhere the environment is only passed on (to dbt, to dlt's run context) or
-read for what it names itself (`feeds diff` resolving references, fault injection in tests).
+frozen dataclasses. Elsewhere the environment is only passed on (to dbt, to dlt's run context, to
+notify commands without the courier's credentials) or read for what it names itself (`feeds diff`
+resolving references, fault injection in tests, a `notify` target's `${VAR}`, resolved when a
+notification is sent so that an unset one breaks no command that reads this file).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -54,8 +56,8 @@ REQUIRED_CREDENTIAL_KEYS = {
 CONTENT_TYPES = ("application/x-parquet",)
 COURIER_KEYS = ("bucket", "local_path", "prefix", "region", "endpoint_url", "credential", "entities",
                 "load_operations", "notify", "freshness")
-# `notify: [{webhook: ..., events: [<NotifyEvent>, ...]}, {command: ...}]` on a courier or group.
-NOTIFY_KEYS = ("webhook", "command", "events")
+# `notify: [{webhook: ..., events: [<NotifyEvent>, ...]}, {command: ..., env: [VAR, ...]}]` on a courier or group.
+NOTIFY_KEYS = ("webhook", "command", "events", "env")
 ENTITY_KEYS = ("object/type", "object/file-pattern", "object/ready-marker", "object/land-as",
                "object/optional", "object/schema")
 # Schemas the project knows (`landing/e3.py`): a file that deviates from them is rejected, whichever
@@ -67,7 +69,8 @@ GROUP_KEYS = ("schedule", "timezone", "status", "only_past_day", "use_timezone_f
 GROUP_COURIER_KEYS = ("name", "wait", "offset", "on_missing")
 DEFAULT_POLL = dt.timedelta(seconds=60)
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_REF = re.compile(r"\$\{(" + _ENV_NAME.pattern + r")\}")
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,11 @@ class Entity:
 class NotifyTarget:
     """Where an event goes: a Slack-compatible webhook (JSON POST) or a shell command."""
 
-    webhook: str | None = field(default=None, repr=False)  # may hold a token: never printed
+    webhook: str | None = field(default=None, repr=False)  # as written, `${VAR}` and all; may hold a token
     command: str | None = None
     events: tuple[NotifyEvent, ...] = NOTIFY_EVENTS
     label: str = ""  # where it is configured, for messages: `couriers.optimizely.notify[0]`
+    env: tuple[str, ...] = ()  # a command's variables to pass although they look like credentials
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,17 @@ class Project:
     def secrets(self) -> list[str]:
         return [s for c in self.couriers.values() for s in c.credential.secrets()]
 
+    def referenced_variables(self) -> set[str]:
+        """Every variable sources.yml references as `${VAR}`: where its secrets come from."""
+        def strings(value: Any) -> Iterator[str]:
+            if isinstance(value, str):
+                yield value
+            elif isinstance(value, dict | list):
+                for item in value.values() if isinstance(value, dict) else value:
+                    yield from strings(item)
+
+        return {name for text in strings(self.raw) for name in env_references(text)}
+
     def freshness(self, courier: str) -> Freshness:
         """The courier's own `freshness`, else the tightest its scheduled groups imply, else 48 h / 72 h."""
         explicit = self.courier(courier).freshness
@@ -271,7 +286,7 @@ def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str]) -> P
     for name in (groups_section.data if groups_section else {}):
         if not isinstance(name, str) or not NAME.match(name):
             raise groups_section.error(str(name), "group names use letters, digits and _ and start with a letter")
-        groups[name] = _parse_group(name, groups_section.section(name), couriers, env)
+        groups[name] = _parse_group(name, groups_section.section(name), couriers)
     engine, lake = _parse_warehouse(top.section("warehouse", required=False), root, env)
     return Project(root=root, couriers=couriers, warehouse=warehouse_path(root, env), groups=groups, engine=engine,
                    lake=lake, raw=doc)
@@ -291,7 +306,7 @@ def _parse_warehouse(s: Section | None, root: Path, env: Mapping[str, str]) -> t
     return engine, lake
 
 
-def _parse_notify(s: Section, env: Mapping[str, str]) -> tuple[NotifyTarget, ...]:
+def _parse_notify(s: Section) -> tuple[NotifyTarget, ...]:
     targets = []
     for index, item in enumerate(s.items("notify", required=False)):
         n = Section(item, s.file, f"{s.key('notify')}[{index}]", line_of(s.raw("notify"), index))
@@ -299,18 +314,25 @@ def _parse_notify(s: Section, env: Mapping[str, str]) -> tuple[NotifyTarget, ...
         if n.has("webhook") == n.has("command"):
             raise n.error("webhook", "give exactly one of `webhook: <url>` (write a secret URL as ${VAR}) or "
                                      "`command: <shell command>`")
-        webhook = _expand(n, "webhook", env) if n.has("webhook") else None
-        if n.has("webhook") and not (webhook or "").startswith(("http://", "https://")):
+        # `${VAR}` resolves when a notification is sent (`runs.notify`): an unset one breaks no command
+        webhook = n.string("webhook") if n.has("webhook") else None
+        if webhook is not None and not webhook.strip().startswith(("http://", "https://", "${")):
             raise n.error("webhook", "expected an http:// or https:// URL (or ${VAR} holding one)")
         events = n.raw("events", list(NOTIFY_EVENTS))
         if not isinstance(events, list) or not events or any(e not in NOTIFY_EVENTS for e in events):
             raise n.error("events", f"expected a list of events from: {', '.join(NOTIFY_EVENTS)}")
+        passed = n.raw("env", [])
+        if n.has("env") and webhook is not None:
+            raise n.error("env", "only a `command` target takes `env` (the variables it needs)")
+        if not isinstance(passed, list) or n.has("env") and not passed or not all(
+                isinstance(name, str) and _ENV_NAME.fullmatch(name) for name in passed):
+            raise n.error("env", "expected a list of environment variable names, such as [AWS_PROFILE]")
         targets.append(NotifyTarget(webhook=webhook, command=n.string("command") if n.has("command") else None,
-                                    events=tuple(events), label=n.path))
+                                    events=tuple(events), label=n.path, env=tuple(passed)))
     return tuple(targets)
 
 
-def _parse_group(name: str, s: Section, couriers: dict[str, Courier], env: Mapping[str, str]) -> CourierGroup:
+def _parse_group(name: str, s: Section, couriers: dict[str, Courier]) -> CourierGroup:
     s.check_keys(GROUP_KEYS)
     members = []
     for index, item in enumerate(s.items("couriers")):
@@ -336,7 +358,7 @@ def _parse_group(name: str, s: Section, couriers: dict[str, Courier], env: Mappi
         use_timezone_for_dates=s.boolean("use_timezone_for_dates", False),
         downstream=tuple(downstream),
         poll=_timed(s, "poll", "60s", parse_duration),
-        notify=_parse_notify(s, env),
+        notify=_parse_notify(s),
     )
 
 
@@ -376,7 +398,7 @@ def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str]) ->
         credential=credential,
         entities=_parse_entities(s),
         load_operations=_parse_load_operations(s),
-        notify=_parse_notify(s, env),
+        notify=_parse_notify(s),
         freshness=_parse_freshness(s.section("freshness", required=False)),
     )
 
@@ -499,12 +521,22 @@ def _expand(s: Section, key: str, env: Mapping[str, str]) -> str | None:
     if s.raw(key) is None:
         return None
     value = s.string(key)
-    missing = [m.group(1) for m in _ENV_REF.finditer(value) if not env.get(m.group(1))]
+    missing = [name for name in env_references(value) if not env.get(name)]
     if missing:
         if _is_env_ref(value):
             return None
         raise s.error(key, f"environment variable {missing[0]} is not set")
-    return _ENV_REF.sub(lambda m: env[m.group(1)], value).strip()
+    return substitute(value, env)
+
+
+def env_references(text: str) -> list[str]:
+    """The names `text` references as `${VAR}`, in order."""
+    return [match.group(1) for match in _ENV_REF.finditer(text)]
+
+
+def substitute(text: str, env: Mapping[str, str]) -> str:
+    """`text` with each `${VAR}` replaced by its value (every one must be set), stripped."""
+    return _ENV_REF.sub(lambda m: env[m.group(1)], text).strip()
 
 
 def warehouse_path(root: Path, env: Mapping[str, str]) -> Path:

@@ -115,7 +115,7 @@ def _notify(project: Project, group: CourierGroup, event: str, message: str, rec
     from optimizely_courier.runs.notify import notify
 
     details = {"group": group.name, "run_id": record.run_id, "dates": record.dates}
-    notify(group.notify, event, f"courier group {group.name}", message, project.root, details, reporter.warn)
+    notify(group.notify, event, f"courier group {group.name}", message, project, details, reporter.warn)
 
 
 def _latest_scheduled(group: CourierGroup, now: dt.datetime) -> dt.datetime:

@@ -29,13 +29,15 @@ import pyarrow.parquet as pq
 from dlt.common.destination.client import SqlModel
 from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
 
-from optimizely_courier.errors import DataError
+from optimizely_courier.errors import DataError, one_line
 from optimizely_courier.landing.discovery import DataFile
 
 # The columns read_parquet adds: the file path under a name no file column has (the default,
 # `filename`, could be one), and the row number, whose name DuckDB fixes.
 PATH_COLUMN = "__courier_path"
 ROW_COLUMN = "file_row_number"
+# DuckDB's TIMESTAMP range, in microseconds since 1970 (epoch_us of its first and last values).
+MIN_MICROS, MAX_MICROS = -9_223_372_022_400_000_000, 9_223_372_036_854_775_806
 LANDING_COLUMNS = {"_file": {"name": "_file", "data_type": "text", "nullable": True},
                    "_file_date": {"name": "_file_date", "data_type": "date", "nullable": True},
                    "_file_row": {"name": "_file_row", "data_type": "bigint", "nullable": True}}
@@ -60,9 +62,47 @@ def open_part_file(path: Path, url: str) -> pq.ParquetFile:
 
 
 def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
-    """What a part file's footer says (see `open_part_file` for what fails here)."""
+    """What a part file's footer says (see `open_part_file` and `check_timestamps` for what fails here)."""
     parquet = open_part_file(path, url)
+    check_timestamps(parquet, path, url)
     return PartFile(datafile, path, parquet.schema_arrow, parquet.metadata.num_rows)
+
+
+def check_timestamps(parquet: pq.ParquetFile, path: Path, url: str) -> None:
+    """Reject a file whose timestamps DuckDB cannot hold, before any of its rows is loaded.
+
+    DuckDB keeps microseconds in 64 bits (years 290309 BC to 294247); Parquet's millisecond timestamps
+    reach 292 million years. Loading such a value fails the whole load, so the day's good files would
+    never land. The footer's statistics answer without reading a row; a file written without them is
+    read through once by DuckDB.
+    """
+    metadata, unchecked = parquet.metadata, False
+    for index in range(metadata.num_columns):
+        column = parquet.schema.column(index)
+        if column.logical_type.type != "TIMESTAMP" or '"milliseconds"' not in column.logical_type.to_json():
+            continue
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(index).statistics
+            if stats is None or not stats.has_min_max:
+                unchecked = True
+                continue
+            for value in (stats.min_raw, stats.max_raw):  # raw: pyarrow's datetime ends at year 9999
+                if not MIN_MICROS <= value * 1000 <= MAX_MICROS:
+                    raise DataError(f"{url}: column `{column.path}` holds a timestamp around year "
+                                    f"{_year(value)}, which DuckDB cannot store (years 290309 BC to 294247); "
+                                    "the file is rejected until it is rewritten")
+    if unchecked:
+        try:
+            with duckdb.connect() as db:
+                db.execute("SELECT count(*) FROM read_parquet(?) AS p WHERE hash(p) IS NOT NULL", [str(path)])
+        except duckdb.Error as exc:
+            raise DataError(f"{url} holds a value DuckDB cannot read ({one_line(exc)}); the file is rejected "
+                            "until it is rewritten") from None
+
+
+def _year(milliseconds: int) -> str:
+    year = 1970 + milliseconds // 31_556_952_000  # milliseconds in an average Gregorian year
+    return f"{year}" if year > 0 else f"{1 - year} BC"
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,6 +16,7 @@ The record entries of the files (`optimizely_courier.landing.record`) go into th
 Bad files, by policy:
 - a file that is not readable Parquet (truncated, not Parquet at all) is rejected;
 - a file whose column has another type than the raw table has (integer became string) is rejected;
+- a file with a timestamp DuckDB cannot hold (year 300000: valid Parquet) is rejected (`direct.check_timestamps`);
 - a file with a new column lands, and the raw table gains the column (schema evolution);
 - an empty Parquet file lands no rows;
 - a file whose footer reads but whose data is corrupt fails its load; `ingest.land` takes that
@@ -38,6 +39,7 @@ from optimizely_courier.config.sources import Courier
 from optimizely_courier.errors import DataError
 from optimizely_courier.landing.direct import (
     PartFile,
+    check_timestamps,
     file_columns,
     model_for,
     open_part_file,
@@ -107,6 +109,7 @@ def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: 
             url = store.url(datafile.key)
             try:
                 parquet = open_part_file(path, url)
+                check_timestamps(parquet, path, url)
                 check_types(parquet.schema_arrow, known, url)
             except DataError as exc:
                 stats.rejected.append({"file": datafile.key, "reason": str(exc)})

@@ -163,7 +163,7 @@ def _notify(project: Project, record: RunRecord, reporter: Reporter) -> None:
         events += _freshness_events(project, record.courier)
     details = {"courier": record.courier, "run_id": record.run_id, "dates": record.dates, "status": record.status}
     for event, message in events:
-        notify(targets, event, f"courier {record.courier}", message, project.root, details, reporter.warn)
+        notify(targets, event, f"courier {record.courier}", message, project, details, reporter.warn)
 
 
 def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
