@@ -63,10 +63,13 @@ def _notes(metric: dict) -> list[str]:
     notes = []
     approximate = [e for e in metric["variations"] if not e["baseline"] and e["p_value"] is not None
                    and not e["normal_approximation"]["enough_units"]]
-    if approximate:
-        needed = max(e["normal_approximation"]["units_needed"] for e in approximate)
-        notes.append(f"{APPROXIMATE} {metric['metric']}: approximate; a metric this skewed needs about {needed:,} "
-                     "units per variation for the normal approximation (355 x skewness squared, Kohavi et al. 2014)")
+    needed = [e["normal_approximation"]["units_needed"] for e in approximate]
+    if approximate and None in needed:
+        notes.append(f"{APPROXIMATE} {metric['metric']}: approximate; too few units to tell how skewed it is")
+    elif approximate:
+        notes.append(f"{APPROXIMATE} {metric['metric']}: approximate; a metric this skewed needs about "
+                     f"{max(needed):,} units per variation for the normal approximation (355 x skewness squared, "
+                     "Kohavi et al. 2014)")
     left_out = sum(e["nonfinite_rows"] or 0 for e in metric["variations"])
     if left_out:
         notes.append(f"{metric['metric']}: {left_out:,} row(s) with a NaN or infinite value left out")

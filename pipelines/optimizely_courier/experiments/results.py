@@ -124,11 +124,23 @@ class Context:
         if reason is not None:
             return {"lift": None, "p_value": None, "always_valid_p": None, "reason": reason}
         result = compare(treatment, base)
-        needed = max((units_needed(self.skew.get((value, metric.name, v))) or 0) for v in (variation, self.baseline))
         return {"lift": result.lift, "lift_low": result.lift_low, "lift_high": result.lift_high,
                 "p_value": result.p_value,
-                "normal_approximation": {"units_needed": needed or None,
-                                         "enough_units": min(treatment.units, base.units) >= needed}}
+                "normal_approximation": self._approximation(metric, value, {variation: treatment,
+                                                                            self.baseline: base})}
+
+    def _approximation(self, metric: Metric, value: str | None, arms: dict[str, Arm]) -> dict:
+        """Whether the arms have the units the normal approximation needs for a metric this skewed (a
+        ratio's skewness is not measured: its parts' are)."""
+        if not metric.observed:
+            return {"units_needed": None, "enough_units": True}
+        needed = 0
+        for variation, arm in arms.items():
+            skewness = self.skew.get((value, metric.name, variation))
+            if skewness is None and arm.variance:  # a spread whose shape 2 units cannot tell
+                return {"units_needed": None, "enough_units": False}
+            needed = max(needed, units_needed(skewness) or 0)
+        return {"units_needed": needed or None, "enough_units": min(a.units for a in arms.values()) >= needed}
 
 
 def _always_valid(looks_seen: list[tuple[Arm, Arm]], tau: float) -> dict:
