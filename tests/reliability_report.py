@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 METRICS = ("faults_injected", "runs_recovered", "rows_lost", "rows_duplicated", "bad_inputs_tried",
-           "tracebacks_seen")
+           "tracebacks_seen", "simulations_run")
 MUST_BE_ZERO = ("rows_lost", "rows_duplicated", "tracebacks_seen")
 REPORT_ENV = "COURIER_RELIABILITY_REPORT"
 
