@@ -128,13 +128,8 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
 
 def _docs(experiment: Experiment, meta: dict | None) -> str:
     """dbt docs of both models: what a row is and what each column holds."""
-    window = _window_text(experiment)
-    days = f"{experiment.cuped.total_seconds() / 86400:g} days" if experiment.cuped else ""
-    texts = {"value": lambda m: _metric_text(m, window),
-             "nonfinite": lambda m: f"How many of those rows {m.name} left out: their {m.value} is NaN or infinite.",
-             "before": lambda m: f"CUPED covariate: {m.name} over the {days} before the decision."}
-    metrics = [{"name": name, "description": texts[name.rpartition("__")[2] if "__" in name else "value"](m)}
-               for m in experiment.metrics if m.observed for name in _observation_columns(experiment, m)]
+    metrics = [{"name": name, "description": text} for m in experiment.metrics if m.observed
+               for name, text in _observation_columns(experiment, m)]
     observations = {"name": f"exp_{experiment.id}__observations",
                     "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
                                    "decision in the experiment (holdback left out), with its metric observations.",
@@ -235,14 +230,21 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
 def _in_definition_order(experiment: Experiment, sources: list[dict]) -> list[dict]:
     """The observations' metric columns in the order the definition lists the metrics (as the docs do)."""
     columns = {column["name"]: column for source in sources for column in source["metrics"]}
-    return [columns[name] for m in experiment.metrics if m.observed for name in _observation_columns(experiment, m)]
+    return [columns[name] for m in experiment.metrics if m.observed for name, _ in _observation_columns(experiment, m)]
 
 
-def _observation_columns(experiment: Experiment, metric: Metric) -> list[str]:
-    """A metric's columns in the observations: its value, the rows left out of it (a sum's), and its
-    CUPED covariate."""
-    return ([metric.name] + ([nonfinite_name(metric)] if metric.kind == "sum" else [])
-            + ([covariate_name(metric)] if experiment.cuped else []))
+def _observation_columns(experiment: Experiment, metric: Metric) -> list[tuple[str, str]]:
+    """A metric's columns in the observations, each with what it holds: its value, the rows a sum left
+    out, and its CUPED covariate."""
+    columns = [(metric.name, _metric_text(metric, _window_text(experiment)))]
+    if metric.kind == "sum":
+        columns.append((nonfinite_name(metric), f"How many of those rows {metric.name} left out: their "
+                                                f"{metric.value} is NaN or infinite."))
+    if experiment.cuped:
+        days = f"{experiment.cuped.total_seconds() / 86400:g} days"
+        columns.append((covariate_name(metric), f"CUPED covariate: {metric.name} over the {days} before the "
+                                                "decision."))
+    return columns
 
 
 def nonfinite_name(metric: Metric) -> str:

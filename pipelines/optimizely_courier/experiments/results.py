@@ -58,22 +58,22 @@ def experiment_results(root: Path, warehouse: Path, name: str, segment: str | No
                               "p_value": srm, "mismatch": srm < SRM_ALPHA}}
     history = looks(warehouse, experiment, segment)
     skew = _skewness(warehouse, experiment, segment)
-    context = Context(experiment, baseline, variations, history, skew)
+    comparisons = Comparisons(experiment, baseline, variations, history, skew)
     if segment is None:
-        found["metrics"] = context.metrics(overall, None)
+        found["metrics"] = comparisons.metrics(overall, None)
         _add_q_values(found["metrics"])
         return found
     values = sorted({row["segment_value"] for row in rows if row["segment"] == segment}, key=lambda v: (v is None, v))
     found["segment"] = segment
-    found["segments"] = [{"value": value, "metrics": context.metrics(
+    found["segments"] = [{"value": value, "metrics": comparisons.metrics(
         [row for row in rows if row["segment"] == segment and row["segment_value"] == value], value)}
         for value in values]
     _add_q_values([metric for part in found["segments"] for metric in part["metrics"]])
     return found
 
 
-class Context:
-    """What each metric's comparisons read: the experiment, its baseline, its looks and skewness."""
+class Comparisons:
+    """Each metric's variations against the baseline, from the results rows, the looks and the skewness."""
 
     def __init__(self, experiment: Experiment, baseline: str, variations: list[str], history: dict,
                  skew: dict) -> None:
@@ -103,8 +103,9 @@ class Context:
             if adjusted:
                 entry["adjusted_mean"] = adjusted[variation].mean
             if variation != self.baseline:
-                pair = (adjusted or {v: _arm(arms[v]) for v in arms})
-                entry.update(self._comparison(metric, variation, (pair[variation], pair[self.baseline]), value))
+                compared = adjusted or {v: _arm(arms[v]) for v in arms}
+                entry.update(self._comparison(metric, variation, (compared[variation], compared[self.baseline]),
+                                              value))
                 if "reason" not in entry:
                     entry.update(_always_valid([(look[variation], look[self.baseline]) for look in looks_seen
                                                 if variation in look and self.baseline in look], tau))
