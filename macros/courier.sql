@@ -199,7 +199,10 @@
     A build reads, per mode:
       incremental  landed versions not built with this feed definition, nor excluded
       full         (first build, --full-refresh) every landed version not excluded
-      truncate     (a courier run's load operations) the landed versions of the run's dates -#}
+      truncate     (a courier run's load operations) the landed versions of the run's dates
+    A landed version counts as built (or excluded) when its load was built, or when it has the ETag of
+    the newest version of its file the feed built: the same file landed again, in a new load, after
+    its raw table was dropped (`dlt pipeline <courier> drop <tag>`). -#}
 
 {#- A feed's facts for the macros below. The definition (a fingerprint of what the feed's models
     compute, pipelines/optimizely_courier/feeds/compile.py) lives in the model's YAML `meta`, so a feed change that only
@@ -267,7 +270,7 @@
 {%- endmacro %}
 
 {% macro default__courier_record(feed) -%}
-  select file, load_id, definition, excluded from {{ courier_built_files() }} where feed_id = {{ courier_string(feed.id) }}
+  select file, load_id, definition, excluded, etag from {{ courier_built_files() }} where feed_id = {{ courier_string(feed.id) }}
 {%- endmacro %}
 
 
@@ -317,13 +320,13 @@
 {%- endmacro %}
 
 
-{#- Landed versions of a file tag: (file, load_id, file_date). -#}
+{#- Landed versions of a file tag: (file, load_id, file_date, etag). -#}
 {% macro courier_landed(feed) -%}
   {{ return(adapter.dispatch('courier_landed')(feed)) }}
 {%- endmacro %}
 
 {% macro default__courier_landed(feed) -%}
-  select record.file, record._dlt_load_id as load_id, record.file_date
+  select record.file, record._dlt_load_id as load_id, record.file_date, record.etag
   from {{ source('raw_' ~ feed.courier, '_courier_files') }} as record
   where record.tag = {{ courier_string(feed.tag) }}
     and record._dlt_load_id in (select loads.load_id from {{ source('raw_' ~ feed.courier, '_dlt_loads') }} as loads
@@ -331,19 +334,21 @@
 {%- endmacro %}
 
 
-{#- The (file, load_id) versions a build of `feed` reads. -#}
+{#- The (file, load_id, etag) versions a build of `feed` reads. -#}
 {% macro courier_window(feed, mode=none) -%}
   {{ return(adapter.dispatch('courier_window')(feed, mode or courier_build_mode(feed))) }}
 {%- endmacro %}
 
 {% macro default__courier_window(feed, mode) -%}
-  select landed.file, landed.load_id from ({{ courier_landed(feed) }}) as landed
+  select landed.file, landed.load_id, landed.etag from ({{ courier_landed(feed) }}) as landed
   {%- if mode == 'truncate' %}
   where {{ courier_truncate_dates(feed, 'landed.file_date') }}
   {%- else %}
   where not exists (
-      select 1 from ({{ courier_record(feed) }}) as built
-      where built.file = landed.file and built.load_id = landed.load_id
+      select 1 from (select versions.*, max(versions.load_id) over (partition by versions.file) as newest
+                     from ({{ courier_record(feed) }}) as versions) as built
+      where built.file = landed.file
+        and (built.load_id = landed.load_id or (built.etag = landed.etag and built.load_id = built.newest))
         and (built.excluded {%- if mode == 'incremental' %} or built.definition = {{ courier_string(feed.definition) }}{% endif %}))
   {%- endif %}
 {%- endmacro %}
@@ -472,7 +477,8 @@ where not exists (
 {% macro default__courier_prepare_record() -%}
   create schema if not exists courier;
   create table if not exists courier.built_files (feed_id varchar, file varchar, load_id varchar,
-      definition varchar, excluded boolean, built_at timestamp with time zone);
+      definition varchar, excluded boolean, built_at timestamp with time zone, etag varchar);
+  alter table courier.built_files add column if not exists etag varchar;
   create table if not exists courier.builds (invocation_id varchar, feed_id varchar, mode varchar,
       started_at timestamp with time zone, ended_at timestamp with time zone, files bigint, rows_before bigint,
       rows_after bigint, built_rows bigint, rejected_rows bigint);
@@ -529,16 +535,16 @@ where not exists (
     create or replace temporary table courier_build_window as {{ courier_window(feed, mode) }};
     {%- if mode == 'truncate' %}
     delete from {{ built }} where feed_id = {{ courier_string(feed.id) }};
-    insert into {{ built }} (feed_id, file, load_id, definition, excluded, built_at)
+    insert into {{ built }} (feed_id, file, load_id, definition, excluded, built_at, etag)
     select {{ courier_string(feed.id) }}, landed.file, landed.load_id, {{ courier_string(feed.definition) }},
-           window_files.file is null, current_timestamp
+           window_files.file is null, current_timestamp, landed.etag
     from ({{ courier_landed(feed) }}) as landed
     left join courier_build_window as window_files on window_files.file = landed.file and window_files.load_id = landed.load_id;
     {%- else %}
     delete from {{ built }} where feed_id = {{ courier_string(feed.id) }} and
       {%- if mode == 'full' %} not excluded{% else %} (file, load_id) in (select file, load_id from courier_build_window){% endif %};
-    insert into {{ built }} (feed_id, file, load_id, definition, excluded, built_at)
-    select {{ courier_string(feed.id) }}, file, load_id, {{ courier_string(feed.definition) }}, false, current_timestamp
+    insert into {{ built }} (feed_id, file, load_id, definition, excluded, built_at, etag)
+    select {{ courier_string(feed.id) }}, file, load_id, {{ courier_string(feed.definition) }}, false, current_timestamp, etag
     from courier_build_window;
     {%- endif %}
     update courier.builds set

@@ -106,8 +106,9 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- (no ETags here: a file landed again after a drop is built again) -#}
 {% macro spark__courier_record(feed) -%}
-  select file, load_id, definition, excluded from courier.built_files
+  select file, load_id, definition, excluded, cast(null as string) as etag from courier.built_files
   where feed_id = {{ courier_string(feed.id) }} and file is not null
     and generation = (select max(generation) from courier.built_files where feed_id = {{ courier_string(feed.id) }})
 {%- endmacro %}

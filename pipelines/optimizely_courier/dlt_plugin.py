@@ -7,6 +7,8 @@ dlt loads modules registered under the `dlt` entry-point group and asks them two
   pipeline with no flags, and so does an ordinary dlt script (`pipelines/optimizely_pipeline.py`);
 - CLI commands: `dlt pipeline <courier> run ...` takes the same options as `courier run` and behaves
   identically (same output, same exit codes).
+In a courier project, dlt's datasets (`pipeline.dataset()`, `dlt pipeline <courier> load-package <id>
+row-counts`) also work with the sqlglot this project pins (`_let_datasets_qualify`).
 """
 
 from __future__ import annotations
@@ -70,7 +72,38 @@ def plug_courier_project_context(run_dir: str | None,
     project = os.environ.get(known_env.DLT_PROJECT_DIR, run_dir or ".")
     if runtime_kwargs or not os.path.isfile(os.path.join(project, SOURCES_FILE)):
         return None
+    _let_datasets_qualify()
     return CourierProjectContext(run_dir)
+
+
+def _let_datasets_qualify() -> None:
+    """Let dlt's datasets qualify their queries with the sqlglot this project pins.
+
+    dlt 1.30.0 calls sqlglot's `qualify(..., infer_schema=...)`, a keyword sqlglot no longer takes (the
+    project pins sqlglot 30.22, which fakesnow needs), so every dataset query fails with "qualify() got
+    an unexpected keyword argument 'infer_schema'", and `load-package <id> row-counts` with it. Without
+    the keyword sqlglot qualifies against the schema dlt passes, as dlt asks. Relies on dlt's internal
+    module `dlt.dataset.lineage` calling `qualify` by that name (checked against dlt 1.30.0); where
+    sqlglot still takes the keyword, nothing changes.
+    """
+    import functools
+    import importlib
+    import inspect
+
+    try:  # (`import dlt.dataset.lineage` trips on dlt's lazy names)
+        lineage = importlib.import_module("dlt.dataset.lineage")
+    except ModuleNotFoundError:  # another dlt: nothing to adapt, and no dlt command is kept from running
+        return
+    qualify = lineage.qualify
+    if getattr(qualify, "_courier_adapted", False) or "infer_schema" in inspect.signature(qualify).parameters:
+        return
+
+    @functools.wraps(qualify)
+    def adapted(*args: Any, infer_schema: bool | None = None, **kwargs: Any) -> Any:
+        return qualify(*args, **kwargs)
+
+    adapted._courier_adapted = True  # type: ignore[attr-defined]
+    lineage.qualify = adapted
 
 
 class CourierRunCommand:

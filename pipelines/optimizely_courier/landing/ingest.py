@@ -197,12 +197,18 @@ def _download_dir(project: Project, courier: Courier) -> Path:
 
 
 def take_back(project: Project, courier: Courier) -> list[str]:
-    """Delete what loads that never completed left in the warehouse (or lake); return their load ids."""
+    """Delete what loads that never completed left in the warehouse (or lake); return their load ids.
+
+    Into DuckDB, the record rows of raw tables that are gone (`dlt pipeline <courier> drop <tag>`) go
+    too, so their files land again (`record.forget_dropped_tables`).
+    """
     if project.engine == "duckdb":
         if not project.warehouse.exists():
             return []
         with duckdb.connect(str(project.warehouse)) as db:
-            return record.take_back_incomplete_loads(db, courier.dataset)
+            taken_back = record.take_back_incomplete_loads(db, courier.dataset)
+            record.forget_dropped_tables(db, courier.dataset)
+            return taken_back
     if project.engine == "spark":
         from optimizely_courier.landing.lake import take_back_lake_loads
 
@@ -254,7 +260,7 @@ def _not_landed(project: Project, courier: Courier, plan: Plan,
         for tag, files in plan.files.items():
             days = {f.date for f in files}
             present = db is not None and files and (project.engine != "duckdb"
-                                                     or record.has_table(db, courier.dataset, tag))
+                                                     or record.raw_table_exists(db, courier.dataset, tag))
             landed = record.landed_versions(db, courier.dataset, tag, days) if present else {}
             new[tag] = [f for f in files if landed.get(f.key, record.Landed("", "")).etag != f.etag]
             stats[tag].already_loaded = len(files) - len(new[tag])
@@ -288,10 +294,12 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
     """
     from dlt.pipeline.exceptions import PipelineStepFailed
 
+    from optimizely_courier.landing.direct import count_model_rows
+
     try:
-        pipeline.extract(source, **options)
+        extracted = pipeline.extract(source, **options)
         faults.fault_point("after-extract")
-        pipeline.normalize()
+        count_model_rows(extracted, pipeline.normalize())
         faults.fault_point("after-normalize")
         info = pipeline.load()
     except PipelineStepFailed as exc:

@@ -7,9 +7,11 @@ landed them). dlt writes `_dlt_loads` once every job of a package has committed,
     a file version is landed  <=>  its record row's load is in `_dlt_loads` with status 0
 
 Rows of any other load are leftovers of a run that died; `take_back_incomplete_loads` deletes them
-before a run decides anything. Which landed versions each feed has built into its domain table
-lives in `courier.built_files`, written by the domain model itself (`macros/courier.sql`), in the
-transaction that changes the table. The courier, the models and the history all read these two.
+before a run decides anything, and `forget_dropped_tables` deletes the rows of a tag whose raw table
+is gone (dropped with `dlt pipeline <courier> drop <tag>`), so its files land again. Which landed
+versions each feed has built into its domain table lives in `courier.built_files` (key, load id and
+ETag), written by the domain model itself (`macros/courier.sql`), in the transaction that changes the
+table. The courier, the models and the history all read these two.
 """
 
 from __future__ import annotations
@@ -46,6 +48,36 @@ class Landed:
 def has_table(db: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(db.execute("select count(*) from information_schema.tables where table_schema = ? and "
                            "table_name = ?", [schema, table]).fetchall()[0][0])
+
+
+def has_column(db: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(db.execute("select count(*) from information_schema.columns where table_schema = ? and "
+                           "table_name = ? and column_name = ?", [schema, table, column]).fetchall()[0][0])
+
+
+def raw_table_exists(db: duckdb.DuckDBPyConnection, dataset: str, tag: str) -> bool:
+    """Whether `tag`'s raw table exists. dlt names it in snake case (tag `OrderItems` lands in
+    `order_items`), so names are compared in lower case without underscores."""
+    return bool(db.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and "
+        "replace(lower(table_name), '_', '') = replace(lower(?), '_', '')", [dataset, tag]).fetchall()[0][0])
+
+
+def forget_dropped_tables(db: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
+    """Delete the record rows of every tag whose raw table is gone; return those tags.
+
+    dlt's `drop` command removes a raw table and leaves the record, which would still count the
+    dropped rows as landed (in `courier status`, and for the days a run then asks for). Forgotten, the
+    tag's files land again as each run reaches their days. The versions each feed has built stay in
+    `courier.built_files` with their ETags, so an unchanged file that lands again is not built again.
+    """
+    if not has_table(db, dataset, RECORD_TABLE):
+        return []
+    tags = [tag for (tag,) in db.execute(f'select distinct tag from "{dataset}".{RECORD_TABLE} order by tag').fetchall()
+            if not raw_table_exists(db, dataset, tag)]
+    for tag in tags:
+        db.execute(f'delete from "{dataset}".{RECORD_TABLE} where tag = ?', [tag])
+    return tags
 
 
 def take_back_incomplete_loads(db: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
@@ -108,6 +140,19 @@ def landed_versions(db: duckdb.DuckDBPyConnection, dataset: str, tag: str,
     return {file: Landed(etag, load_id) for file, etag, load_id in rows}
 
 
+def _built(db: duckdb.DuckDBPyConnection) -> str:
+    """The feed's rows of `courier.built_files` (one `?`: the feed id), with `newest`, the newest load
+    of each file the feed has built. (`etag` is null in a warehouse no build has migrated yet.)"""
+    etag = "etag" if has_column(db, "courier", "built_files", "etag") else "null::varchar as etag"
+    return (f"(select file, load_id, {etag}, definition, excluded, max(load_id) over (partition by file) "
+            f"as newest from {BUILT_TABLE} where feed_id = ?)")
+
+
+# A landed version `f` the feed has built, as `courier_window` (macros/courier.sql) decides: the same
+# load, or the same ETag as the newest version of the file the feed built (landed again after a drop).
+_IS_BUILT = "b.file = f.file and (b.load_id = f._dlt_load_id or b.etag = f.etag and b.load_id = b.newest)"
+
+
 def unbuilt_files(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id: str, definition: str) -> int:
     """How many landed file versions of `tag` the feed has not built with `definition` (nor excluded).
 
@@ -115,10 +160,10 @@ def unbuilt_files(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id
     """
     if not has_table(db, dataset, RECORD_TABLE):
         return 0
-    built = (f"select 1 from {BUILT_TABLE} as b where b.feed_id = ? and b.file = f.file and "
-             "b.load_id = f._dlt_load_id and (b.excluded or b.definition = ?)")
-    exists = f"and not exists ({built})" if has_table(db, "courier", "built_files") else ""
-    params = [tag] + ([feed_id, definition] if exists else [])
+    has_built = has_table(db, "courier", "built_files")
+    exists = (f"and not exists (select 1 from {_built(db)} as b where {_IS_BUILT} "
+              "and (b.excluded or b.definition = ?))" if has_built else "")
+    params = [tag] + ([feed_id, definition] if has_built else [])
     return db.execute(
         f'select count(*) from "{dataset}".{RECORD_TABLE} as f where f.tag = ? and f._dlt_load_id in '
         f'(select load_id from "{dataset}".{LOADS_TABLE} where status = 0) {exists}', params).fetchall()[0][0]
@@ -130,10 +175,13 @@ def already_built(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id
     landed = landed_versions(db, dataset, tag, days)
     if not landed or not has_table(db, "courier", "built_files"):
         return 0
-    built = {(file, load_id) for file, load_id in db.execute(
-        f"select file, load_id from {BUILT_TABLE} where feed_id = ? and definition = ? and not excluded "
-        "and file in (select unnest(?::varchar[]))", [feed_id, definition, list(landed)]).fetchall()}
-    return sum((file, version.load_id) in built for file, version in landed.items())
+    built = db.execute(
+        f"select file, load_id, etag, load_id = newest from {_built(db)} as b where not excluded and definition = ? "
+        "and file in (select unnest(?::varchar[]))", [feed_id, definition, list(landed)]).fetchall()
+    same_load = {(file, load_id) for file, load_id, _, _ in built}
+    same_etag = {(file, etag) for file, _, etag, newest in built if newest}
+    return sum((file, version.load_id) in same_load or (file, version.etag) in same_etag
+               for file, version in landed.items())
 
 
 @dataclass

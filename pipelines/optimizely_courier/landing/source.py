@@ -80,7 +80,7 @@ def direct_source(courier: Courier, parts: dict[str, list[PartFile]], scratch: P
     """
     tags = [tag for tag, tag_parts in parts.items() if tag_parts]
     return _source(courier, [_direct_resource(tag, parts[tag], scratch) for tag in tags]
-                   + [_direct_record_resource(tags, scratch)])
+                   + [_direct_record_resource(parts, tags, scratch)])
 
 
 def _source(courier: Courier, resources: list) -> dlt.sources.DltSource:
@@ -138,18 +138,20 @@ def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sour
         load_id = dlt.current.load_package_state()["load_id"]
         text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier,
                                   _links_folder(scratch, load_id, tag))
-        yield from _import_model(scratch / f"{load_id}.{tag}.model", text, columns)
+        yield from _import_model(scratch / f"{load_id}.{tag}.model", text, columns, sum(part.rows for part in parts))
 
     return files_of_tag()
 
 
-def _direct_record_resource(tags: list[str], scratch: Path) -> dlt.sources.DltResource:
+def _direct_record_resource(parts: dict[str, list[PartFile]], tags: list[str],
+                            scratch: Path) -> dlt.sources.DltResource:
     """The record entries of the files the resources of `tags` land, read from their facts files."""
     @dlt.resource(name=RECORD_TABLE, write_disposition="append")
     def record() -> Iterator:
         load_id = dlt.current.load_package_state()["load_id"]
         text = record_model([_links_folder(scratch, load_id, tag) for tag in tags])
-        yield from _import_model(scratch / f"{load_id}.{RECORD_TABLE}.model", text, RECORD_COLUMNS)
+        yield from _import_model(scratch / f"{load_id}.{RECORD_TABLE}.model", text, RECORD_COLUMNS,
+                                 sum(len(parts[tag]) for tag in tags))
 
     return record()
 
@@ -159,9 +161,11 @@ def _links_folder(scratch: Path, load_id: str, tag: str) -> Path:
     return scratch / f"{load_id}.{tag}"
 
 
-def _import_model(path: Path, text: str, columns: dict) -> Iterator:
+def _import_model(path: Path, text: str, columns: dict, rows: int) -> Iterator:
+    """Hand dlt the model at `path`, which selects `rows` rows (dlt's extract metrics count them;
+    `direct.count_model_rows` gives the counts to the normalize step, which `dlt pipeline trace` shows)."""
     path.write_text(text, encoding="utf-8")
-    yield dlt.mark.with_file_import(str(path), "model", hints=dlt.mark.make_hints(columns=columns))
+    yield dlt.mark.with_file_import(str(path), "model", items_count=rows, hints=dlt.mark.make_hints(columns=columns))
     path.unlink()  # dlt linked it into the load package
 
 
