@@ -33,28 +33,60 @@ def group() -> None:
 @group.command("run")
 @click.argument("name")
 @date_options
+@click.option("--scheduled-for", "scheduled_for", metavar="INSTANT",
+              help="Load what a scheduled run at this ISO instant loads (what an orchestrator passes).")
+@click.option("--if-scheduled-utc", "fired_by", metavar="CRON",
+              help="For a crontab line of these UTC times: run as the time it fired for, if that is one of the "
+                   "group's scheduled times; else exit 0.")
 @click.pass_context
 def group_run(ctx: click.Context, name: str, date: str | None, start: str | None, end: str | None,
-              everything: bool) -> None:
+              everything: bool, scheduled_for: str | None, fired_by: str | None) -> None:
     """Run a courier group now.
 
     With dates, it loads exactly those (the schedule is ignored). Without, it runs as its latest
-    scheduled time would: each courier's offset window, catching up on missed days, waiting up to
-    each courier's `wait` for late data. Downstream commands run only when every courier succeeded.
+    scheduled time would: each courier's offset window and the dates since the previous scheduled
+    time's window, catching up on missed runs, waiting up to each courier's `wait` for late data.
+    `--scheduled-for` runs as the scheduled time given (an Airflow DAG passes its run's
+    data_interval_end, so clearing a past run loads that run's dates). Downstream commands run only
+    when every courier succeeded.
 
     \b
     Examples:
       courier group run optimizely --date 2026-11-27
-      courier group run optimizely            # as scheduled (what cron or Airflow call)
+      courier group run optimizely            # as its latest scheduled time
+      courier group run optimizely --scheduled-for 2026-11-28T16:30:00+00:00
     """
     from optimizely_courier.groups.group_run import run_group
     from optimizely_courier.runs.progress import Reporter
     from optimizely_courier.runs.run import PARTIAL, PARTIAL_EXIT_CODE
 
     given = date or start or end or everything
+    if sum(bool(choice) for choice in (given, scheduled_for, fired_by)) > 1:
+        raise click.UsageError("choose one of: dates (--date, --from/--to, --all), --scheduled-for, "
+                               "--if-scheduled-utc")
     dates = run_dates(date, start, end, everything) if given else None
-    if run_group(current_project(ctx), name, dates, reporter=Reporter()).record.status == PARTIAL:
+    project = current_project(ctx)
+    when = iso_instant(scheduled_for, "--scheduled-for")
+    if fired_by is not None:
+        when = _fired_scheduled_time(project, name, fired_by)
+        if when is None:
+            return
+    if run_group(project, name, dates, scheduled_for=when, reporter=Reporter()).record.status == PARTIAL:
         ctx.exit(PARTIAL_EXIT_CODE)
+
+
+def _fired_scheduled_time(project, name: str, line: str):  # noqa: ANN001, ANN202
+    """The scheduled time a UTC crontab line fired for, or None (after saying so) when it is not one."""
+    from optimizely_courier.config.schedule import ScheduleError
+    from optimizely_courier.groups.export import fired_scheduled_time
+
+    try:
+        when, note = fired_scheduled_time(project.group(name), line)
+    except ScheduleError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--if-scheduled-utc'") from None
+    if when is None:
+        click.echo(note)
+    return when
 
 
 @group.command("next")
@@ -88,6 +120,10 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
     entries = [{"local": t.astimezone(chosen.timezone).isoformat(), "utc": t.isoformat(),
                 "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
                           for m in chosen.couriers}} for t in times]
+    from optimizely_courier.groups.coverage import coverage_warnings
+
+    for warning in coverage_warnings(chosen):
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(to_json(entries))
         return
@@ -105,7 +141,12 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @click.pass_context
 def group_export(ctx: click.Context, name: str, target: str, output: Path | None) -> None:
-    """Write an Airflow DAG or a crontab entry (with CRON_TZ) that runs the group on its schedule.
+    """Write an Airflow DAG or crontab lines that run the group on its schedule.
+
+    The DAG passes each run's data_interval_end as `--scheduled-for`, so a cleared or backfilled
+    run loads its own dates; it retries with back-off and times out after the longest wait plus 2h.
+    The crontab lines are in UTC (no CRON_TZ), one per set of UTC times the schedule falls on, each
+    running the group only at a scheduled time (`--if-scheduled-utc`), logging to .courier/.
 
     \b
     Examples:
