@@ -246,7 +246,7 @@ def test_only_past_day_leaves_the_weekend_unloaded_and_validate_and_next_warn_by
     (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule="15 6 * * 1-5", zone="Europe/Berlin",
                                                              extra="    only_past_day: true\n"))
     warning = ("courier_groups.weekdays.couriers[0] (shop): with only_past_day: true, no scheduled run loads every "
-               "Friday, every Saturday (UTC dates, 2026; offset 1 day, 0:00:00); set only_past_day: false to load "
+               "Friday, every Saturday (UTC dates, 2026, offset 24h); set only_past_day: false to load "
                "every date")
     validate = run_cli(dbt_project, "validate")
     assert validate.exit_code == 0 and f"warning: sources.yml: {warning}" in validate.stderr

@@ -173,6 +173,23 @@ def longest_gap(cron: Cron, zone: ZoneInfo) -> dt.timedelta:
     return max(gaps, default=dt.timedelta(days=366))
 
 
+def longest_staleness(cron: Cron, zone: ZoneInfo, offset: dt.timedelta,
+                      dates_zone: ZoneInfo | None = None) -> dt.timedelta:
+    """How old the newest loaded date gets before the next scheduled run loads a newer one, over a year.
+
+    Ages count from the start (UTC) of the date, as `courier status` and `dbt source freshness` do;
+    every run loads up to the end of its offset window (a weekday schedule's Friday run loads
+    Thursday, which is 4 days and the Monday run's time of day old when that run starts).
+    """
+    end = GAP_YEAR_START + dt.timedelta(days=366)
+    times = itertools.islice(itertools.takewhile(lambda t: t <= end, scheduled_times(cron, zone, GAP_YEAR_START)),
+                             GAP_MAX_FIRINGS)
+    ages = [later - dt.datetime.combine(window_dates(earlier, offset, dates_zone)[1] - dt.timedelta(days=1),
+                                        dt.time(), UTC)
+            for earlier, later in itertools.pairwise(times)]
+    return max(ages, default=dt.timedelta(days=366))
+
+
 def previous_time(cron: Cron, zone: ZoneInfo, at: dt.datetime) -> dt.datetime | None:
     """The latest scheduled instant at or before `at` (searching back up to MAX_SEARCH_DAYS)."""
     day = min(_local_date(at, zone), dt.date.max - dt.timedelta(days=1)) + dt.timedelta(days=1)

@@ -41,7 +41,8 @@ def coverage_warnings(group: CourierGroup) -> list[str]:
             zone = group.timezone.key if group.use_timezone_for_dates else "UTC"
             warnings.append(f"courier_groups.{group.name}.couriers[{index}] ({member.name}): with only_past_day: "
                             f"true, no scheduled run loads {by_weekday(missed, start, end)} ({zone} dates, "
-                            f"{start.year}; offset {member.offset}); set only_past_day: false to load every date")
+                            f"{start.year}, offset {_hours(member.offset)}); set only_past_day: false to load "
+                            "every date")
     return warnings
 
 
@@ -58,3 +59,8 @@ def by_weekday(missed: list[dt.date], start: dt.date, end: dt.date) -> str:
         listed = [str(day) for day in missed if day.weekday() == weekday] if count <= LISTED_DATES else []
         parts.append(f"{count} of {totals[weekday]} {name}s" + (f" ({', '.join(listed)})" if listed else ""))
     return ", ".join(parts)
+
+
+def _hours(delta: dt.timedelta) -> str:
+    hours = delta / dt.timedelta(hours=1)
+    return f"{hours:g}h"
