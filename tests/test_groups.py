@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from optimizely_courier.config.schedule import Cron, scheduled_times
 from optimizely_courier.config.sources import load_project
 from optimizely_courier.errors import GroupFailed
 from optimizely_courier.groups.clock import Clock
@@ -331,6 +335,34 @@ def test_the_exported_crontab_line_runs_the_group_at_its_scheduled_time_and_logs
     log = (dbt_project / ".courier" / "cron-weekdays.log").read_text()
     assert "Courier group weekdays succeeded" in log, log
     assert raw_days(dbt_project) == [yesterday]
+
+
+@pytest.mark.parametrize("schedule, zone", [
+    ("15 6 * * 1-5", "Europe/Berlin"),
+    ("30 1 * * *", "America/Los_Angeles"),  # 01:30 happens twice on 2026-11-01: once, the first time
+    ("0 12 1 * mon", "UTC"),  # both day fields: a day matching either
+    ("*/20 9-10 * * *", "Asia/Kolkata"),
+    ("0 3 */2 * *", "Australia/Sydney"),
+])
+def test_the_systemd_timer_fires_at_the_group_s_scheduled_times(dbt_project, tmp_path, schedule, zone):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze (Debian's systemd package) checks the timer's OnCalendar="
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule=schedule, zone=zone, extra=""))
+    result = run_cli(dbt_project, "group", "export", "weekdays", "--to", "systemd", "-o", str(tmp_path / "units"))
+    assert result.exit_code == 0, result.output
+    timer = (tmp_path / "units" / "courier-group-weekdays.timer").read_text()
+    service = (tmp_path / "units" / "courier-group-weekdays.service").read_text()
+    assert f"WorkingDirectory={dbt_project}\n" in service and service.rstrip().endswith("group run weekdays")
+    base = dt.datetime(2026, 10, 20, tzinfo=UTC)  # a stretch with the clock changes of both hemispheres
+    fired: set[dt.datetime] = set()
+    for spec in [line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("OnCalendar=")]:
+        shown = subprocess.run([analyze, "calendar", "--iterations=40", f"--base-time={base:%Y-%m-%d %H:%M:%S} UTC",
+                                spec], capture_output=True, text=True, check=True, env={**os.environ, "TZ": "UTC"})
+        fired |= {dt.datetime.strptime(match, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                  for match in re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", shown.stdout)}
+    last = max(fired) if len(fired) < 40 else sorted(fired)[39]
+    expected = itertools.takewhile(lambda t: t <= last, scheduled_times(Cron.parse(schedule), ZoneInfo(zone), base))
+    assert sorted(t for t in fired if t <= last) == list(expected)
 
 
 def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -16,6 +17,9 @@ from optimizely_courier.cli.common import (
 )
 from optimizely_courier.errors import CourierError
 from optimizely_courier.text import to_json
+
+# How far in the future --scheduled-for may be: an orchestrator's clock may be a little ahead of this machine's.
+FUTURE_TOLERANCE = dt.timedelta(minutes=15)
 
 
 @click.group()
@@ -67,6 +71,9 @@ def group_run(ctx: click.Context, name: str, date: str | None, start: str | None
     dates = run_dates(date, start, end, everything) if given else None
     project = current_project(ctx)
     when = iso_instant(scheduled_for, "--scheduled-for")
+    if when is not None and when > dt.datetime.now(dt.UTC) + FUTURE_TOLERANCE:
+        raise click.BadParameter(f"{when.isoformat()} is in the future: a run can be scheduled for a time that has "
+                                 "passed (Airflow passes its run's data_interval_end)", param_hint="'--scheduled-for'")
     if fired_by is not None:
         when = _fired_scheduled_time(project, name, fired_by)
         if when is None:
@@ -103,7 +110,6 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
       courier group next optimizely
       courier group next optimizely -n 3 --after 2027-03-13T00:00:00Z --json
     """
-    import datetime as dt
     import itertools
 
     from optimizely_courier.config.schedule import scheduled_times
@@ -137,35 +143,46 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
 
 @group.command("export")
 @click.argument("name")
-@click.option("--to", "target", type=click.Choice(["airflow", "cron"]), required=True, help="Orchestrator.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--to", "target", type=click.Choice(["airflow", "cron", "systemd"]), required=True,
+              help="Orchestrator.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write to a file (for systemd: a directory, for the .service and the .timer).")
 @click.pass_context
 def group_export(ctx: click.Context, name: str, target: str, output: Path | None) -> None:
-    """Write an Airflow DAG or crontab lines that run the group on its schedule.
+    """Write an Airflow DAG, crontab lines or systemd units that run the group on its schedule.
 
     The DAG passes each run's data_interval_end as `--scheduled-for`, so a cleared or backfilled
     run loads its own dates; it retries with back-off and times out after the longest wait plus 2h.
     The crontab lines are in UTC (no CRON_TZ), one per set of UTC times the schedule falls on, each
     running the group only at a scheduled time (`--if-scheduled-utc`), logging to .courier/.
+    The systemd timer's OnCalendar= carries the zone.
 
     \b
     Examples:
       courier group export optimizely --to cron >> my.crontab
       courier group export optimizely --to airflow -o dags/courier_optimizely.py
+      courier group export optimizely --to systemd -o ~/.config/systemd/user
     """
     from optimizely_courier.groups.export import export
 
     if output is not None:
-        check_output(output, "'-o' / '--output'")
-    text = export(current_project(ctx).group(name), target, ctx.obj.project_dir)
+        check_output(output, "'-o' / '--output'", directory=target == "systemd")
+        if target != "systemd" and output.is_dir():
+            raise click.BadParameter(f"cannot write {output}: it is a directory", param_hint="'-o' / '--output'")
+    exported = export(current_project(ctx).group(name), target, ctx.obj.project_dir)
+    files = exported if isinstance(exported, dict) else {None: exported}
     if output is None:
-        click.echo(text, nl=False)
-    else:
+        click.echo("\n".join(text if file is None else f"# ---- {file}\n{text}" for file, text in files.items()),
+                   nl=False)
+        return
+    for file, text in files.items():
+        path = output if file is None else output / file
         try:
-            output.write_text(text)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
         except OSError as exc:
-            raise write_failed(output, exc) from None
-        click.echo(f"wrote {output}")
+            raise write_failed(path, exc) from None
+        click.echo(f"wrote {path}")
 
 
 @group.command("history")

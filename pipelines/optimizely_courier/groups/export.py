@@ -9,6 +9,10 @@
   in summer). At each, `courier group run G --if-scheduled-utc '<the line's times>'` runs as the
   scheduled time the line fired for, if it is one, and otherwise logs that nothing was due; so DST
   changes need no edit. Output is appended to `.courier/cron-<group>.log` in the project.
+- systemd: a .service running `courier group run G` and a .timer whose `OnCalendar=` takes the zone.
+  systemd fires once at each scheduled time (a repeated wall time once, as here), and `Persistent=`
+  fires a missed one at boot; it skips a wall time that does not exist that day (02:30 when clocks
+  jump to 03:00), whose dates the next run's catch-up loads.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from optimizely_courier.config.schedule import Cron, previous_time
 from optimizely_courier.config.sources import CourierGroup
 from optimizely_courier.errors import CourierError
 
-TARGETS = ("airflow", "cron")
+TARGETS = ("airflow", "cron", "systemd")
 UTC = dt.UTC
 # An Airflow task may run this long past the group's longest wait (loading, building, downstream).
 EXECUTION_MARGIN = dt.timedelta(hours=2)
@@ -163,8 +167,50 @@ def fired_scheduled_time(group: CourierGroup, line: str,
     return fired, ""
 
 
-def export(group: CourierGroup, target: str, project: Path) -> str:
-    """The Airflow DAG file text, or the crontab lines, for a group."""
+def on_calendar(cron: Cron, zone: str) -> list[str]:
+    """systemd `OnCalendar=` values for a cron schedule: two when both day fields are restricted
+    (cron runs on a day matching either; a timer fires at the union of its OnCalendar= values)."""
+    time = f"{_values(cron.hours)}:{_values(cron.minutes)}:00"
+    months = "*" if len(cron.months) == 12 else _values(cron.months)
+    weekdays = ",".join(SYSTEMD_WEEKDAYS[day] for day in sorted(cron.weekdays, key=lambda d: (d + 6) % 7))
+    days = _values(cron.days)
+    if cron.any_day or cron.any_weekday:
+        day_part = f"*-{months}-{'*' if cron.any_day else days}"
+        return [(f"{weekdays} " if not cron.any_weekday else "") + f"{day_part} {time} {zone}"]
+    return [f"{weekdays} *-{months}-* {time} {zone}", f"*-{months}-{days} {time} {zone}"]
+
+
+SYSTEMD_WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+
+
+def _values(values: frozenset) -> str:
+    return ",".join(f"{v:02d}" for v in sorted(values))
+
+
+def systemd_units(group: CourierGroup, project: Path) -> dict[str, str]:
+    """A .service and a .timer, by file name, that run the group on its schedule in its zone."""
+    courier = str(Path(sys.executable).parent / "courier")
+    quoted = courier.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")  # systemd's own quoting
+    exec_start = f'"{quoted}" group run {group.name}'.replace("%", "%%")  # % starts a systemd specifier
+    unit = f"courier-group-{group.name}"
+    header = (f"# courier group {group.name}: {group.schedule.text!r} in {group.timezone.key}, exported by "
+              f"`courier group export {group.name} --to systemd`.\n")
+    service = (f"{header}[Unit]\nDescription=optimizely-courier group {group.name}\n\n"
+               f"[Service]\nType=oneshot\nWorkingDirectory={str(project).replace('%', '%%')}\n"
+               f"ExecStart={exec_start}\n")
+    calendars = "".join(f"OnCalendar={spec}\n" for spec in on_calendar(group.schedule, group.timezone.key))
+    timer = (f"{header}# A wall time that does not exist on a day clocks jump (02:30) is skipped that day; the next\n"
+             "# run loads its dates (catch-up). Persistent=true runs a time missed while the machine was off.\n"
+             f"[Unit]\nDescription=optimizely-courier group {group.name} on its schedule\n\n"
+             f"[Timer]\n{calendars}AccuracySec=1s\nPersistent=true\nUnit={unit}.service\n\n"
+             "[Install]\nWantedBy=timers.target\n")
+    return {f"{unit}.service": service, f"{unit}.timer": timer}
+
+
+def export(group: CourierGroup, target: str, project: Path) -> dict[str, str] | str:
+    """The Airflow DAG file text, the crontab lines, or the systemd units (by file name) for a group."""
     if group.schedule is None:
         raise CourierError(f"courier group {group.name} has no schedule to export")
+    if target == "systemd":
+        return systemd_units(group, project)
     return crontab(group, project) if target == "cron" else airflow_dag(group, project)
