@@ -309,6 +309,14 @@ def test_a_utc_cron_line_runs_only_at_the_group_s_scheduled_times(project, now, 
     assert bool(note) == (expected is None)
 
 
+def test_a_utc_cron_line_does_not_run_an_inactive_group(project):
+    from optimizely_courier.groups.export import fired_scheduled_time
+
+    group = load_project(project(extra="    status: inactive\n")).group("nightly")
+    when, note = fired_scheduled_time(group, "30 15,16 * * *", dt.datetime(2026, 11, 28, 16, 30, tzinfo=UTC))
+    assert when is None and "is inactive: it runs by hand only" in note
+
+
 def test_a_utc_cron_line_fired_by_a_clock_not_on_utc_fails_saying_so(project):
     away = dt.datetime.now(UTC) + dt.timedelta(hours=12)  # the line last fired about 12 hours ago
     result = run_cli(project(), "group", "run", "nightly", "--if-scheduled-utc", f"{away.minute} {away.hour} * * *")

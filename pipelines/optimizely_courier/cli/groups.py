@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from optimizely_courier.cli.common import (
 )
 from optimizely_courier.errors import CourierError
 from optimizely_courier.text import to_json
+
+if TYPE_CHECKING:
+    from optimizely_courier.config.sources import Project
 
 # How far in the future --scheduled-for may be: an orchestrator's clock may be a little ahead of this machine's.
 FUTURE_TOLERANCE = dt.timedelta(minutes=15)
@@ -82,7 +86,7 @@ def group_run(ctx: click.Context, name: str, date: str | None, start: str | None
         ctx.exit(PARTIAL_EXIT_CODE)
 
 
-def _fired_scheduled_time(project, name: str, line: str):  # noqa: ANN001, ANN202
+def _fired_scheduled_time(project: Project, name: str, line: str) -> dt.datetime | None:
     """The scheduled time a UTC crontab line fired for, or None (after saying so) when it is not one."""
     from optimizely_courier.config.schedule import ScheduleError
     from optimizely_courier.groups.export import fired_scheduled_time
@@ -113,6 +117,7 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
     import itertools
 
     from optimizely_courier.config.schedule import scheduled_times
+    from optimizely_courier.groups.coverage import coverage_warnings
     from optimizely_courier.groups.group_run import scheduled_dates
 
     chosen = current_project(ctx).group(name)
@@ -126,8 +131,6 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
     entries = [{"local": t.astimezone(chosen.timezone).isoformat(), "utc": t.isoformat(),
                 "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
                           for m in chosen.couriers}} for t in times]
-    from optimizely_courier.groups.coverage import coverage_warnings
-
     for warning in coverage_warnings(chosen):
         click.echo(f"warning: {warning}", err=True)
     if as_json:

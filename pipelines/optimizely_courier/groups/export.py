@@ -82,9 +82,11 @@ with DAG(
 '''
 
 
-def _command(group: CourierGroup, project: Path) -> str:
+def _command(group: CourierGroup, project: Path, prepare: str = "") -> str:
+    """`cd <project> && [prepare &&] <this installation's courier> group run <group>`, quoted for a shell."""
     courier = Path(sys.executable).parent / "courier"
-    return f"cd {shlex.quote(str(project))} && {shlex.quote(str(courier))} group run {shlex.quote(group.name)}"
+    return (f"cd {shlex.quote(str(project))} && {prepare + ' && ' if prepare else ''}"
+            f"{shlex.quote(str(courier))} group run {shlex.quote(group.name)}")
 
 
 def _duration(delta: dt.timedelta) -> str:
@@ -137,10 +139,9 @@ def crontab(group: CourierGroup, project: Path) -> str:
              "# else logs that nothing was due, so clock changes need no edit (re-export if the zone's rules",
              "# change). A line that fires off its UTC times (a cron clock not on UTC) fails and says so.",
              f"# Output is appended to {project / log}."]
-    prepare = f"cd {shlex.quote(str(project))} && mkdir -p .courier && "
     for fields in utc_cron_lines(group):
-        command = _command(group, project).replace(f"cd {shlex.quote(str(project))} && ", prepare, 1)
-        command += f" --if-scheduled-utc {shlex.quote(fields)} >> {log} 2>&1"
+        command = (f"{_command(group, project, prepare='mkdir -p .courier')} --if-scheduled-utc "
+                   f"{shlex.quote(fields)} >> {log} 2>&1")
         lines.append(f"{fields} {command}".replace("%", "\\%"))  # cron reads a bare % as a newline
     return "\n".join(lines) + "\n"
 
@@ -161,6 +162,8 @@ def fired_scheduled_time(group: CourierGroup, line: str,
         raise CourierError(f"--if-scheduled-utc {line!r}: started at {now:%Y-%m-%dT%H:%M}Z, not within "
                            f"{int(FIRING_GRACE.total_seconds() // 60)} minutes of one of the line's UTC times: "
                            "is the cron daemon's clock on UTC? (`courier group export --to cron` writes UTC times)")
+    if group.status != "active":
+        return None, f"courier group {group.name} is {group.status}: it runs by hand only; nothing to run"
     if previous_time(group.schedule, group.timezone, fired) != fired:
         return None, (f"courier group {group.name}: {fired.isoformat()} is not a scheduled time of "
                       f"{group.schedule.text!r} in {group.timezone.key}; nothing to run")
