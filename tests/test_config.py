@@ -189,9 +189,13 @@ def hours(delta) -> float:
 
 @pytest.mark.parametrize("groups, warn, error", [
     ("", 48, 72),  # run by hand only: the default
-    (group("daily", "30 16 * * *", wait="6h"), 24 + 2 * 24 + 6, 24 + 3 * 24 + 6),
-    (group("weekdays", "0 9 * * 1-5"), 24 + 2 * 72, 24 + 3 * 72),  # Friday to Monday is the longest wait
-    (group("weekly", "@weekly") + group("hourly", "0 * * * *"), 24 + 2, 24 + 3),  # the tightest group decides
+    # before each run, the newest landed date is two days and the run's time of day old; then `wait`, and an
+    # hour to land; one interval (the longest gap between runs) more is an error
+    (group("daily", "30 16 * * *", wait="6h"), 72, 72 + 24),  # 48 + 16.5 + 6 + 1, rounded up
+    # the Friday run lands Thursday; Monday 09:00 is 105 h after Thursday began
+    (group("weekdays", "0 9 * * 1-5"), 105 + 1, 106 + 72),
+    # an hourly run lands yesterday: just before midnight, the day before yesterday is the newest (48 h)
+    (group("weekly", "@weekly") + group("hourly", "0 * * * *"), 48 + 1, 49 + 1),  # the tightest group decides
 ])
 def test_freshness_thresholds_follow_the_schedules_that_run_the_courier(tmp_path, groups, warn, error):
     text = courier("    bucket: b\n") + (f"courier_groups:\n{groups}" if groups else "")

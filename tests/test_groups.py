@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from optimizely_courier.config.schedule import Cron, scheduled_times
 from optimizely_courier.config.sources import load_project
 from optimizely_courier.errors import GroupFailed
 from optimizely_courier.groups.clock import Clock
@@ -190,17 +195,182 @@ def test_group_next_shows_local_and_utc_times_with_dates_across_a_dst_change(pro
                                  "  2027-03-14T08:30:00-07:00  (2027-03-14T15:30:00+00:00)  loads shop 2027-03-13"]
 
 
-def test_export_writes_a_cron_line_with_cron_tz_and_an_airflow_dag(project, tmp_path):
+WEEKDAYS = """couriers:
+  shop:
+    local_path: mirror
+    entities:
+      - object/file-pattern: "'orders/date='yyyy-MM-dd'/'"
+        object/ready-marker: "'orders/date='yyyy-MM-dd'/_SUCCESS'"
+        object/land-as: {{file/tag: orders}}
+    load_operations: {{}}
+courier_groups:
+  weekdays:
+    schedule: "{schedule}"
+    timezone: {zone}
+{extra}    couriers:
+      - {{name: shop, offset: 24h}}
+"""
+
+
+def test_a_weekday_schedule_s_monday_run_loads_friday_to_sunday(dbt_project):
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule="15 6 * * 1-5", zone="Europe/Berlin", extra=""))
+    for day in ("2026-11-26", "2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30"):
+        ready_day(dbt_project, day)
+
+    # Monday 2026-11-30 06:15 in Berlin; the run before it was Friday's, which loaded Thursday
+    result = run_cli(dbt_project, "group", "run", "weekdays", "--scheduled-for", "2026-11-30T06:15:00+01:00")
+
+    assert result.exit_code == 0, result.output
+    assert raw_days(dbt_project) == ["2026-11-27", "2026-11-28", "2026-11-29"]
+    [group_run] = json.loads(run_cli(dbt_project, "group", "history", "--json").output)
+    assert (group_run["scheduled_for"], group_run["dates"]) == ("2026-11-30T05:15:00+00:00",
+                                                                "shop 2026-11-27 to 2026-11-29")
+
+
+def test_scheduled_for_loads_that_past_run_s_dates_not_the_latest(project):
     root = project()
-    cron = run_cli(root, "group", "export", "nightly", "--to", "cron").output.splitlines()
-    assert cron[1] == "CRON_TZ=America/Los_Angeles"
-    assert cron[2].startswith("30 8 * * * cd ") and cron[2].endswith("/courier group run nightly")
+    for day in ("2026-11-20", "2026-11-27"):
+        ready_day(root, day)
+    result = run_cli(root, "group", "run", "nightly", "--scheduled-for", "2026-11-21T16:30:00Z")
+    assert result.exit_code == 0, result.output
+    assert raw_days(root) == ["2026-11-20"]
+    assert json.loads(run_cli(root, "group", "history", "--json").output)[0]["scheduled_for"] == (
+        "2026-11-21T16:30:00+00:00")
+
+
+@pytest.mark.parametrize("args", [("--date", "2026-11-27", "--scheduled-for", "2026-11-28T16:30:00Z"),
+                                  ("--scheduled-for", "2026-11-28T16:30:00Z", "--if-scheduled-utc", "30 16 * * *")])
+def test_dates_scheduled_for_and_if_scheduled_utc_exclude_each_other(project, args):
+    result = run_cli(project(), "group", "run", "nightly", *args)
+    assert result.exit_code == 2
+    assert "choose one of: dates (--date, --from/--to, --all), --scheduled-for, --if-scheduled-utc" in result.output
+
+
+def test_only_past_day_leaves_the_weekend_unloaded_and_validate_and_next_warn_by_weekday(dbt_project):
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule="15 6 * * 1-5", zone="Europe/Berlin",
+                                                             extra="    only_past_day: true\n"))
+    warning = ("courier_groups.weekdays.couriers[0] (shop): with only_past_day: true, no scheduled run loads every "
+               "Friday, every Saturday (UTC dates, 2026, offset 24h); set only_past_day: false to load "
+               "every date")
+    validate = run_cli(dbt_project, "validate")
+    assert validate.exit_code == 0 and f"warning: sources.yml: {warning}" in validate.stderr
+    upcoming = run_cli(dbt_project, "group", "next", "weekdays", "-n", "1", "--after", "2026-11-29T00:00:00Z",
+                       "--json")
+    assert upcoming.exit_code == 0 and f"warning: {warning}" in upcoming.stderr
+    assert json.loads(upcoming.stdout)[0]["dates"] == {"shop": ["2026-11-29"]}  # Monday: Sunday only
+
+
+def test_a_schedule_that_covers_every_date_gets_no_warning(dbt_project):
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule="15 6 * * 1-5", zone="Europe/Berlin", extra=""))
+    assert "warning" not in run_cli(dbt_project, "validate").output
+    upcoming = run_cli(dbt_project, "group", "next", "weekdays", "-n", "1", "--after", "2026-11-29T00:00:00Z",
+                       "--json")
+    assert json.loads(upcoming.output)[0]["dates"] == {"shop": ["2026-11-27", "2026-11-28", "2026-11-29"]}
+
+
+def test_airflow_dag_passes_its_data_interval_retries_and_times_out_after_the_longest_wait(project, tmp_path):
+    root = project(wait="6h")
     dag_file = tmp_path / "dag.py"
     assert run_cli(root, "group", "export", "nightly", "--to", "airflow", "-o", str(dag_file)).exit_code == 0
     dag = dag_file.read_text()
     compile(dag, str(dag_file), "exec")
     assert "CronTriggerTimetable('30 8 * * *', timezone='America/Los_Angeles')" in dag
-    assert "group run nightly" in dag
+    assert "group run nightly'\n        + ' {% if data_interval_end %}--scheduled-for " \
+           "{{ data_interval_end.isoformat() }}{% endif %}'" in dag
+    assert '"retries": 3' in dag and '"retry_exponential_backoff": True' in dag
+    assert '"execution_timeout": datetime.timedelta(seconds=28800)' in dag  # 6h wait + 2h
+    assert "max_active_runs=1" in dag
+
+
+def test_cron_export_has_utc_lines_without_cron_tz_that_log_to_a_file(project):
+    root = project()
+    cron = run_cli(root, "group", "export", "nightly", "--to", "cron").output
+    assert "CRON_TZ" not in cron.replace("ignore CRON_TZ", "")
+    [line] = [text for text in cron.splitlines() if not text.startswith("#")]
+    # 08:30 in Los Angeles is 16:30 UTC in winter and 15:30 UTC in summer
+    assert line.startswith("30 15,16 * * * cd ")
+    assert line.endswith("/courier group run nightly --if-scheduled-utc '30 15,16 * * *' "
+                         ">> .courier/cron-nightly.log 2>&1")
+    assert "&& mkdir -p .courier &&" in line
+
+
+@pytest.mark.parametrize("now, expected", [
+    ("2026-11-28T16:30:04+00:00", "2026-11-28T16:30:00+00:00"),  # winter: the 16:30 UTC line is 08:30 in LA
+    ("2026-11-28T15:30:02+00:00", None),  # the summer line, in winter: nothing to run
+    ("2026-07-01T15:31:00+00:00", "2026-07-01T15:30:00+00:00"),
+    ("2026-07-01T16:30:00+00:00", None),
+])
+def test_a_utc_cron_line_runs_only_at_the_group_s_scheduled_times(project, now, expected):
+    from optimizely_courier.groups.export import fired_scheduled_time
+
+    group = load_project(project()).group("nightly")
+    when, note = fired_scheduled_time(group, "30 15,16 * * *", dt.datetime.fromisoformat(now))
+    assert (when.isoformat() if when else None) == expected
+    assert bool(note) == (expected is None)
+
+
+def test_a_utc_cron_line_does_not_run_an_inactive_group(project):
+    from optimizely_courier.groups.export import fired_scheduled_time
+
+    group = load_project(project(extra="    status: inactive\n")).group("nightly")
+    when, note = fired_scheduled_time(group, "30 15,16 * * *", dt.datetime(2026, 11, 28, 16, 30, tzinfo=UTC))
+    assert when is None and "is inactive: it runs by hand only" in note
+
+
+def test_a_utc_cron_line_fired_by_a_clock_not_on_utc_fails_saying_so(project):
+    away = dt.datetime.now(UTC) + dt.timedelta(hours=12)  # the line last fired about 12 hours ago
+    result = run_cli(project(), "group", "run", "nightly", "--if-scheduled-utc", f"{away.minute} {away.hour} * * *")
+    assert result.exit_code == 1
+    assert "is the cron daemon's clock on UTC?" in result.output.strip().splitlines()[-1]
+
+
+def test_the_exported_crontab_line_runs_the_group_at_its_scheduled_time_and_logs(dbt_project):
+    now = dt.datetime.now(UTC)
+    local = now.astimezone(ZoneInfo("Asia/Kolkata"))  # +05:30: the UTC line differs from the schedule
+    minutes = ",".join(str((local.minute + i) % 60) for i in range(2))  # this minute and the next
+    hours = ",".join(sorted({str(local.hour), str((local + dt.timedelta(minutes=1)).hour)}))
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule=f"{minutes} {hours} * * *",
+                                                             zone="Asia/Kolkata", extra=""))
+    yesterday = str((now - dt.timedelta(days=1)).date())
+    ready_day(dbt_project, yesterday)
+    cron = run_cli(dbt_project, "group", "export", "weekdays", "--to", "cron").output
+    lines = [text for text in cron.splitlines() if not text.startswith("#")]
+    [command] = [line.split(" ", 5)[5] for line in lines]
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    subprocess.run(["/bin/sh", "-c", command.replace("\\%", "%")], env=env, timeout=300, check=True)
+
+    log = (dbt_project / ".courier" / "cron-weekdays.log").read_text()
+    assert "Courier group weekdays succeeded" in log, log
+    assert raw_days(dbt_project) == [yesterday]
+
+
+@pytest.mark.parametrize("schedule, zone", [
+    ("15 6 * * 1-5", "Europe/Berlin"),
+    ("30 1 * * *", "America/Los_Angeles"),  # 01:30 happens twice on 2026-11-01: once, the first time
+    ("0 12 1 * mon", "UTC"),  # both day fields: a day matching either
+    ("*/20 9-10 * * *", "Asia/Kolkata"),
+    ("0 3 */2 * *", "Australia/Sydney"),
+])
+def test_the_systemd_timer_fires_at_the_group_s_scheduled_times(dbt_project, tmp_path, schedule, zone):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze (Debian's systemd package) checks the timer's OnCalendar="
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule=schedule, zone=zone, extra=""))
+    result = run_cli(dbt_project, "group", "export", "weekdays", "--to", "systemd", "-o", str(tmp_path / "units"))
+    assert result.exit_code == 0, result.output
+    timer = (tmp_path / "units" / "courier-group-weekdays.timer").read_text()
+    service = (tmp_path / "units" / "courier-group-weekdays.service").read_text()
+    assert f"WorkingDirectory={dbt_project}\n" in service and service.rstrip().endswith("group run weekdays")
+    base = dt.datetime(2026, 10, 20, tzinfo=UTC)  # a stretch with the clock changes of both hemispheres
+    fired: set[dt.datetime] = set()
+    for spec in [line.split("=", 1)[1] for line in timer.splitlines() if line.startswith("OnCalendar=")]:
+        shown = subprocess.run([analyze, "calendar", "--iterations=40", f"--base-time={base:%Y-%m-%d %H:%M:%S} UTC",
+                                spec], capture_output=True, text=True, check=True, env={**os.environ, "TZ": "UTC"})
+        fired |= {dt.datetime.strptime(match, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+                  for match in re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", shown.stdout)}
+    last = max(fired) if len(fired) < 40 else sorted(fired)[39]
+    expected = itertools.takewhile(lambda t: t <= last, scheduled_times(Cron.parse(schedule), ZoneInfo(zone), base))
+    assert sorted(t for t in fired if t <= last) == list(expected)
 
 
 def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):

@@ -40,6 +40,11 @@ def _one_error_line(result) -> str:  # noqa: ANN001 - a click Result
     ("offset: 1d", "0 0 31 2 *", ["group", "next", "nightly"], "never runs: none of its months has day 31"),
     ("offset: 1d", "30 8 * * *", ["group", "next", "nightly", "--after", "9999-12-31T23:59"],
      "has no scheduled time after 9999-12-31T23:59:00+00:00"),
+    # a run scheduled for the far future would wait until then for data that cannot exist yet
+    ("offset: 0", "30 8 * * *", ["group", "run", "nightly", "--scheduled-for", "9999-12-31T23:59:00Z"],
+     "'--scheduled-for': 9999-12-31T23:59:00+00:00 is in the future"),
+    ("offset: 1d", "30 8 * * *", ["group", "run", "nightly", "--if-scheduled-utc", "99 * * * *"],
+     "'--if-scheduled-utc': minute field '99': values must be within 0-59"),
 ])
 def test_impossible_schedules_and_durations_end_in_one_line(dbt_project, member, schedule, command, message):
     sources = SHOP_SOURCES + GROUP.format(schedule=schedule, member=member)

@@ -478,7 +478,8 @@ def test_status_shows_runs_landed_files_freshness_from_the_schedule_unbuilt_file
     assert status["landed"] == {"files": 2, "rows": 2, "newest_partition": today.isoformat()}
     fresh = status["freshness"]
     assert fresh["status"] == "pass" and 0 <= fresh["age_hours"] <= 24
-    assert (fresh["warn_after_hours"], fresh["error_after_hours"]) == (24 + 2 * 24 + 2, 24 + 3 * 24 + 2)
+    # before a 06:00 run the newest date is 54 h old; 2 h of wait and an hour to land; a day more is an error
+    assert (fresh["warn_after_hours"], fresh["error_after_hours"]) == (48 + 6 + 2 + 1, 57 + 24)
     assert [(t["domain_table"], t["rows"], t["files_to_build"]) for t in status["domain_tables"]] == [
         ("Shop:Orders", 1, 1)]  # the second file landed without a build
     assert [(g["group"], g["status"]) for g in status["groups"]] == [("nightly", "active")]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +18,12 @@ from optimizely_courier.cli.common import (
 )
 from optimizely_courier.errors import CourierError
 from optimizely_courier.text import to_json
+
+if TYPE_CHECKING:
+    from optimizely_courier.config.sources import Project
+
+# How far in the future --scheduled-for may be: an orchestrator's clock may be a little ahead of this machine's.
+FUTURE_TOLERANCE = dt.timedelta(minutes=15)
 
 
 @click.group()
@@ -33,28 +41,63 @@ def group() -> None:
 @group.command("run")
 @click.argument("name")
 @date_options
+@click.option("--scheduled-for", "scheduled_for", metavar="INSTANT",
+              help="Load what a scheduled run at this ISO instant loads (what an orchestrator passes).")
+@click.option("--if-scheduled-utc", "fired_by", metavar="CRON",
+              help="For a crontab line of these UTC times: run as the time it fired for, if that is one of the "
+                   "group's scheduled times; else exit 0.")
 @click.pass_context
 def group_run(ctx: click.Context, name: str, date: str | None, start: str | None, end: str | None,
-              everything: bool) -> None:
+              everything: bool, scheduled_for: str | None, fired_by: str | None) -> None:
     """Run a courier group now.
 
     With dates, it loads exactly those (the schedule is ignored). Without, it runs as its latest
-    scheduled time would: each courier's offset window, catching up on missed days, waiting up to
-    each courier's `wait` for late data. Downstream commands run only when every courier succeeded.
+    scheduled time would: each courier's offset window and the dates since the previous scheduled
+    time's window, catching up on missed runs, waiting up to each courier's `wait` for late data.
+    `--scheduled-for` runs as the scheduled time given (an Airflow DAG passes its run's
+    data_interval_end, so clearing a past run loads that run's dates). Downstream commands run only
+    when every courier succeeded.
 
     \b
     Examples:
       courier group run optimizely --date 2026-11-27
-      courier group run optimizely            # as scheduled (what cron or Airflow call)
+      courier group run optimizely            # as its latest scheduled time
+      courier group run optimizely --scheduled-for 2026-11-28T16:30:00+00:00
     """
     from optimizely_courier.groups.group_run import run_group
     from optimizely_courier.runs.progress import Reporter
     from optimizely_courier.runs.run import PARTIAL, PARTIAL_EXIT_CODE
 
     given = date or start or end or everything
+    if sum(bool(choice) for choice in (given, scheduled_for, fired_by)) > 1:
+        raise click.UsageError("choose one of: dates (--date, --from/--to, --all), --scheduled-for, "
+                               "--if-scheduled-utc")
     dates = run_dates(date, start, end, everything) if given else None
-    if run_group(current_project(ctx), name, dates, reporter=Reporter()).record.status == PARTIAL:
+    project = current_project(ctx)
+    when = iso_instant(scheduled_for, "--scheduled-for")
+    if when is not None and when > dt.datetime.now(dt.UTC) + FUTURE_TOLERANCE:
+        raise click.BadParameter(f"{when.isoformat()} is in the future: a run can be scheduled for a time that has "
+                                 "passed (Airflow passes its run's data_interval_end)", param_hint="'--scheduled-for'")
+    if fired_by is not None:
+        when = _fired_scheduled_time(project, name, fired_by)
+        if when is None:
+            return
+    if run_group(project, name, dates, scheduled_for=when, reporter=Reporter()).record.status == PARTIAL:
         ctx.exit(PARTIAL_EXIT_CODE)
+
+
+def _fired_scheduled_time(project: Project, name: str, line: str) -> dt.datetime | None:
+    """The scheduled time a UTC crontab line fired for, or None (after saying so) when it is not one."""
+    from optimizely_courier.config.schedule import ScheduleError
+    from optimizely_courier.groups.export import fired_scheduled_time
+
+    try:
+        when, note = fired_scheduled_time(project.group(name), line)
+    except ScheduleError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--if-scheduled-utc'") from None
+    if when is None:
+        click.echo(note)
+    return when
 
 
 @group.command("next")
@@ -71,10 +114,10 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
       courier group next optimizely
       courier group next optimizely -n 3 --after 2027-03-13T00:00:00Z --json
     """
-    import datetime as dt
     import itertools
 
     from optimizely_courier.config.schedule import scheduled_times
+    from optimizely_courier.groups.coverage import coverage_warnings
     from optimizely_courier.groups.group_run import scheduled_dates
 
     chosen = current_project(ctx).group(name)
@@ -88,6 +131,8 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
     entries = [{"local": t.astimezone(chosen.timezone).isoformat(), "utc": t.isoformat(),
                 "dates": {m.name: [str(d) for d in scheduled_dates(chosen, m, t, None).days()]
                           for m in chosen.couriers}} for t in times]
+    for warning in coverage_warnings(chosen):
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         click.echo(to_json(entries))
         return
@@ -101,30 +146,46 @@ def group_next(ctx: click.Context, name: str, count: int, after: str | None, as_
 
 @group.command("export")
 @click.argument("name")
-@click.option("--to", "target", type=click.Choice(["airflow", "cron"]), required=True, help="Orchestrator.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--to", "target", type=click.Choice(["airflow", "cron", "systemd"]), required=True,
+              help="Orchestrator.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write to a file (for systemd: a directory, for the .service and the .timer).")
 @click.pass_context
 def group_export(ctx: click.Context, name: str, target: str, output: Path | None) -> None:
-    """Write an Airflow DAG or a crontab entry (with CRON_TZ) that runs the group on its schedule.
+    """Write an Airflow DAG, crontab lines or systemd units that run the group on its schedule.
+
+    The DAG passes each run's data_interval_end as `--scheduled-for`, so a cleared or backfilled
+    run loads its own dates; it retries with back-off and times out after the longest wait plus 2h.
+    The crontab lines are in UTC (no CRON_TZ), one per set of UTC times the schedule falls on, each
+    running the group only at a scheduled time (`--if-scheduled-utc`), logging to .courier/.
+    The systemd timer's OnCalendar= carries the zone.
 
     \b
     Examples:
       courier group export optimizely --to cron >> my.crontab
       courier group export optimizely --to airflow -o dags/courier_optimizely.py
+      courier group export optimizely --to systemd -o ~/.config/systemd/user
     """
     from optimizely_courier.groups.export import export
 
     if output is not None:
-        check_output(output, "'-o' / '--output'")
-    text = export(current_project(ctx).group(name), target, ctx.obj.project_dir)
+        check_output(output, "'-o' / '--output'", directory=target == "systemd")
+        if target != "systemd" and output.is_dir():
+            raise click.BadParameter(f"cannot write {output}: it is a directory", param_hint="'-o' / '--output'")
+    exported = export(current_project(ctx).group(name), target, ctx.obj.project_dir)
+    files = exported if isinstance(exported, dict) else {None: exported}
     if output is None:
-        click.echo(text, nl=False)
-    else:
+        click.echo("\n".join(text if file is None else f"# ---- {file}\n{text}" for file, text in files.items()),
+                   nl=False)
+        return
+    for file, text in files.items():
+        path = output if file is None else output / file
         try:
-            output.write_text(text)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
         except OSError as exc:
-            raise write_failed(output, exc) from None
-        click.echo(f"wrote {output}")
+            raise write_failed(path, exc) from None
+        click.echo(f"wrote {path}")
 
 
 @group.command("history")

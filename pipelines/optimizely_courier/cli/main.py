@@ -357,6 +357,7 @@ def validate(ctx: click.Context) -> None:
 
     Reports every problem: malformed load operations, operations naming a missing feed or a tag
     no entity lands, feeds whose courier or file tag no courier lands, invalid or duplicate feeds.
+    Warns, by weekday, about dates no scheduled run of a courier group loads (`only_past_day`).
 
     \b
     Example:
@@ -373,6 +374,10 @@ def validate(ctx: click.Context) -> None:
         click.echo(str(problem), err=True)
     if problems:
         raise click.exceptions.Exit(1)
+    from optimizely_courier.groups.coverage import coverage_warnings
+
+    for warning in (w for chosen in project.groups.values() for w in coverage_warnings(chosen)):
+        click.echo(f"warning: sources.yml: {warning}", err=True)
     click.echo(f"sources.yml and {len(found)} feed(s) are consistent")
 
 

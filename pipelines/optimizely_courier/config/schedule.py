@@ -173,6 +173,23 @@ def longest_gap(cron: Cron, zone: ZoneInfo) -> dt.timedelta:
     return max(gaps, default=dt.timedelta(days=366))
 
 
+def longest_staleness(cron: Cron, zone: ZoneInfo, offset: dt.timedelta,
+                      dates_zone: ZoneInfo | None = None) -> dt.timedelta:
+    """How old the newest loaded date gets before the next scheduled run loads a newer one, over a year.
+
+    Ages count from the start (UTC) of the date, as `courier status` and `dbt source freshness` do;
+    every run loads up to the end of its offset window (a weekday schedule's Friday run loads
+    Thursday, which is 4 days and the Monday run's time of day old when that run starts).
+    """
+    end = GAP_YEAR_START + dt.timedelta(days=366)
+    times = itertools.islice(itertools.takewhile(lambda t: t <= end, scheduled_times(cron, zone, GAP_YEAR_START)),
+                             GAP_MAX_FIRINGS)
+    ages = [later - dt.datetime.combine(window_dates(earlier, offset, dates_zone)[1] - dt.timedelta(days=1),
+                                        dt.time(), UTC)
+            for earlier, later in itertools.pairwise(times)]
+    return max(ages, default=dt.timedelta(days=366))
+
+
 def previous_time(cron: Cron, zone: ZoneInfo, at: dt.datetime) -> dt.datetime | None:
     """The latest scheduled instant at or before `at` (searching back up to MAX_SEARCH_DAYS)."""
     day = min(_local_date(at, zone), dt.date.max - dt.timedelta(days=1)) + dt.timedelta(days=1)
@@ -192,12 +209,58 @@ def previous_time(cron: Cron, zone: ZoneInfo, at: dt.datetime) -> dt.datetime | 
 
 
 def window_dates(scheduled: dt.datetime, offset: dt.timedelta, zone: ZoneInfo | None = None) -> tuple[dt.date, dt.date]:
-    """The dates a run scheduled at `scheduled` loads: [date(scheduled - offset), date(scheduled)).
+    """The offset window of a run scheduled at `scheduled`: [date(scheduled - offset), date(scheduled)).
 
     Dates are UTC unless `zone` is given (the group's `use_timezone_for_dates`). At least one day
     is loaded: with an offset shorter than the time since midnight, it is the current day.
     """
     tz = zone or UTC
-    start = (scheduled - offset).astimezone(tz).date()
+    try:
+        start = (scheduled - offset).astimezone(tz).date()
+    except OverflowError:  # an offset reaching back past the first day of the calendar
+        start = dt.date.min
     end = max(scheduled.astimezone(tz).date(), start + dt.timedelta(days=1))
     return start, end
+
+
+def covering_window(cron: Cron, zone: ZoneInfo, scheduled: dt.datetime, offset: dt.timedelta,
+                    dates_zone: ZoneInfo | None = None) -> tuple[dt.date, dt.date]:
+    """The dates a run at `scheduled` loads so that no date falls between two scheduled runs.
+
+    From the end of the previous scheduled time's offset window to the end of this run's own (a
+    weekday schedule's Monday run loads Friday to Sunday), and never less than its own window: an
+    offset longer than the time since the previous run re-loads dates on purpose, for late data.
+    """
+    start, end = window_dates(scheduled, offset, dates_zone)
+    try:
+        previous = previous_time(cron, zone, scheduled - dt.timedelta(microseconds=1))
+    except OverflowError:
+        previous = None
+    if previous is not None:
+        start = min(start, window_dates(previous, offset, dates_zone)[1])
+    return start, end
+
+
+def unloaded_dates(cron: Cron, zone: ZoneInfo, offset: dt.timedelta, dates_zone: ZoneInfo | None,
+                   start: dt.date, end: dt.date) -> list[dt.date]:
+    """The dates in [start, end) that no scheduled run's own offset window loads.
+
+    What a group with `only_past_day: true` never loads: with it, a run loads only its offset
+    window, so the days a schedule skips (a weekday schedule's weekend) are left out.
+    """
+    def days(since: dt.date, until: dt.date) -> list[dt.date]:
+        return [since + dt.timedelta(days=i) for i in range((until - since).days)]
+
+    missed: list[dt.date] = []
+    covered_to = start  # every date before it is loaded, or already in `missed`
+    # Runs from two days before `start` (none earlier loads a date from `start` on) until none can
+    # load a date before `end`; windows only move forward, so a date is missed when it falls between two.
+    first = dt.datetime.combine(start, dt.time(), UTC) - dt.timedelta(days=2)
+    last = dt.datetime.combine(end, dt.time(), UTC) + offset + dt.timedelta(days=2)
+    for scheduled in itertools.takewhile(lambda t: t <= last, scheduled_times(cron, zone, first)):
+        window_start, window_end = window_dates(scheduled, offset, dates_zone)
+        missed += days(covered_to, min(window_start, end))
+        covered_to = max(covered_to, window_end)
+        if covered_to >= end:
+            return missed
+    return missed + days(covered_to, end)

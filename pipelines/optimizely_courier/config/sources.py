@@ -20,7 +20,14 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from optimizely_courier.config.patterns import FilePattern, PatternError
-from optimizely_courier.config.schedule import Cron, ScheduleError, longest_gap, parse_duration, parse_zone
+from optimizely_courier.config.schedule import (
+    Cron,
+    ScheduleError,
+    longest_gap,
+    longest_staleness,
+    parse_duration,
+    parse_zone,
+)
 from optimizely_courier.config.secrets import SECRET_KEYS, check_secrets_file, resolve_secrets
 from optimizely_courier.config.yamlfile import LineDict, Section, line_of, load_yaml, parse_yaml
 from optimizely_courier.errors import ConfigError
@@ -118,6 +125,9 @@ class NotifyTarget:
     env: tuple[str, ...] = ()  # a command's variables to pass although they look like credentials
 
 
+LOAD_MARGIN = dt.timedelta(hours=1)  # a scheduled run's landing, after its wait, before a partition is late
+
+
 @dataclass(frozen=True)
 class Freshness:
     """How old a courier's newest landed partition may get before `dbt source freshness`,
@@ -128,12 +138,13 @@ class Freshness:
 
     @classmethod
     def implied_by(cls, group: CourierGroup, member: GroupCourier) -> Freshness:
-        """What a group's schedule implies: a partition lands `offset` (plus `wait`) after its date
-        ends, and waits up to two schedule intervals for the run that lands it (the run's time of
-        day is within one); one more interval late is an error."""
-        interval = longest_gap(group.schedule, group.timezone)
-        warn = member.offset + 2 * interval + member.wait
-        return cls(_whole_hours(warn), _whole_hours(warn + interval))
+        """What a group's schedule implies: warn once the newest landed partition is older than it
+        ever gets while every scheduled run lands its dates by the end of its `wait` (plus an hour to
+        load them); an error one schedule interval (the longest gap between runs) later."""
+        dates_zone = group.timezone if group.use_timezone_for_dates else None
+        stale = longest_staleness(group.schedule, group.timezone, member.offset, dates_zone)
+        warn = _whole_hours(stale + member.wait + LOAD_MARGIN)
+        return cls(warn, _whole_hours(warn + longest_gap(group.schedule, group.timezone)))
 
 
 def _whole_hours(delta: dt.timedelta) -> dt.timedelta:

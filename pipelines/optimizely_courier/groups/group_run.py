@@ -1,8 +1,10 @@
 """Courier group runs: couriers one after another, waiting for late data, then the downstream gate.
 
 A scheduled run at time T loads, per courier, the dates of its offset window
-`[date(T - offset), date(T))`; when earlier scheduled runs were missed (the machine was off) and
-`only_past_day` is false, it loads every day since the last successful group run, oldest first.
+`[date(T - offset), date(T))`. Unless `only_past_day` is true, it also loads every date since the end
+of the previous scheduled time's window (so a weekday schedule's Monday run loads the weekend) and,
+when scheduled runs were missed (the machine was off), every day since the last successful group
+run, oldest first.
 During a courier's `wait` the ready markers are polled with back-off; when the wait expires,
 `on_missing: stop` fails the group and `notify` records an alert and lands what is ready.
 `downstream` commands run only after every courier succeeded.
@@ -17,7 +19,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 
-from optimizely_courier.config.schedule import previous_time, scheduled_times, window_dates
+from optimizely_courier.config.schedule import covering_window, previous_time, scheduled_times, window_dates
 from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
 from optimizely_courier.errors import CourierError, GroupFailed, NotReadyError
 from optimizely_courier.groups.clock import Clock
@@ -38,13 +40,21 @@ class GroupReport:
 
 def scheduled_dates(group: CourierGroup, member: GroupCourier, scheduled: dt.datetime,
                     since: dt.datetime | None) -> RunDates:
-    """The dates a scheduled run loads for one courier, catching up since `since` (the last success)."""
+    """The dates a run scheduled at `scheduled` loads for one courier.
+
+    Its offset window; unless `only_past_day`, also every date since the previous scheduled time's
+    window (the days the schedule skips, such as a weekday schedule's weekend) and, when scheduled
+    runs were missed, every date since the window of `since` (the last successful scheduled run).
+    """
     zone = group.timezone if group.use_timezone_for_dates else None
     start, end = window_dates(scheduled, member.offset, zone)
-    if since is not None and not group.only_past_day and group.schedule is not None:
+    if group.only_past_day or group.schedule is None:
+        return RunDates.between(start, end)
+    start = min(start, covering_window(group.schedule, group.timezone, scheduled, member.offset, zone)[0])
+    if since is not None:
         first_missed = next(scheduled_times(group.schedule, group.timezone, since), None)
         if first_missed is not None and first_missed < scheduled:
-            start = min(start, window_dates(first_missed, member.offset, zone)[0])
+            start = min(start, covering_window(group.schedule, group.timezone, first_missed, member.offset, zone)[0])
     return RunDates.between(start, end)
 
 
