@@ -173,7 +173,7 @@ def test_unknown_courier_lists_configured_ones(make_project):
 def test_run_date_options_are_validated_before_any_work(make_project, args, message):
     project = make_project(sources_yaml(bucket="b", endpoint="http://127.0.0.1:9"))
     result = run_cli(project, "run", "optimizely", *args)
-    assert result.exit_code != 0
+    assert result.exit_code == 2  # a usage error
     assert message in result.output
     assert not (project / "warehouse.duckdb").exists()
 

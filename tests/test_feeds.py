@@ -4,7 +4,7 @@ import pytest
 
 from optimizely_courier.errors import FeedErrors
 from optimizely_courier.feeds.feed import load_feeds, read_feeds
-from tests.conftest import run_cli
+from tests.conftest import SHOP_SOURCES, run_cli
 
 BASE = """id: df-aaaaaa
 source: Shop
@@ -112,6 +112,19 @@ def test_validate_reports_every_problem_at_once_with_lines(make_project):
         "Integer, String; got 'Text'",
         "feeds/shop/returns.yml:6: `primary_key`: `nope` is not a column of this feed (columns: order_id)",
     ]
+
+
+def test_a_misspelt_semantic_tag_is_one_problem_not_also_a_missing_feed(make_project):
+    project = make_project(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, file: orders}]}\n")
+    write(project, BASE + "  - {name: email, type: String, semantic: emial}\n")
+
+    result = run_cli(project, "validate")
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "feeds/shop/orders.yml:9: `columns[1].semantic`: unknown semantic tag `emial`: did you mean `email`? Use a "
+        "documented tag (e.g. email, given-name, fk-<namespace>, txn-item/<field>) or a custom tag starting with "
+        "`custom-`"]
 
 
 def test_commands_needing_valid_feeds_stop_at_the_first_problem_with_a_count(tmp_path):

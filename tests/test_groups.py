@@ -100,6 +100,26 @@ def test_manual_group_run_uses_only_the_given_dates_and_records_group_and_courie
     assert (root / "downstream.txt").read_text().strip() == "ran"
 
 
+def test_group_run_prints_each_courier_s_table_and_the_tail_of_each_downstream_command(project):
+    root = project()
+    (root / "sources.yml").write_text((root / "sources.yml").read_text().replace(
+        'downstream: ["echo ran > downstream.txt"]', 'downstream: ["seq 1 25", "echo done >&2"]'))
+    ready_day(root, "2026-11-27", rows=3)
+
+    result = run_cli(root, "group", "run", "nightly", "--date", "2026-11-27")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    table = lines.index(f"Courier shop ({root / 'mirror'}), 2026-11-27:")
+    assert lines[table + 2].split() == ["orders", "1", "3", "0"]
+    tail = lines.index("  output of `seq 1 25` (last 20 of 25 lines):")
+    assert lines[tail + 1:tail + 22] == [f"    {n}" for n in range(6, 26)] + ["  `seq 1 25` exited with 0"]
+    assert lines[tail + 22].endswith(" Downstream: echo done >&2")
+    assert lines[tail + 23:tail + 26] == ["  output of `echo done >&2` (1 line(s)):", "    done",
+                                          "  `echo done >&2` exited with 0"]
+    assert table < tail
+
+
 def test_scheduled_run_loads_the_offset_window_in_utc(project):
     root = project()
     for day in ("2026-11-26", "2026-11-27", "2026-11-28"):
@@ -385,14 +405,20 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
     try:
         for line in server.stdout:
             lines.append(line.rstrip())
-            if "Courier group nightly succeeded" in line or time.monotonic() > deadline:
+            if "Group nightly runs next at 2026-11-29" in line or time.monotonic() > deadline:
                 break
         server.send_signal(signal.SIGTERM)
         rest, _ = server.communicate(timeout=60)
     finally:
         server.kill()
-    output = "\n".join(lines) + rest
+    output = "\n".join(lines) + "\n" + rest
     assert server.returncode == 0, output
+    said = [re.sub(r"^\d\d:\d\d:\d\d ", "", line) for line in output.splitlines()]
+    first, then = (said.index("Group nightly runs next at 2026-11-28T08:30:00-08:00 America/Los_Angeles "
+                              "(2026-11-28T16:30:00+00:00 UTC)"),
+                   said.index("Group nightly runs next at 2026-11-29T08:30:00-08:00 America/Los_Angeles "
+                              "(2026-11-29T16:30:00+00:00 UTC)"))
+    assert first < said.index("Courier group nightly succeeded") < then
     assert "Courier group nightly started for 2026-11-28T16:30:00+00:00" in output
     assert "Received SIGTERM: stopped after the current run" in output
     assert "Stopped after 1 group run(s)" in output

@@ -241,6 +241,22 @@ def test_history_records_failed_and_successful_runs_newest_first(shop):
     assert "no files match" in text[-1]
 
 
+def test_an_unknown_courier_is_an_error_of_the_command_and_no_run_is_recorded(shop):
+    from optimizely_courier.config.sources import load_project
+    from optimizely_courier.errors import ConfigError
+    from optimizely_courier.landing.discovery import RunDates
+    from optimizely_courier.runs.run import run_courier
+
+    message = f"{shop / 'sources.yml'}: `couriers.nosuch`: no such courier; configured couriers: shop"
+    for json_flag in ([], ["--json"]):
+        result = run_cli(shop, "run", "nosuch", "--all", *json_flag)
+        assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
+    with pytest.raises(ConfigError, match="no such courier"):
+        run_courier(load_project(shop), "nosuch", RunDates.everything())
+
+    assert json.loads(run_cli(shop, "history", "--json").output) == []
+
+
 @pytest.mark.parametrize("operations, feed_text, message", [
     ("{df-aaaaaa: [{type: load, file: returns}]}", FEED,
      "`couriers.shop.load_operations.df-aaaaaa`: loads file tag `returns`, which no entity of courier shop lands"),

@@ -53,28 +53,54 @@ class Context:
     debug: bool
 
 
+def project_root(ctx: click.Context) -> Path:
+    """The `-C` directory, which must hold sources.yml: a check run in the wrong directory fails, never passes."""
+    from optimizely_courier.config.sources import SOURCES_FILE
+    from optimizely_courier.errors import ConfigError
+
+    root = ctx.obj.project_dir
+    if not (root / SOURCES_FILE).is_file():
+        raise ConfigError(root / SOURCES_FILE, "", "file not found: run courier in the project directory, "
+                                                   "or pass -C DIR")
+    return root
+
+
 def current_project(ctx: click.Context):  # noqa: ANN202 - a config.Project
     """The project in the `-C` directory, loaded and validated."""
     from optimizely_courier.config.sources import load_project
 
-    return load_project(ctx.obj.project_dir)
+    return load_project(project_root(ctx))
 
 
 def run_dates(date: str | None, start: str | None, end: str | None, everything: bool):  # noqa: ANN202
-    """The dates of `--date`, `--from/--to` or `--all` (exactly one of them)."""
-    from optimizely_courier.landing.discovery import RunDates, parse_date
+    """The dates of `--date`, `--from/--to` or `--all` (exactly one of them); anything else is a usage error."""
+    from optimizely_courier.landing.discovery import RunDates
 
     chosen = [name for name, given in (("--date", date), ("--from/--to", start or end), ("--all", everything))
               if given]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --date D, --from D --to D, or --all")
     if date:
-        return RunDates.one(parse_date(date, "--date"))
+        return RunDates.one(option_date(date, "--date"))
     if everything:
         return RunDates.everything()
     if not (start and end):
         raise click.UsageError("--from and --to go together (start inclusive, end exclusive)")
-    return RunDates.between(parse_date(start, "--from"), parse_date(end, "--to"))
+    first, last = option_date(start, "--from"), option_date(end, "--to")
+    if last <= first:
+        raise click.UsageError(f"--to {last} must be after --from {first} (the end date is exclusive)")
+    return RunDates.between(first, last)
+
+
+def option_date(text: str, option: str):  # noqa: ANN201 - a datetime.date
+    """A YYYY-MM-DD option value; anything else is a usage error naming the option."""
+    from optimizely_courier.errors import CourierError
+    from optimizely_courier.landing.discovery import parse_date
+
+    try:
+        return parse_date(text, option)
+    except CourierError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def date_options(command):  # noqa: ANN001, ANN201 - a click decorator

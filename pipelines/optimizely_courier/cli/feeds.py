@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from optimizely_courier.cli.common import project_root
 from optimizely_courier.text import to_json
 
 
@@ -34,7 +35,7 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
     """
     from optimizely_courier.feeds.feed import load_feeds
 
-    found = sorted(load_feeds(ctx.obj.project_dir), key=lambda f: f.domain_table)
+    found = sorted(load_feeds(project_root(ctx)), key=lambda f: f.domain_table)
     if as_json:
         click.echo(to_json([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "file": f.file,
                              "primary_key": list(f.primary_key), "path": str(f.path)} for f in found]))
@@ -54,8 +55,9 @@ def feeds_validate(ctx: click.Context) -> None:
     """
     from optimizely_courier.feeds.feed import read_feeds
 
-    found, problems = read_feeds(ctx.obj.project_dir)
-    problems += model_problems(ctx.obj.project_dir, found, problems)
+    root = project_root(ctx)
+    found, problems = read_feeds(root)
+    problems += model_problems(root, found, problems)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -105,7 +107,7 @@ def feeds_diff(ctx: click.Context, base: str | None, output_format: str, fail_on
     from optimizely_courier.experiments.review import experiment_changes
     from optimizely_courier.feeds.review import review, to_markdown
 
-    root = ctx.obj.project_dir
+    root = project_root(ctx)
     result = review(root, base, dict(os.environ), warehouse_path(root, os.environ))
     result.changes += experiment_changes(root, result.base)
     click.echo(to_json(result.to_json()) if output_format == "json" else to_markdown(result), nl=False)
@@ -133,7 +135,8 @@ def feeds_compile(ctx: click.Context, check: bool) -> None:
     from optimizely_courier.experiments.compile import generated_models
     from optimizely_courier.feeds.feed import load_feeds
 
-    report = generated_models(ctx.obj.project_dir, load_feeds(ctx.obj.project_dir), check=check)
+    root = project_root(ctx)
+    report = generated_models(root, load_feeds(root), check=check)
     if check:
         for path in report.stale:
             click.echo(f"stale: {path}", err=True)
@@ -170,5 +173,6 @@ def feeds_init(ctx: click.Context, courier: str, tag: str, source: str, name: st
     """
     from optimizely_courier.feeds.scaffold import init_feed
 
-    path = init_feed(ctx.obj.project_dir, courier, tag, source, name, sample)
-    click.echo(f"wrote {path.relative_to(ctx.obj.project_dir)}: review it, then run `courier feeds compile`")
+    root = project_root(ctx)
+    path = init_feed(root, courier, tag, source, name, sample)
+    click.echo(f"wrote {path.relative_to(root)}: review it, then run `courier feeds compile`")

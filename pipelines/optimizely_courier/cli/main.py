@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from optimizely_courier.cli.common import SECONDS, Context, current_project, date_options, run_dates
+from optimizely_courier.cli.common import SECONDS, Context, current_project, date_options, project_root, run_dates
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
 from optimizely_courier.errors import CourierError
@@ -97,11 +97,12 @@ def run(ctx: click.Context, courier: str, date: str | None, start: str | None, e
       courier run optimizely --from 2026-11-01 --to 2026-11-08 --skip-missing
       courier run optimizely --all --ingest-only --json
     """
-    from optimizely_courier.runs.progress import Reporter
+    from optimizely_courier.runs.progress import Reporter, run_table
     from optimizely_courier.runs.run import PARTIAL, PARTIAL_EXIT_CODE, RunOptions, run_courier
 
     dates = run_dates(date, start, end, everything)
     project = current_project(ctx)
+    project.courier(courier)  # an unknown courier fails here, before a run is recorded
     reporter = Reporter(stream=sys.stderr if as_json else sys.stdout)
     options = RunOptions(skip_missing=skip_missing, ingest_only=ingest_only, lock_timeout=lock_timeout)
     try:
@@ -115,35 +116,10 @@ def run(ctx: click.Context, courier: str, date: str | None, start: str | None, e
     if as_json:
         click.echo(to_json(report.to_json()))
     else:
-        click.echo(format_run(report))
+        click.echo(run_table(report))
     reporter.completed(report.record.duration_seconds)
     if report.record.status == PARTIAL:
         ctx.exit(PARTIAL_EXIT_CODE)
-
-
-def format_run(report) -> str:  # noqa: ANN001
-    """Per-tag files and rows landed, then per-feed rows upserted and rejected."""
-    landing = report.landing
-    lines = [f"Courier {landing.courier} ({landing.location}), {landing.dates.describe()}:"]
-    width = max([len("tag")] + [len(tag) for tag in landing.tags])
-    lines.append(f"  {'tag':<{width}}  {'files':>7}  {'rows':>12}  {'already landed':>14}")
-    for tag, stats in landing.tags.items():
-        lines.append(f"  {tag:<{width}}  {stats.files:>7,}  {stats.rows:>12,}  {stats.already_loaded:>14,}")
-    if report.feeds:
-        width = max(len(feed.domain_table) for feed in report.feeds.values())
-        lines.append(f"  {'domain table':<{width}}  {'inserted':>10}  {'updated':>10}  {'rejected':>9}")
-        for feed in report.feeds.values():
-            note = ("  (truncated first)" if feed.truncated else
-                    f"  (up to date: {feed.already_built:,} file(s) already built)" if not feed.files else "")
-            lines.append(f"  {feed.domain_table:<{width}}  {feed.inserted:>10,}  {feed.updated:>10,}  "
-                         f"{feed.rejected:>9,}{note}")
-    for tag, stats in landing.tags.items():
-        if stats.new_columns:
-            lines.append(f"  raw table {tag} gained column(s): {', '.join(stats.new_columns)}")
-        lines += [f"  warning: rejected {item['reason']} (retried on the next run)" for item in stats.rejected]
-    if landing.samples:
-        lines.append(f"  samples kept: {', '.join(str(p.name) for p in landing.samples)} (see `courier samples`)")
-    return "\n".join(lines)
 
 
 @cli.command()
@@ -169,13 +145,12 @@ def generate(out: Path, start: str, days: int, experiments: int, events: str, ro
     Example:
       courier generate /tmp/e3 --days 7 --rows 50000 --unready-days 1
     """
-    from optimizely_courier.cli.common import check_output, write_failed
+    from optimizely_courier.cli.common import check_output, option_date, write_failed
     from optimizely_courier.dev.generate import E3Spec
     from optimizely_courier.dev.generate import generate as write
-    from optimizely_courier.landing.discovery import parse_date
 
     check_output(out, "'OUT'", directory=True)
-    spec = E3Spec(start=parse_date(start, "--start"), days=days, experiments=experiments,
+    spec = E3Spec(start=option_date(start, "--start"), days=days, experiments=experiments,
                   events=tuple(e for e in events.split(",") if e), rows=rows, rows_per_file=rows_per_file,
                   unready_days=unready_days, seed=seed)
     try:
@@ -268,8 +243,9 @@ def samples(ctx: click.Context, courier: str, tag: str | None, as_json: bool) ->
 
     from optimizely_courier.landing.samples import samples as kept
 
+    root = project_root(ctx)
     found = [{"tag": path.parent.name, "date": path.name[:10], "rows": pq.read_metadata(path).num_rows,
-              "path": str(path.relative_to(ctx.obj.project_dir))} for path in kept(ctx.obj.project_dir, courier, tag)]
+              "path": str(path.relative_to(root))} for path in kept(root, courier, tag)]
     if as_json:
         click.echo(to_json(found))
         return

@@ -122,6 +122,20 @@ def read_feeds(root: Path) -> tuple[list[Feed], list[ConfigError]]:
     return feeds, problems
 
 
+def declared_ids(root: Path) -> set[str]:
+    """The `id` each feed file declares, whether or not the feed is valid (its own problems are reported
+    for it: a load operation naming it is not also missing a feed)."""
+    ids = set()
+    for path in feed_files(root):
+        try:
+            doc = load_yaml(path)
+        except ConfigError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+            ids.add(doc["id"])
+    return ids
+
+
 def load_feeds(root: Path) -> list[Feed]:
     """Every feed, or FeedErrors naming the first problem."""
     feeds, problems = read_feeds(root)

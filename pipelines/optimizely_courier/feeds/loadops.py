@@ -21,7 +21,7 @@ from typing import Any
 from optimizely_courier.config.sources import SOURCES_FILE, Courier, Project
 from optimizely_courier.config.yamlfile import line_of
 from optimizely_courier.errors import ConfigError, MissingFeedsError
-from optimizely_courier.feeds.feed import Feed
+from optimizely_courier.feeds.feed import Feed, declared_ids
 
 OPERATION_TYPES = ("truncate", "load")
 
@@ -104,6 +104,7 @@ def check_project(project: Project, feeds: list[Feed]) -> list[ConfigError]:
     sources = project.root / SOURCES_FILE
     problems: list[ConfigError] = []
     by_id = {feed.id: feed for feed in feeds}
+    declared = declared_ids(project.root)  # feeds with problems of their own still have their ids
     for courier in project.couriers.values():
         key = f"couriers.{courier.name}.load_operations"
         tags = {entity.tag for entity in courier.entities}
@@ -116,7 +117,7 @@ def check_project(project: Project, feeds: list[Feed]) -> list[ConfigError]:
         for op in operations:
             line = line_of(raw, op.feed_id)
             feed = by_id.get(op.feed_id)
-            if feed is None:
+            if feed is None and op.feed_id not in declared:
                 problems.append(ConfigError(sources, f"{key}.{op.feed_id}", "no feed in feeds/ has this id", line))
             for tag in op.files:
                 if tag not in tags:

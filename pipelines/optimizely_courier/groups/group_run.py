@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 
 from optimizely_courier.config.schedule import covering_window, previous_time, scheduled_times, window_dates
 from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
-from optimizely_courier.errors import CourierError, GroupFailed, NotReadyError
+from optimizely_courier.errors import CourierError, GroupFailed, NotReadyError, one_line
 from optimizely_courier.groups.clock import Clock
 from optimizely_courier.landing.discovery import RunDates, plan_run
 from optimizely_courier.runs.build import dbt_environment
 from optimizely_courier.runs.history import GroupRecord, last_success, mark_interrupted, save
-from optimizely_courier.runs.progress import WAITING, Reporter
+from optimizely_courier.runs.progress import WAITING, Reporter, run_table
 from optimizely_courier.runs.run import PARTIAL
 
 MAX_POLL_GROWTH = 16  # the poll interval doubles up to 16 times the configured `poll`
+DOWNSTREAM_TAIL_LINES = 20  # how much of a downstream command's output a group run prints
 
 
 @dataclass
@@ -101,6 +102,7 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
                                                           reporter))
             except CourierError as exc:
                 raise GroupFailed(f"courier {member.name}: {exc}") from None
+            reporter.block(run_table(report.courier_reports[-1]))
         _run_downstream(project, group, record, reporter)
         partial = [r.record.courier for r in report.courier_reports if r.record.status == PARTIAL]
         record.status = PARTIAL if partial else "success"
@@ -176,8 +178,31 @@ def _run_downstream(project: Project, group: CourierGroup, record: GroupRecord, 
     env = {**dbt_environment(project), "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     for command in group.downstream:
         reporter.status(f"Downstream: {command}")
-        process = subprocess.run(command, shell=True, cwd=project.root, env=env, capture_output=True, text=True)
+        with reporter.running(f"running `{command}`"):
+            # one stream, so the tail shows what the command printed in the order it printed it
+            process = subprocess.run(command, shell=True, cwd=project.root, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, errors="replace")
         record.downstream.append({"command": command, "exit_code": process.returncode})
+        lines = [_redact(line, project.secrets()) for line in process.stdout.rstrip().splitlines()]
+        _print_tail(reporter, command, lines, process.returncode)
         if process.returncode != 0:
-            tail = (process.stdout + process.stderr).strip().splitlines()[-1:] or [""]
-            raise GroupFailed(f"downstream command `{command}` exited with {process.returncode}: {tail[0]}")
+            raise GroupFailed(f"downstream command `{command}` exited with {process.returncode}: "
+                              f"{lines[-1] if lines else ''}")
+
+
+def _print_tail(reporter: Reporter, command: str, lines: list[str], code: int) -> None:
+    """The last DOWNSTREAM_TAIL_LINES lines a downstream command printed, indented, and how it ended."""
+    shown = lines[-DOWNSTREAM_TAIL_LINES:]
+    if shown:
+        heading = f"last {len(shown)} of {len(lines)} lines" if len(shown) < len(lines) else f"{len(lines)} line(s)"
+        reporter.block(f"  output of `{command}` ({heading}):")
+        reporter.block("\n".join(f"    {one_line(line)}" for line in shown))
+    reporter.block(f"  `{command}` exited with {code}")
+
+
+def _redact(line: str, secrets: list[str]) -> str:
+    """A line of a command's output without the courier's secrets (a command may print its environment)."""
+    for secret in secrets:
+        if secret:
+            line = line.replace(secret, "***")
+    return line

@@ -45,6 +45,18 @@ def _catch_up(project: Project, clock: Clock) -> dict[str, dt.datetime]:
     return due
 
 
+def _announce(project: Project, upcoming: dict[str, dt.datetime], pending: dict[str, dt.datetime],
+              reporter: Reporter) -> None:
+    """Say when each group runs next, in its zone and in UTC (a missed run: now, to catch up)."""
+    for name, when in upcoming.items():
+        zone = project.groups[name].timezone
+        times = f"{when.astimezone(zone).isoformat()} {zone.key} ({when.astimezone(dt.UTC).isoformat()} UTC)"
+        if name in pending:
+            reporter.status(f"Group {name} missed its run of {times}: running it now")
+        else:
+            reporter.status(f"Group {name} runs next at {times}")
+
+
 def serve(project: Project, clock: Clock | None = None, reporter: Reporter | None = None) -> int:
     """Run active groups on their schedules until stopped; returns the number of group runs made."""
     from optimizely_courier.groups.group_run import run_group
@@ -60,11 +72,15 @@ def serve(project: Project, clock: Clock | None = None, reporter: Reporter | Non
     runs = 0
     cursor = {name: clock.now() for name in active}
     pending = _catch_up(project, clock)
+    announce = True  # at start and after each run: when each group runs next
     while not clock.stop_requested:
         now = clock.now()
         upcoming = {name: pending.get(name) or next(scheduled_times(project.groups[name].schedule,
                                                                     project.groups[name].timezone, cursor[name]))
                     for name in active}
+        if announce:
+            _announce(project, upcoming, pending, reporter)
+            announce = False
         name, when = min(upcoming.items(), key=lambda item: item[1])
         if when > now:
             try:
@@ -79,6 +95,7 @@ def serve(project: Project, clock: Clock | None = None, reporter: Reporter | Non
             run_group(project, name, scheduled_for=when, clock=clock, reporter=reporter)
         except CourierError as exc:
             reporter.warn(f"group {name} failed: {exc}")
+        announce = True
     if received:
         reporter.status(f"Received {received[0]}: stopped after the current run")
     reporter.status(f"Stopped after {runs} group run(s)")

@@ -115,10 +115,14 @@ class TagStats:
 # Called with each new file and its rows once it is fetched and checked (progress; it lands when its
 # load commits).
 FileCallback = Callable[[DataFile, int], None]
+# Called once per prefix listed, with the data files found under it (progress).
+ListCallback = Callable[[int], None]
 
 
-def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing: bool = False) -> Plan:
-    """List the files of each entity for the requested dates, checking ready markers.
+def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing: bool = False,
+             on_listed: ListCallback | None = None) -> Plan:
+    """List the files of each entity for the requested dates, checking ready markers (`on_listed` is
+    called after each day's prefix is listed).
 
     Raises:
         NotReadyError: when a required entity has a missing or unready day (unless `skip_missing`),
@@ -140,6 +144,8 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
         files[entity.tag] = []
         for day in days:
             found, reason, empty = _files_for_day(store, entity, day)
+            if on_listed is not None:
+                on_listed(len(found))
             skipped += [f"{entity.tag} {day}: empty object {store.url(key)} skipped (0 bytes)" for key in empty]
             if reason is None:
                 files[entity.tag] += found

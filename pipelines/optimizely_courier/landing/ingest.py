@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +22,22 @@ from optimizely_courier import faults
 from optimizely_courier.config.sources import Courier, Project
 from optimizely_courier.errors import DataError, find_courier_error, one_line
 from optimizely_courier.landing import record
-from optimizely_courier.landing.discovery import DataFile, FileCallback, Plan, RunDates, TagStats, plan_run
+from optimizely_courier.landing.discovery import (
+    DataFile,
+    FileCallback,
+    ListCallback,
+    Plan,
+    RunDates,
+    TagStats,
+    plan_run,
+)
 from optimizely_courier.landing.samples import keep_samples
 from optimizely_courier.landing.storage import Downloads, ObjectStore, open_store
 from optimizely_courier.settings import DOWNLOAD_DIR, DUCKDB_LANDING_CONFIG, LANDING_CHUNK_BYTES, PIPELINES_DIR
+
+# Entered while a load commits the files read since the last one (progress): dlt normalizes the
+# package and the warehouse writes its rows.
+CommitCallback = Callable[[], AbstractContextManager]
 
 if TYPE_CHECKING:
     import dlt
@@ -133,7 +145,8 @@ def land(project: Project, courier_name: str, dates: RunDates, skip_missing: boo
     return land_new(project, landing, on_file, sample)
 
 
-def prepare(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False) -> LandingResult:
+def prepare(project: Project, courier_name: str, dates: RunDates, skip_missing: bool = False,
+            on_listed: ListCallback | None = None) -> LandingResult:
     """List the files of `dates`, take back what a dead run left, and find the files not landed yet.
 
     Needs neither dlt nor a download: a run with nothing new ends after this.
@@ -142,7 +155,7 @@ def prepare(project: Project, courier_name: str, dates: RunDates, skip_missing: 
     download_dir = _download_dir(project, courier)
     _clear(download_dir)  # a dead run's downloads: its packages are aborted before anything lands
     store = open_store(courier, download_dir)
-    plan: Plan = plan_run(courier, store, dates, skip_missing)
+    plan: Plan = plan_run(courier, store, dates, skip_missing, on_listed)
     taken_back = take_back(project, courier)
     stats = {tag: TagStats() for tag in plan.files}
     new = _not_landed(project, courier, plan, stats)
@@ -170,8 +183,11 @@ def courier_source(pipeline: dlt.Pipeline, courier_name: str, dates: RunDates,
 
 
 def land_new(project: Project, landing: LandingResult, on_file: FileCallback | None = None,
-             sample: bool = False) -> LandingResult:
-    """Land the files `prepare` found new; keep samples in sample mode. Returns `landing`, filled in."""
+             sample: bool = False, on_commit: CommitCallback | None = None) -> LandingResult:
+    """Land the files `prepare` found new; keep samples in sample mode. Returns `landing`, filled in.
+
+    `on_file` is called as each file is read, `on_commit` entered while each load commits (progress).
+    """
     courier, store = project.courier(landing.courier), landing.store
     download_dir = _download_dir(project, courier)
     if landing.has_new_files:
@@ -181,9 +197,10 @@ def land_new(project: Project, landing: LandingResult, on_file: FileCallback | N
         known = _expected_columns(courier, _raw_columns(pipeline))
         if project.engine == "duckdb":
             landing.load_ids = _land_direct(pipeline, project, courier, store, landing.new, landing.tags, known,
-                                            on_file, download_dir)
+                                            on_file, download_dir, on_commit)
         else:
-            landing.load_ids = _land_arrow(pipeline, courier, store, landing.new, landing.tags, known, on_file)
+            landing.load_ids = _land_arrow(pipeline, courier, store, landing.new, landing.tags, known, on_file,
+                                           on_commit)
     if sample:
         landing.samples = keep_samples(project.root, courier.name, store, landing.plan)
     return landing
@@ -287,7 +304,8 @@ def _expected_columns(courier: Courier, raw: dict[str, dict]) -> dict[str, dict]
     return raw
 
 
-def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) -> str | None:
+def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, on_commit: CommitCallback | None = None,
+         **options: str) -> str | None:
     """Extract, normalize and load one package; a courier error raised inside dlt comes out as itself.
 
     Returns the load id (None when the source yielded nothing).
@@ -299,9 +317,10 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
     try:
         extracted = pipeline.extract(source, **options)
         faults.fault_point("after-extract")
-        count_model_rows(extracted, pipeline.normalize())
-        faults.fault_point("after-normalize")
-        info = pipeline.load()
+        with (on_commit or nullcontext)():
+            count_model_rows(extracted, pipeline.normalize())
+            faults.fault_point("after-normalize")
+            info = pipeline.load()
     except PipelineStepFailed as exc:
         error = find_courier_error(exc)
         if error is None:
@@ -311,19 +330,22 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, **options: str) 
 
 
 def _land_arrow(pipeline: dlt.Pipeline, courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
-                stats: dict[str, TagStats], known: dict[str, dict], on_file: FileCallback | None) -> list[str]:
+                stats: dict[str, TagStats], known: dict[str, dict], on_file: FileCallback | None,
+                on_commit: CommitCallback | None = None) -> list[str]:
     """Land `files` as Arrow batches, in one load (lake and cloud warehouses)."""
     from optimizely_courier.landing.source import arrow_source
 
     if not any(files.values()):
         return []
-    load_id = _run(pipeline, arrow_source(courier, store, files, stats, known, on_file), loader_file_format="parquet")
+    load_id = _run(pipeline, arrow_source(courier, store, files, stats, known, on_file), on_commit,
+                   loader_file_format="parquet")
     return [load_id] if load_id else []
 
 
 def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
                  files: dict[str, list[DataFile]], stats: dict[str, TagStats], known: dict[str, dict],
-                 on_file: FileCallback | None, download_dir: Path) -> list[str]:
+                 on_file: FileCallback | None, download_dir: Path,
+                 on_commit: CommitCallback | None = None) -> list[str]:
     """Land `files` into DuckDB in loads of about LANDING_CHUNK_BYTES, fetching the next while one loads.
 
     Returns the load ids.
@@ -339,7 +361,7 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
             if index + 1 < len(chunks):
                 downloads.start(_files_of(chunks[index + 1]))
             load_id, landed = _land_chunk(pipeline, project, courier, store, chunk, downloads, stats, known,
-                                          download_dir, on_file)
+                                          download_dir, on_file, on_commit)
             downloads.release(_files_of(chunk))
             load_ids += [load_id] if load_id else []
             for part in landed:
@@ -350,8 +372,8 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
 
 def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
                 chunk: dict[str, list[DataFile]], downloads: Downloads, stats: dict[str, TagStats],
-                known: dict[str, dict], scratch: Path,
-                on_file: FileCallback | None) -> tuple[str | None, list[PartFile]]:
+                known: dict[str, dict], scratch: Path, on_file: FileCallback | None,
+                on_commit: CommitCallback | None = None) -> tuple[str | None, list[PartFile]]:
     """One load of `chunk`; returns its load id and the part files it landed.
 
     A file whose data DuckDB cannot read is rejected: the load is taken back and the other files
@@ -377,7 +399,7 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
         if not accepted:
             return None, []
         try:
-            load_id = _run(pipeline, direct_source(courier, accepted, scratch))
+            load_id = _run(pipeline, direct_source(courier, accepted, scratch), on_commit)
         except PipelineStepFailed as exc:
             if exc.step != "load" or exc.load_id is None:
                 raise

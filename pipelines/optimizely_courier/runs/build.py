@@ -59,7 +59,9 @@ class DbtProcess:
         """Run one dbt command (`build`, `run`, `docs generate`, ...) and end the process.
 
         Args:
-            on_node: called as each model or test finishes, with its name, status, seconds and rows.
+            on_node: called with dbt's progress: `{"event": "selected", "models": N}` first when the
+                selection is by tags, then as each model or test starts (`started`: its name) and
+                finishes (`finished`: its name, status, seconds and rows).
 
         Raises:
             BuildError: naming the first failing model or test and dbt's message.

@@ -32,22 +32,45 @@ NODE_LINE = "::courier-node::"
 _STDOUT = threading.Lock()
 
 
-def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
-    """A dbt callback: one line per model or test as it finishes, for the courier's progress."""
-    if event.info.name != "NodeFinished":
-        return
-    try:
-        result = event.data.run_result
-        response = result.adapter_response  # a protobuf Struct: a mapping, not a dict
-        rows = response["rows_affected"] if "rows_affected" in response else None
-        node = event.data.node_info
-        line = {"name": node.node_name, "test": node.resource_type == "test", "status": result.status,
-                "seconds": result.execution_time, "rows": int(rows) if rows is not None else None}
-    except Exception:  # noqa: BLE001 - progress must never fail a build (dbt turns it into a node error)
-        return
+def _send(line: dict) -> None:
     with _STDOUT:
         sys.stdout.write(NODE_LINE + json.dumps(line) + "\n")
         sys.stdout.flush()
+
+
+def _report_node(event) -> None:  # noqa: ANN001 - a dbt EventMsg
+    """A dbt callback: a line per model or test as it starts and as it finishes, for the courier's progress."""
+    if event.info.name not in ("NodeStart", "NodeFinished"):
+        return
+    try:
+        node = event.data.node_info
+        line = {"event": "started", "name": node.node_name, "test": node.resource_type == "test"}
+        if event.info.name == "NodeFinished":
+            result = event.data.run_result
+            response = result.adapter_response  # a protobuf Struct: a mapping, not a dict
+            rows = response["rows_affected"] if "rows_affected" in response else None
+            line.update({"event": "finished", "status": result.status, "seconds": result.execution_time,
+                         "rows": int(rows) if rows is not None else None})
+    except Exception:  # noqa: BLE001 - progress must never fail a build (dbt turns it into a node error)
+        return
+    _send(line)
+
+
+def _selected_models(manifest, args: list[str]) -> int | None:  # noqa: ANN001 - a dbt Manifest
+    """How many models a command selecting only by tags (`--select tag:a tag:b`, as the courier's builds do)
+    will run; None for any other selection, or without a parsed project."""
+    if manifest is None or "--select" not in args:
+        return None
+    selectors = []
+    for arg in args[args.index("--select") + 1:]:
+        if arg.startswith("--"):
+            break
+        selectors.append(arg)
+    if not selectors or not all(s.startswith("tag:") for s in selectors):
+        return None
+    tags = {s.removeprefix("tag:") for s in selectors}
+    return sum(1 for node in manifest.nodes.values()
+               if node.resource_type == "model" and tags & set(node.tags))
 
 
 def main(paths: list[str]) -> int:
@@ -63,6 +86,9 @@ def main(paths: list[str]) -> int:
     callbacks = [_report_node] + ([_die_in_domain_transaction] if faults.armed("during-dbt") else [])
     # the project was parsed above: reuse it (a parse that failed is left for the command to report)
     manifest = parsed.result if parsed.success else None
+    models = _selected_models(manifest, args)
+    if models is not None:
+        _send({"event": "selected", "models": models})
     runner = dbtRunner(manifest=manifest, callbacks=callbacks)
     result = runner.invoke(args)
     if result.exception is not None:

@@ -72,10 +72,12 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
     """Run a courier once and record it in `courier.runs`.
 
     Raises:
+        ConfigError: before anything is recorded, when no courier has that name.
         CourierError: after recording the failed run; the message is the run's error.
     """
     options = options or RunOptions()
     reporter = reporter or Reporter(enabled=False)
+    project.courier(courier_name)  # an unknown courier is an error of the command, not a failed run to record
     record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
                        group_name=options.group)
     holder = {"run_id": record.run_id, "courier": courier_name, "started_at": record.started_at.isoformat()}
@@ -183,12 +185,10 @@ def _land(project: Project, courier_name: str, dates: RunDates, options: RunOpti
     """Land the run's new files."""
     from optimizely_courier.landing.ingest import land_new, prepare
 
-    landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing)
-    reporter.plan(landing.plan)
-    try:
-        return land_new(project, landing, on_file=reporter.file, sample=sample)
-    finally:
-        reporter.landing_done()
+    with reporter.listing():
+        landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing, on_listed=reporter.listed)
+    with reporter.landing(landing.plan, landing.new):
+        return land_new(project, landing, on_file=reporter.file, sample=sample, on_commit=reporter.committing)
 
 
 def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001
@@ -220,9 +220,10 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     truncate = {feed.id: _truncate_scope(dates) for feed, op in to_build if op.truncate}
     # The feeds' models and error thresholds only: their key tests (unique, not_null) hold by
     # construction and scan whole tables; a plain `dbt build` runs them.
-    result = (dbt or DbtProcess(project)).run("build", select=feed_selector([feed.id for feed, _ in to_build]),
-                                             variables={"courier_truncate": truncate} if truncate else None,
-                                             extra=["--indirect-selection", "empty"], on_node=reporter.node)
+    with reporter.building():
+        result = (dbt or DbtProcess(project)).run("build", select=feed_selector([feed.id for feed, _ in to_build]),
+                                                 variables={"courier_truncate": truncate} if truncate else None,
+                                                 extra=["--indirect-selection", "empty"], on_node=reporter.node)
     for feed_id, stats in _build_stats(project, result.invocation_id).items():
         report = reports.get(feed_id)
         if report is not None:
