@@ -26,8 +26,9 @@ YAML_PIECES = [": ", "#", "- ", "&a", "*a", "!!python/object:os.system", "|", "{
 # Whole attacks on the canary: each works where text reaches the SQL, the Jinja or the YAML unescaped.
 # (dbt wraps a model's SQL in `create ... as (` ... `)`; DuckDB runs every statement of a string; a
 # generated YAML file's later `models:` key wins over an earlier one, but nothing else says `seeds:`.)
-CANARY_ATTACKS = [
+CANARY_ATTACKS = [  # the most potent first: the tests that build suspects build the first ones
     "\nselect 1 as a); delete from main.canary; create table main.pwned as (\n--",
+    "\nseeds: [{name: support_calls, config: {pre_hook: 'delete from main.canary'}}]\n#",  # the projects' seed
     "\rselect 1 as a); delete from main.canary; create table main.pwned as (\r--",
     "'); delete from main.canary; --",
     '"); delete from main.canary; --',
@@ -39,7 +40,6 @@ CANARY_ATTACKS = [
     "$$; delete from main.canary; select $$",
     "\ncreate schema pwned;\n",
     "\nmodels: [{name: x, config: {pre_hook: 'delete from main.canary'}}]\n#",
-    "\nseeds: [{name: support_calls, config: {pre_hook: 'delete from main.canary'}}]\n#",  # the projects' seed
 ]
 PIECES = LINE_BREAKS + QUOTES + SQL_PIECES + JINJA_PIECES + YAML_PIECES + CANARY_ATTACKS
 PLAIN_WORD = re.compile(r"\w*", re.ASCII)
@@ -189,7 +189,8 @@ FEED_UNNEST = {
     "columns": [{"name": "order_id", "type": "String", "required": True},
                 {"name": "sku", "type": "String", "required": True, "from": "items.sku"}]}
 EXPERIMENT = {
-    "id": "fz", "experiment_id": "exp1", "baseline": "a", "window": "48h", "cuped": "14d", "split": {"a": 50, "b": 50},
+    "id": "fz", "experiment_id": "1001", "baseline": "11", "window": "48h", "cuped": "14d",
+    "split": {"11": 50, "12": 50},
     "segments": ["country"], "decisions": "Optimizely:Decisions", "conversions": "Optimizely:Conversions",
     "metrics": [
         {"name": "purchases", "kind": "count", "event": "purchase"},
@@ -229,9 +230,9 @@ FEED_FIELDS = [
 ]
 _METRICS = ("metrics",)
 EXPERIMENT_FIELDS = [
-    Field("experiment", ("id",), "token"), Field("experiment", ("experiment_id",)),
-    Field("experiment", ("baseline",)), Field("experiment", ("window",)), Field("experiment", ("cuped",)),
-    Field("experiment", ("split", Key("a"))), Field("experiment", ("segments", 0), "token"),
+    Field("experiment", ("id",), "token"), Field("experiment", ("experiment_id",), "token"),
+    Field("experiment", ("baseline",), "token"), Field("experiment", ("window",)), Field("experiment", ("cuped",)),
+    Field("experiment", ("split", Key("11")), "token"), Field("experiment", ("segments", 0), "token"),
     Field("experiment", ("decisions",), "token"), Field("experiment", ("conversions",), "token"),
     Field("experiment", (*_METRICS, 0, "name"), "token"), Field("experiment", (*_METRICS, 0, "kind"), "token"),
     Field("experiment", (*_METRICS, 0, "event")), Field("experiment", (*_METRICS, 1, "value"), "token"),

@@ -150,20 +150,21 @@ def base_shapes(example: Example) -> list:
     return _BASE_SHAPES[name]
 
 
-# Examples the courier accepted, per family, and whether something looked wrong with them: the tests
-# that build accepted examples take theirs from here (and generate more when there are too few).
-ACCEPTED: dict[str, dict[Example, bool]] = {}
+# Examples the courier accepted, per family, and how wrong they looked (SUSPICION): the tests that build
+# accepted examples take theirs from here (and generate some when it is empty).
+ACCEPTED: dict[str, dict[Example, int]] = {}
+CHANGED_MODELS, OTHER_PROBLEMS, NOTHING = 2, 1, 0  # what looked wrong: generated SQL or YAML changed, or else
 
 
 def how_taken(example: Example) -> tuple[bool, list[str]]:
     """Whether the courier accepted `example`, and what is wrong with how it took it."""
-    accepted, problems = _how_taken(example)
+    accepted, problems, suspicion = _how_taken(example)
     if accepted:
-        ACCEPTED.setdefault(example.field.family, {})[example] = bool(problems)
+        ACCEPTED.setdefault(example.field.family, {})[example] = suspicion
     return accepted, problems
 
 
-def _how_taken(example: Example) -> tuple[bool, list[str]]:
+def _how_taken(example: Example) -> tuple[bool, list[str], int]:
     record("injection_inputs_tried")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -173,16 +174,15 @@ def _how_taken(example: Example) -> tuple[bool, list[str]]:
         problems, stale = tracebacks(results), disagreement(results)
         refused = next((r for r in results if r.exit_code != 0), None)
         if refused is not None and not stale:
-            return False, problems + refusal_problems(refused, root)
+            return False, problems + refusal_problems(refused, root), NOTHING
         problems += stale  # compile accepted it
         if not strictly_valid(example.field.kind, example.value):
             problems.append(f"accepted, though `{example.field.path[-1]}` is a {example.field.kind} and this is "
                             "not one")
-        shapes, yaml_found = generated(root)
-        problems += yaml_found
+        shapes, changed = generated(root)
         if example.field.kind != "from" and shapes != base_shapes(example):
-            problems.append(f"accepted, and it changed what the SQL does: {shape_difference(shapes, base_shapes(example))}")
-        return True, problems
+            changed.append(f"accepted, and it changed what the SQL does: {shape_difference(shapes, base_shapes(example))}")
+        return True, problems + changed, CHANGED_MODELS if changed else OTHER_PROBLEMS if problems else NOTHING
 
 
 # -- the shape of generated models --------------------------------------------------------------------
@@ -190,6 +190,8 @@ def _how_taken(example: Example) -> tuple[bool, list[str]]:
 DBT_JINJA = jinja2.Environment()
 INERT_BRACE = "{{ '{' }}"  # what a brace of user text becomes in generated files: it renders a brace
 QUOTED_NAME = re.compile(r"\{\{ q\('[^'\\]*'\) \}\}")  # a column name the adapter quotes: an identifier
+# A string literal the target engine's macro quotes, from a Jinja string with escapes: a literal.
+QUOTED_STRING = re.compile(r"\{\{ courier_string\('(?:[^'\\]|\\.)*'\) \}\}")
 
 
 def _reserved() -> frozenset[str]:
@@ -205,9 +207,11 @@ def sql_shape(text: str) -> tuple:
     strings as `str`) and the SQL tokens around them (reserved words and punctuation kept; identifiers,
     literals and numbers as `word`; comments dropped). Text that stays inside a literal, a quoted name
     or a comment leaves the shape as it was; text that gets out adds tokens. (A brace of user text is
-    written `{{ '{' }}`, which renders a brace: it is text, wherever it stands.)"""
+    written `{{ '{' }}`, which renders a brace: it is text, wherever it stands; `{{ q('Name') }}` is a
+    quoted name and `{{ courier_string('...') }}` a string literal, when their Jinja string is whole.)"""
     try:
-        lexed = list(DBT_JINJA.lex(QUOTED_NAME.sub("q_name", text.replace(INERT_BRACE, "_brace_"))))
+        plain = QUOTED_STRING.sub("'_string_'", QUOTED_NAME.sub("q_name", text.replace(INERT_BRACE, "_brace_")))
+        lexed = list(DBT_JINJA.lex(plain))
     except jinja2.TemplateSyntaxError as exc:
         return ("jinja does not lex", str(exc))
     sql, jinja = [], []

@@ -61,8 +61,8 @@ COLLECT = settings(max_examples=60, deadline=None, suppress_health_check=HEALTH,
 BATCH = 24  # examples built in one project
 MAX_BUILT = 48  # accepted examples built per family (sources.yml: SOURCES_BUILT, each a courier run of its own)
 SOURCES_BUILT = 4
-MAX_SUSPECTS = 6  # accepted examples that looked wrong, built one by one, per family
-MAX_BUILDS = 14  # dbt builds per family, splitting included
+MAX_SUSPECTS = 8  # accepted examples that looked wrong, built one by one, per family
+MAX_BUILDS = 16  # dbt builds per family, splitting included
 DAY = "2026-11-25"
 CANARY = [(1, "sing")]
 FAMILIES = {"feed": FEED_FIELDS, "experiment": EXPERIMENT_FIELDS, "sources": SOURCES_FIELDS}
@@ -96,8 +96,9 @@ def test_each_field_refuses_hostile_text_in_one_line_or_compiles_it_inert(field)
 
 def accepted_examples(fields: list, most: int) -> tuple[list[Example], list[Example]]:
     """The examples of the tests above (the attacks and what hypothesis generated) that the courier
-    accepted: those that looked wrong there (a value outside its grammar, models whose SQL changed), at
-    most MAX_SUSPECTS, and at most `most` others, each list taking the fields in turn, attacks first."""
+    accepted: those that looked wrong there (models whose SQL or YAML changed first, then values outside
+    their grammar), at most MAX_SUSPECTS, and at most `most` others, each list taking the fields in turn,
+    attacks first."""
     found = ACCEPTED.setdefault(fields[0].family, {})
     attacks = attack_grid(fields)
     if not found:  # this test runs without the ones before it
@@ -112,9 +113,9 @@ def accepted_examples(fields: list, most: int) -> tuple[list[Example], list[Exam
             how_taken(example)
     order = {e: i for i, e in enumerate(attacks)}
     chosen = sorted((e for e in found if e.field.builds and not names_another_column(e.field, e.value)),
-                    key=lambda e: (order.get(e, len(order)), len(e.value), str(e)))
+                    key=lambda e: (-found[e], order.get(e, len(order)), len(e.value), str(e)))
     turn = {e: sum(1 for other in chosen[:i] if other.field == e.field) for i, e in enumerate(chosen)}
-    chosen.sort(key=lambda e: (e not in order, turn[e]))
+    chosen.sort(key=lambda e: (-found[e], e not in order, turn[e]))
     return [e for e in chosen if found[e]][:MAX_SUSPECTS], [e for e in chosen if not found[e]][:most]
 
 
@@ -267,7 +268,7 @@ def test_accepted_feed_text_builds_and_never_touches_the_canary(feed_template, t
     check_builds(feed_template, tmp_path, FEED_FIELDS, lambda root, batch: dbt_build(root, batch, feed_counts))
 
 
-UNITS = 2  # the units of experiment exp1 in the data below
+EXPERIMENT_ID, UNITS = "1001", 2  # the experiment of the decisions below, and its units
 
 
 @pytest.fixture(scope="module")
@@ -277,8 +278,9 @@ def experiment_template(tmp_path_factory) -> Path:
     root.mkdir()
     copy_dbt_files(root)
     skeleton(root, "experiment")
-    write(root, "decisions", DAY, "experiment=exp1", [decision("d1", "v1", "a", T0, country="DE"),
-                                                     decision("d2", "v2", "b", T0, country="FR")], DECISIONS_SCHEMA)
+    write(root, "decisions", DAY, f"experiment={EXPERIMENT_ID}", [
+        decision("d1", "v1", "11", T0, EXPERIMENT_ID, country="DE"),
+        decision("d2", "v2", "12", T0, EXPERIMENT_ID, country="FR")], DECISIONS_SCHEMA)
     write(root, "events", DAY, "event=purchase", [
         event("e1", "v1", "purchase", T0 + dt.timedelta(minutes=5), revenue=500, category="electronics")],
         EVENTS_SCHEMA)
@@ -290,7 +292,7 @@ def experiment_template(tmp_path_factory) -> Path:
 
 
 def experiment_counts(feeds: list, experiments: list) -> dict:
-    return {("experiments", f"exp_{e.id}__observations"): UNITS if e.experiment_id == "exp1" else 0
+    return {("experiments", f"exp_{e.id}__observations"): UNITS if e.experiment_id == EXPERIMENT_ID else 0
             for e in experiments}
 
 
