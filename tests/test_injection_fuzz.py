@@ -163,8 +163,7 @@ def warehouse(root: Path) -> dict:
     return {"tables": tables, "schemas": schemas, "canary": canary, "counts": counts}
 
 
-RECORD_TABLES = {("courier", name) for name in ("builds", "built_files", "experiment_builds", "key_checks", "runs",
-                                                "group_runs")}
+RECORD_TABLES = {("courier", name) for name in ("builds", "built_files", "experiment_builds", "key_checks")}
 LANDING_TABLES = ("_courier_files", "_dlt_loads", "_dlt_pipeline_state", "_dlt_version")
 
 
