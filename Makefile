@@ -33,13 +33,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m optimizely_courier.dev.demo
 
-# The linter, then everything but the fault loops, which `make reliability` runs (repeated) after it.
+# The linter, then everything but the fault loops and the injection fuzz test, which `make reliability`
+# runs after it.
 test: $(STAMP)
 	$(BIN)/ruff check pipelines tests bench
-	$(BIN)/python -m pytest -m "not faults and not scaleout and not long"
+	$(BIN)/python -m pytest -m "not faults and not injection and not scaleout and not long"
 
 # The fault, crash and fuzz suites, then their report: faults injected, runs recovered, rows lost
-# and duplicated (must be 0), bad inputs tried, tracebacks seen (must be 0). Every fault point is hit
+# and duplicated (must be 0), bad inputs tried, tracebacks seen (must be 0), injection inputs tried,
+# canary changes (must be 0: tests/test_injection_fuzz.py). Every fault point is hit
 # FAULT_RUNS times from an empty warehouse and FAULT_RUNS times after a landed day (20 runs a point);
 # SEQUENCES random run histories.
 FAULT_RUNS ?= 10

@@ -235,3 +235,42 @@ def webhook(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HOOK_URL", url)
     yield Webhook(url, received)
     server.shutdown()
+
+
+class WarehouseHolder:
+    """Another process with the warehouse open read-write, as a `dbt build` started by hand has it (DuckDB's
+    own file lock, not the courier's run lock). It holds it until `release()` closes its stdin."""
+
+    def __init__(self, warehouse: Path):
+        import subprocess
+        import sys
+
+        code = ("import sys, duckdb\n"
+                "db = duckdb.connect(sys.argv[1])\n"
+                "print('held', flush=True)\n"
+                "sys.stdin.read()\n"
+                "db.close()\n")
+        self.process = subprocess.Popen([sys.executable, "-c", code, str(warehouse)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "held"
+        self.pid = self.process.pid
+
+    def release(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def hold_warehouse():
+    """Start a `WarehouseHolder` on a warehouse; each is released at the end of the test at the latest."""
+    holders: list[WarehouseHolder] = []
+
+    def hold(warehouse: Path) -> WarehouseHolder:
+        holders.append(WarehouseHolder(warehouse))
+        return holders[-1]
+
+    yield hold
+    for holder in holders:
+        holder.release()

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 METRICS = ("faults_injected", "runs_recovered", "rows_lost", "rows_duplicated", "bad_inputs_tried",
-           "tracebacks_seen", "simulations_run")
-MUST_BE_ZERO = ("rows_lost", "rows_duplicated", "tracebacks_seen")
+           "tracebacks_seen", "simulations_run", "injection_inputs_tried", "canary_changes")
+MUST_BE_ZERO = ("rows_lost", "rows_duplicated", "tracebacks_seen", "canary_changes")
 REPORT_ENV = "COURIER_RELIABILITY_REPORT"
 
 
@@ -35,7 +35,7 @@ def summarize(path: Path) -> int:
     print("Reliability report")
     for metric in METRICS:
         note = "  (must be 0)" if metric in MUST_BE_ZERO else ""
-        print(f"  {metric.replace('_', ' '):<18} {totals[metric]:>8,}{note}")
+        print(f"  {metric.replace('_', ' '):<22} {totals[metric]:>8,}{note}")
     failed = [m for m in MUST_BE_ZERO if totals[m]]
     if failed:
         print(f"FAILED: {', '.join(failed)} not zero")

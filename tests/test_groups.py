@@ -345,12 +345,10 @@ def test_a_utc_cron_line_fired_by_a_clock_not_on_utc_fails_saying_so(project):
 
 
 def test_the_exported_crontab_line_runs_the_group_at_its_scheduled_time_and_logs(dbt_project):
+    # every minute is a scheduled time, so the line's run does not depend on when the test starts or how
+    # long the machine takes to reach it (the UTC lines of other schedules are tested apart)
     now = dt.datetime.now(UTC)
-    local = now.astimezone(ZoneInfo("Asia/Kolkata"))  # +05:30: the UTC line differs from the schedule
-    minutes = ",".join(str((local.minute + i) % 60) for i in range(2))  # this minute and the next
-    hours = ",".join(sorted({str(local.hour), str((local + dt.timedelta(minutes=1)).hour)}))
-    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule=f"{minutes} {hours} * * *",
-                                                             zone="Asia/Kolkata", extra=""))
+    (dbt_project / "sources.yml").write_text(WEEKDAYS.format(schedule="* * * * *", zone="Asia/Kolkata", extra=""))
     yesterday = str((now - dt.timedelta(days=1)).date())
     ready_day(dbt_project, yesterday)
     cron = run_cli(dbt_project, "group", "export", "weekdays", "--to", "cron").output
@@ -479,3 +477,53 @@ def test_sigterm_during_a_wait_records_the_group_run_as_interrupted(project):
     [group_run] = json.loads(run_cli(root, "group", "history", "--json").output)
     assert group_run["status"] == "failed" and "interrupted by a stop request" in group_run["error"]
     assert not (root / "downstream.txt").exists()
+
+
+def test_a_group_stopped_by_missing_data_fails_a_run_of_that_courier_and_tells_the_courier_s_targets(
+        project, webhook):
+    root = project(wait="500ms")
+    text = (root / "sources.yml").read_text()
+    (root / "sources.yml").write_text(text.replace("    load_operations: {}\n", "    load_operations: {}\n"
+                                                   '    notify: [{webhook: "${HOOK_URL}", events: [data_missing, '
+                                                   "run_failed]}]\n", 1))
+    ready_day(root, "2026-11-27", marker=False)
+
+    with pytest.raises(GroupFailed):
+        run_group(load_project(root), "nightly", scheduled_for=SCHEDULED, clock=Clock(start=SCHEDULED))
+
+    [courier_run] = json.loads(run_cli(root, "history", "--json").output)
+    [group_run] = json.loads(run_cli(root, "group", "history", "--json").output)
+    [status] = json.loads(run_cli(root, "status", "shop", "--json").output)
+    text = run_cli(root, "status", "shop").output
+    assert (courier_run["courier"], courier_run["status"], courier_run["group_name"], courier_run["dates"]) == (
+        "shop", "failed", "nightly", "2026-11-27")
+    assert courier_run["error"].startswith("source data not ready by 2026-11-28T16:30:00.500000+00:00 (wait ")
+    assert "_SUCCESS not found" in courier_run["error"]
+    assert group_run["courier_runs"] == [courier_run["run_id"]]
+    assert [(item["event"], item["courier"], item["run_id"]) for item in webhook.received] == [
+        ("data_missing", "shop", courier_run["run_id"])]
+    assert "in group nightly: source data not ready" in webhook.received[0]["text"]
+    assert status["last_run"]["run_id"] == courier_run["run_id"]
+    [nightly] = status["groups"]
+    assert (nightly["last_run"]["status"], nightly["last_run"]["run_id"]) == ("failed", group_run["run_id"])
+    assert nightly["next_run"] is not None and nightly["in_progress"] is None
+    assert "last run failed: run " in text and "courier shop: source data not ready" in text
+
+
+def test_data_missing_with_notify_also_tells_the_courier_s_own_targets(project, webhook):
+    root = project(wait="500ms", on_missing="notify")
+    text = (root / "sources.yml").read_text()
+    (root / "sources.yml").write_text(text.replace("    load_operations: {}\n", "    load_operations: {}\n"
+                                                   '    notify: [{webhook: "${HOOK_URL}", events: [data_missing]}]\n', 1)
+                                      .replace("offset: 24h", "offset: 48h"))
+    ready_day(root, "2026-11-26")
+    ready_day(root, "2026-11-27", marker=False)
+
+    report = run_group(load_project(root), "nightly", scheduled_for=SCHEDULED, clock=Clock(start=SCHEDULED))
+
+    assert report.record.status == "success"
+    [courier_run] = json.loads(run_cli(root, "history", "--json").output)
+    assert courier_run["status"] == "success"
+    assert [(item["event"], item["courier"], item["run_id"]) for item in webhook.received] == [
+        ("data_missing", "shop", courier_run["run_id"])]
+    assert webhook.received[0]["text"].endswith("; landing what is ready")

@@ -7,6 +7,7 @@ The kill is deterministic: `COURIER_FAULT=<point>` makes the courier process kil
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -105,8 +106,8 @@ def test_a_run_killed_at_any_fault_point_is_finished_by_the_next_run_exactly_onc
         assert result.exit_code == 0, result.output
         assert_exactly_once(root)
         record("runs_recovered")
-        runs = query(root, "select status, error from courier.runs order by started_at desc")
-        assert runs[0][0] == "success" and runs[1][0] == "failed" and "interrupted" in runs[1][1]
+        runs = json.loads(run_cli(root, "history", "--json").output)
+        assert runs[0]["status"] == "success" and runs[1]["status"] == "failed" and "interrupted" in runs[1]["error"]
 
 
 def test_a_killed_run_followed_by_a_plain_dbt_build_lands_nothing_twice_and_builds_what_is_landed(tmp_path, mirror):

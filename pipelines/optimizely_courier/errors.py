@@ -74,7 +74,11 @@ class MissingFeedsError(CourierError):
 
 
 class WarehouseBusy(CourierError):
-    """Another run held the warehouse for longer than this run would wait."""
+    """Another run or process held the warehouse for longer than this command would wait."""
+
+    def __init__(self, message: str, holder: str = ""):
+        super().__init__(message)
+        self.holder = holder  # who holds it: a courier run, or a process outside the courier
 
 
 class BuildError(CourierError):
@@ -87,6 +91,10 @@ class Interrupted(CourierError):
 
 class GroupFailed(CourierError):
     """A group run did not succeed: the message says which courier or downstream command, and why."""
+
+
+class GroupDataMissing(GroupFailed):
+    """A group courier's source data was not ready by the end of its wait (`on_missing: stop`)."""
 
 
 def find_courier_error(exc: BaseException) -> CourierError | None:

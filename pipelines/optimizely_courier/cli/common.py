@@ -124,3 +124,12 @@ def iso_instant(text: str | None, option: str):  # noqa: ANN202
         raise click.UsageError(f"{option}: expected an ISO date-time such as 2026-11-28T08:30:00Z; "
                                f"got {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def note_pending_history(warehouse: Path) -> None:
+    """Say so on stderr when runs an earlier version recorded in the warehouse cannot be shown yet."""
+    from optimizely_courier.runs.history import history_pending
+
+    if history_pending(warehouse):
+        click.echo("note: runs recorded by an earlier version in the warehouse are not shown yet: another "
+                   "process is writing it; they will be once it is free", err=True)

@@ -13,6 +13,7 @@ from optimizely_courier.cli.common import (
     current_project,
     date_options,
     iso_instant,
+    note_pending_history,
     run_dates,
     write_failed,
 )
@@ -200,15 +201,21 @@ def group_history(ctx: click.Context, name: str | None, limit: int, as_json: boo
     Example:
       courier group history optimizely --limit 5
     """
-    from optimizely_courier.runs.history import list_runs
+    from optimizely_courier.runs.history import list_runs, mark_interrupted
+    from optimizely_courier.runs.status import progress_text
 
-    runs = list_runs(current_project(ctx).warehouse, group=name, limit=limit, table="group_runs")
+    warehouse = current_project(ctx).warehouse
+    mark_interrupted(warehouse)
+    runs = list_runs(warehouse, group=name, limit=limit, table="group_runs")
+    note_pending_history(warehouse)
     if as_json:
         click.echo(to_json(runs))
         return
     for run in runs:
         scheduled = f" scheduled {run['scheduled_for'][:16]}" if run["scheduled_for"] else " by hand"
         click.echo(f"{run['started_at'][:19]}  {run['status']:<8} {run['group_name']}{scheduled}  {run['dates']}")
+        if run["status"] == "running":
+            click.echo(f"    in progress: {progress_text(run)}")
         for line in run["alerts"] + ([run["error"]] if run["error"] else []):
             click.echo(f"    {line}")
     if not runs:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import click
 
-from optimizely_courier.cli.common import SECONDS, Context, current_project, date_options, project_root, run_dates
+from optimizely_courier.cli.common import (
+    SECONDS,
+    Context,
+    current_project,
+    date_options,
+    note_pending_history,
+    project_root,
+    run_dates,
+)
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
 from optimizely_courier.errors import CourierError
@@ -32,22 +40,12 @@ class CourierGroup(click.Group):
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
             raise click.ClickException("; ".join(lines)) from None
         except Exception as exc:  # only DuckDB's "file in use" becomes a message; anything else is a bug
-            if _debug(ctx) or not _is_lock_conflict(exc):
+            from optimizely_courier.runs.lock import file_holder, is_lock_conflict
+
+            if _debug(ctx) or not is_lock_conflict(exc):
                 raise
-            raise click.ClickException(f"the warehouse is in use by another process ({_lock_holder(exc)}); "
+            raise click.ClickException(f"the warehouse is in use: {file_holder(exc)} holds it; "
                                        "try again when it has finished") from None
-
-
-def _is_lock_conflict(exc: BaseException) -> bool:
-    """DuckDB refusing the warehouse file because another process has it open for writing."""
-    return "Could not set lock on file" in str(exc)
-
-
-def _lock_holder(exc: BaseException) -> str:
-    import re
-
-    match = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", str(exc))
-    return f"{match.group(1)}, PID {match.group(2)}" if match else "another process"
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -79,7 +77,8 @@ def cli(ctx: click.Context, project_dir: Path, debug: bool) -> None:
 @click.option("--ingest-only", is_flag=True, help="Land raw data and stop: no load operations.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (status lines go to stderr).")
 @click.option("--lock-timeout", default=300, show_default=True, type=SECONDS, metavar="SECONDS",
-              help="How long to wait for another run that holds the warehouse.")
+              help="How long to wait for another run, or a process such as a `dbt build`, that holds the "
+                   "warehouse.")
 @click.pass_context
 def run(ctx: click.Context, courier: str, date: str | None, start: str | None, end: str | None,
         everything: bool, skip_missing: bool, ingest_only: bool, as_json: bool, lock_timeout: float) -> None:
@@ -88,8 +87,8 @@ def run(ctx: click.Context, courier: str, date: str | None, start: str | None, e
     Lands each file tag into raw_<courier>.<tag> (files already landed with the same ETag are
     skipped), then builds the domain tables its load operations name from every landed file not
     yet in them (a plain `dbt build` does the same). With `load_operations: {}` it only lands
-    files and keeps samples for `feeds init`. Every run is recorded in the warehouse (see
-    `courier history`).
+    files and keeps samples for `feeds init`. Every run is recorded in the run history from its start
+    (see `courier history` and `courier status`).
 
     \b
     Examples:
@@ -173,9 +172,13 @@ def history(ctx: click.Context, courier: str | None, limit: int, as_json: bool) 
       courier history
       courier history --courier optimizely --limit 5 --json
     """
-    from optimizely_courier.runs.history import list_runs
+    from optimizely_courier.runs.history import list_runs, mark_interrupted
+    from optimizely_courier.runs.status import progress_text
 
-    runs = list_runs(current_project(ctx).warehouse, courier, limit)
+    warehouse = current_project(ctx).warehouse
+    mark_interrupted(warehouse)
+    runs = list_runs(warehouse, courier, limit)
+    note_pending_history(warehouse)
     if as_json:
         click.echo(to_json(runs))
         return
@@ -188,6 +191,8 @@ def history(ctx: click.Context, courier: str | None, limit: int, as_json: bool) 
         group = f" group {run['group_name']}" if run["group_name"] else ""
         click.echo(f"{run['started_at'][:19]}  {run['status']:<8} {run['courier']}{group}  {run['dates']}  "
                    f"{rows:,} rows landed, {upserted:,} upserted  {run['duration_seconds'] or 0:.1f}s  {run['run_id']}")
+        if run["status"] == "running":
+            click.echo(f"    in progress: {progress_text(run)}")
         if run["error"]:
             click.echo(f"    {run['error'].splitlines()[-1]}")
 
@@ -197,20 +202,25 @@ def history(ctx: click.Context, courier: str | None, limit: int, as_json: bool) 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def status(ctx: click.Context, name: str | None, as_json: bool) -> None:
-    """Show where each courier stands, from the warehouse (no S3 request).
+    """Show where each courier stands, from the run history and the warehouse (no S3 request).
 
-    Per courier: the last run and last success, files and rows landed, the newest partition and its
-    freshness, files the last run rejected, each domain table with the landed files it has not
-    built yet, and the groups that run it. NAME is a courier or a courier group (default: all).
+    Per courier: a run in progress (phase, since when, files so far), the last run and last success,
+    files and rows landed, the newest partition and its freshness, files the last run rejected, each
+    domain table with the landed files it has not built yet, and the groups that run it (in progress,
+    failed, next run). While another process writes the warehouse, landed and built data are shown as
+    the last courier run saw them, with who holds the warehouse now. NAME is a courier or a courier
+    group (default: all).
 
     \b
     Examples:
       courier status
       courier status optimizely --json
     """
+    from optimizely_courier.runs.history import mark_interrupted
     from optimizely_courier.runs.status import courier_status, render
 
     project = current_project(ctx)
+    mark_interrupted(project.warehouse)
     if name is None:
         names = list(project.couriers)
     elif name in project.groups:
@@ -262,10 +272,15 @@ def samples(ctx: click.Context, courier: str, tag: str | None, as_json: bool) ->
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True, help="A table (long cells cut, key columns never), CSV or a JSON list.")
 @click.option("--vertical", is_flag=True, help="One block per row, a line per column (for wide rows).")
+@click.option("--lock-timeout", default=300, show_default=True, type=SECONDS, metavar="SECONDS",
+              help="How long to wait for a run or another process that is writing the warehouse.")
 @click.pass_context
 def explore(ctx: click.Context, table: str, limit: int, where: str | None, output_format: str,
-            vertical: bool) -> None:
+            vertical: bool, lock_timeout: float) -> None:
     """Show rows of a domain table with column types and semantic tags.
+
+    While a courier run or another process (a `dbt build`) writes the warehouse, it waits for it,
+    saying who holds it, up to --lock-timeout seconds.
 
     \b
     Examples:
@@ -284,7 +299,12 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
                            f"{project.engine}: query them with its own tools (run history stays local: "
                            "`courier history`)")
     found, _ = read_feeds(project.root)
-    click.echo(render(look(project.warehouse, table, found, limit, where), output_format, vertical))
+
+    def waiting(holder: str) -> None:
+        click.echo(f"Waiting up to {lock_timeout:g}s for the warehouse: {holder} holds it", err=True)
+
+    click.echo(render(look(project.warehouse, table, found, limit, where, lock_timeout, waiting), output_format,
+                      vertical))
 
 
 @cli.command()

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 DATE_TOKENS = {"yyyy": r"\d{4}", "MM": r"\d{2}", "dd": r"\d{2}"}
 # Spark and Hadoop write bookkeeping files next to part files; none of them hold rows.
-_BOOKKEEPING = re.compile(r"^(_.*|\..*|.*\.crc)$")
+_BOOKKEEPING = re.compile(r"^(_.*|\..*|.*\.crc)\Z")
 
 
 class PatternError(ValueError):

@@ -75,7 +75,7 @@ GROUP_KEYS = ("schedule", "timezone", "status", "only_past_day", "use_timezone_f
               "poll", "notify")
 GROUP_COURIER_KEYS = ("name", "wait", "offset", "on_missing")
 DEFAULT_POLL = dt.timedelta(seconds=60)
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_REF = re.compile(r"\$\{(" + _ENV_NAME.pattern + r")\}")
 
@@ -399,6 +399,8 @@ def _parse_courier(name: str, s: Section, root: Path, env: Mapping[str, str]) ->
     credential = _parse_credential(credential_section, s, env, root, name)
     if local_path and credential_section is not None:
         raise s.error("credential", "a `local_path` courier reads local files and takes no credential")
+    if local_path and "\x00" in local_path:  # no file system takes one: the OS call would raise
+        raise s.error("local_path", "a path cannot hold a NUL character")
     return Courier(
         name=name,
         bucket=bucket,

@@ -88,7 +88,7 @@ def load_yaml(path: Path) -> Any:
 
 
 # A definition's path reaches generated files (their `generated from` header) and messages.
-DEFINITION_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
+DEFINITION_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*\Z")
 
 
 def definition_path(path: Path, root: Path) -> str:

@@ -42,11 +42,11 @@ EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped"
                    "conversions", "metrics")
 METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator")
 SOURCE_KEYS = ("model", "visitor_id", "timestamp")
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 # `__` is kept for the columns the courier derives from a metric's name (`<metric>__before`)
-METRIC_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-OPTIMIZELY_ID = re.compile(r"^[0-9]+$")  # experiment and variation ids, as the export writes them
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*\Z")
+COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+OPTIMIZELY_ID = re.compile(r"^[0-9]+\Z")  # experiment and variation ids, as the export writes them
 UNIT_COLUMNS = ("visitor_id", "variation_id", "decided_at")  # the observations' columns before segments
 
 

@@ -24,14 +24,15 @@ FEED_KEYS = ("id", "source", "name", "description", "courier", "file", "primary_
 COLUMN_KEYS = ("name", "type", "required", "semantic", "from", "rename_to", "description", "scale")
 DEFAULT_ERROR_THRESHOLD = 0.01
 GENERATED = "generated"
-FEED_ID = re.compile(r"^df-[a-z0-9]{6}$")
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Grammars end in `\Z`, not `$`: `$` also matches before a final newline ("df-1a2b3c\n").
+FEED_ID = re.compile(r"^df-[a-z0-9]{6}\Z")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\Z")
 # `col`, `col[key]` (attribute or map entry), `col[name=key]`, `col[type=key]`, `col[id=key]` (an
 # attribute matched on that field only) or `col.field` (struct field / unnested element).
 SOURCE_REF = re.compile(r"^(?P<column>[A-Za-z_][A-Za-z0-9_]*)"
                         r"(?:\[(?:(?P<by>name|type|id)=)?(?P<key>[A-Za-z0-9_:.\- $]+)\]"
-                        r"|\.(?P<field>[A-Za-z0-9_:\-$]+))?$")
+                        r"|\.(?P<field>[A-Za-z0-9_:\-$]+))?\Z")
 # How `col[key]` finds an attribute: its `name`, or for Optimizely's built-in attributes (browserId,
 # device, campaign, source_type on Web exports), which have no name, its `type`.
 DEFAULT_MATCH = "name-or-type"

@@ -21,7 +21,7 @@ DB_TAGS = ("db/required", "db/unique")
 CUSTOM_PREFIX = "custom-"
 ONCE_PER_FEED = ("given-name", "surname")
 REQUIRED_TYPE = {"birthdate": "Date", "phone": "String"}
-_SUFFIX = re.compile(r"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$")
+_SUFFIX = re.compile(r"^[a-z0-9]+(?:[-_/][a-z0-9]+)*\Z")
 
 
 def canonical(tag: str) -> str:

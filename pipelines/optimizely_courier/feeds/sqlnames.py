@@ -41,7 +41,7 @@ def _reserved() -> frozenset[str]:
 
 
 RESERVED = _reserved()
-PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*\Z")
 # Characters a string literal's Jinja source may hold as they are; every other one is escaped.
 _PLAIN_LITERAL = re.compile(r"[A-Za-z0-9 _.:@#%&()+,/=?!-]")
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 from optimizely_courier.config.schedule import covering_window, previous_time, scheduled_times, window_dates
 from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
-from optimizely_courier.errors import CourierError, GroupFailed, NotReadyError, one_line
+from optimizely_courier.errors import CourierError, GroupDataMissing, GroupFailed, NotReadyError, one_line
 from optimizely_courier.groups.clock import Clock
 from optimizely_courier.landing.discovery import RunDates, plan_run
 from optimizely_courier.runs.build import dbt_environment
-from optimizely_courier.runs.history import GroupRecord, last_success, mark_interrupted, save
+from optimizely_courier.runs.history import GroupRecord, last_success, mark_interrupted, save, save_phase
 from optimizely_courier.runs.progress import WAITING, Reporter, run_table
 from optimizely_courier.runs.run import PARTIAL
 
@@ -86,17 +86,21 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
     try:
         for member in group.couriers:
             deadline = (scheduled_for or started) + member.wait
+            save_phase(project.warehouse, record, f"{WAITING} ({member.name})")
             ready = _wait_for_data(project, member, plans[member.name], deadline, group.poll, clock, reporter)
-            if not ready and member.on_missing == "stop":
-                raise GroupFailed(f"courier {member.name}: source data not ready by {deadline.isoformat()} "
-                                  f"(wait {member.wait}): {ready.reason}")
+            run_id = str(uuid.uuid4())  # the courier's run: it fails here, or lands what is ready
             if not ready:
+                missing = f"source data not ready by {deadline.isoformat()} (wait {member.wait}): {ready.reason}"
+                _courier_data_missing(project, group, member, plans[member.name], missing, run_id, record, reporter)
+                if member.on_missing == "stop":
+                    raise GroupDataMissing(f"courier {member.name}: {missing}")
                 alert = f"courier {member.name}: source data not ready by {deadline.isoformat()}: {ready.reason}"
                 record.alerts.append(alert)
                 reporter.warn(f"alert: {alert}")
                 _notify(project, group, "data_missing", alert, record, reporter)
-            options = RunOptions(skip_missing=not ready, group=name, run_id=str(uuid.uuid4()))
+            options = RunOptions(skip_missing=not ready, group=name, run_id=run_id)
             record.courier_runs.append(options.run_id)
+            save_phase(project.warehouse, record, f"Running courier {member.name} (run {options.run_id[:8]})")
             try:
                 report.courier_reports.append(run_courier(project, member.name, plans[member.name], options,
                                                           reporter))
@@ -111,7 +115,7 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
     except CourierError as exc:
         record.status, record.error = "failed", str(exc)
         reporter.status(f"Courier group {name} failed: {exc}")
-        missing = "source data not ready" in str(exc)
+        missing = isinstance(exc, GroupDataMissing)
         _notify(project, group, "data_missing" if missing else "run_failed", str(exc), record, reporter)
         raise exc if isinstance(exc, GroupFailed) else GroupFailed(str(exc)) from None
     finally:
@@ -120,6 +124,28 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
     outcome = "finished, some files rejected" if record.status == PARTIAL else "succeeded"
     reporter.status(f"Courier group {name} {outcome}")
     return report
+
+
+def _courier_data_missing(project: Project, group: CourierGroup, member: GroupCourier, dates: RunDates,
+                          missing: str, run_id: str, record: GroupRecord, reporter: Reporter) -> None:
+    """What the courier itself keeps of its data missing in a group run: with `on_missing: stop`, a failed
+    run in its history (the group makes no other run of it); in both cases a `data_missing` event to its
+    own notify targets."""
+    from optimizely_courier.runs.history import RunRecord
+    from optimizely_courier.runs.notify import notify
+
+    stop = member.on_missing == "stop"
+    if stop:
+        run = RunRecord(run_id=run_id, courier=member.name, dates=dates.describe(), group_name=group.name,
+                        status="failed", error=missing, duration_seconds=0.0)
+        run.ended_at = run.started_at
+        save(project.warehouse, run)
+        record.courier_runs.append(run_id)
+    details = {"courier": member.name, "group": group.name, "run_id": run_id, "dates": dates.describe(),
+               "status": "failed" if stop else "running"}
+    message = f"in group {group.name}: {missing}" + ("" if stop else "; landing what is ready")
+    notify(project.courier(member.name).notify, "data_missing", f"courier {member.name}", message, project, details,
+           reporter.warn)
 
 
 def _notify(project: Project, group: CourierGroup, event: str, message: str, record: GroupRecord,
@@ -178,6 +204,7 @@ def _run_downstream(project: Project, group: CourierGroup, record: GroupRecord, 
     env = {**dbt_environment(project), "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     for command in group.downstream:
         reporter.status(f"Downstream: {command}")
+        save_phase(project.warehouse, record, f"Downstream: {command}")
         with reporter.running(f"running `{command}`"):
             # one stream, so the tail shows what the command printed in the order it printed it
             process = subprocess.run(command, shell=True, cwd=project.root, env=env, stdout=subprocess.PIPE,

@@ -14,6 +14,7 @@ from pathlib import Path
 from optimizely_courier.config.sources import Project
 from optimizely_courier.errors import BuildError
 from optimizely_courier.runs.dbt_worker import NODE_LINE
+from optimizely_courier.runs.lock import wait_until_writable
 from optimizely_courier.settings import (
     DBT_LOG_DIR,
     DBT_TARGET_DIR,
@@ -55,16 +56,20 @@ class DbtProcess:
                                         preexec_fn=_die_with_parent)
 
     def run(self, command: str, select: Sequence[str] = (), variables: dict | None = None,
-            extra: Sequence[str] = (), on_node: Callable[[dict], None] | None = None) -> BuildResult:
+            extra: Sequence[str] = (), on_node: Callable[[dict], None] | None = None,
+            lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None) -> BuildResult:
         """Run one dbt command (`build`, `run`, `docs generate`, ...) and end the process.
 
         Args:
             on_node: called with dbt's progress: `{"event": "selected", "models": N}` first when the
                 selection is by tags, then as each model or test starts (`started`: its name) and
                 finishes (`finished`: its name, status, seconds and rows).
+            lock_timeout: how long to wait, first, for another process that has the DuckDB warehouse open.
+            on_wait: told who has it, when that wait begins.
 
         Raises:
             BuildError: naming the first failing model or test and dbt's message.
+            WarehouseBusy: the warehouse stayed open in another process for `lock_timeout` seconds.
         """
         args = [*command.split(), *self.paths, "--quiet", *extra]
         if select:
@@ -73,6 +78,8 @@ class DbtProcess:
             args += ["--vars", json.dumps(variables)]
         results_file = self.project.root / DBT_TARGET_DIR / "run_results.json"
         results_file.unlink(missing_ok=True)
+        if self.project.engine == "duckdb":  # dbt-duckdb would fail at once on a file another process has
+            wait_until_writable(self.project.warehouse, lock_timeout, on_wait)
         self.process.stdin.write(json.dumps(args) + "\n")
         self.process.stdin.close()
         output = []

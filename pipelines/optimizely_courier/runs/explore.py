@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 
 from optimizely_courier.errors import CourierError
 from optimizely_courier.feeds.feed import Feed
+from optimizely_courier.runs.lock import reading
 from optimizely_courier.text import as_text
 
 CELL_WIDTH = 32
@@ -36,16 +38,22 @@ class Exploration:
         return [name for name, _, _ in self.columns]
 
 
-def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: str | None = None) -> Exploration:
+def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: str | None = None,
+            lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None) -> Exploration:
     """Rows of `domain."<table>"` with each column's type and semantic tags.
+
+    Args:
+        lock_timeout: how long to wait for a run or another process writing the warehouse.
+        on_wait: told who holds the warehouse, when that wait begins.
 
     Raises:
         CourierError: no warehouse, no such table, or a `where` clause DuckDB rejects.
+        WarehouseBusy: the warehouse was still being written after `lock_timeout` seconds.
     """
     if not warehouse.exists():
         raise CourierError(f"no warehouse at {warehouse}: run a courier first")
     config = {"enable_external_access": False}
-    with duckdb.connect(str(warehouse), read_only=True, config=config) as db:
+    with reading(warehouse, lock_timeout, config, on_wait) as db:
         tables = [r[0] for r in db.execute("select table_name from information_schema.tables where table_schema = ? "
                                            "order by 1", [DOMAIN_SCHEMA]).fetchall()]
         if table not in tables:

@@ -1,43 +1,28 @@
-"""Run history: every courier run, successful or not, in the warehouse table `courier.runs`.
+"""Run history: every courier run and group run, successful or not, in the operational store
+(`runs.store`: SQLite beside the warehouse, readable while the warehouse is written).
 
-A run is recorded as `running` when it starts and updated when it ends. A run whose process died
-(killed, machine off) is marked `failed` by the next run that finds it.
+A run is recorded as `running` when it starts, its phase and counts as it goes, and the rest when it
+ends. A run whose process died (killed, machine off) is marked `failed` by the next command that finds
+it (a run, `status`, `history`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from optimizely_courier.runs import store
 
-SCHEMA = "courier"
-COLUMNS = {
-    "run_id": "varchar primary key", "courier": "varchar", "group_name": "varchar", "dates": "varchar",
-    "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "duration_seconds": "double",
-    "files": "json", "landed": "json", "already_landed": "json", "rows": "json", "feeds": "json", "skipped": "json",
-    "rejected": "json", "new_columns": "json",
-    "error": "varchar", "load_id": "varchar", "host": "varchar", "pid": "integer",
-}
-GROUP_COLUMNS = {
-    "run_id": "varchar primary key", "group_name": "varchar", "scheduled_for": "timestamptz", "dates": "varchar",
-    "status": "varchar", "started_at": "timestamptz", "ended_at": "timestamptz", "courier_runs": "json",
-    "alerts": "json", "downstream": "json", "error": "varchar", "host": "varchar", "pid": "integer",
-}
-JSON_FIELDS = ("files", "landed", "already_landed", "rows", "feeds", "skipped", "rejected", "new_columns",
-               "courier_runs", "alerts", "downstream")
-JSON_MAPPINGS = ("files", "landed", "already_landed", "rows", "feeds", "new_columns")
-TABLES = {"runs": COLUMNS, "group_runs": GROUP_COLUMNS}
+INTERRUPTED = "interrupted: the run's process ended before the run finished"
 
 
 @dataclass
 class RunRecord:
-    """One row of `courier.runs`."""
+    """One courier run."""
 
     run_id: str
     courier: str
@@ -59,6 +44,9 @@ class RunRecord:
     load_id: str | None = None
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
+    phase: str | None = None  # while it runs: what it is doing, since when, and its counts so far
+    phase_since: dt.datetime | None = None
+    progress: dict = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -66,7 +54,7 @@ class RunRecord:
 
 @dataclass
 class GroupRecord:
-    """One row of `courier.group_runs`: a courier group run and the courier runs it made."""
+    """A courier group run and the courier runs it made."""
 
     run_id: str
     group_name: str
@@ -81,6 +69,8 @@ class GroupRecord:
     error: str | None = None
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
+    phase: str | None = None
+    phase_since: dt.datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -90,45 +80,40 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in data.items()}
 
 
-def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    db = duckdb.connect(str(warehouse))
-    db.execute(f"create schema if not exists {SCHEMA}")
-    for table, columns in TABLES.items():
-        definition = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
-        db.execute(f"create table if not exists {SCHEMA}.{table} ({definition})")
-        for name, kind in columns.items():  # a warehouse from an older version gains new columns
-            db.execute(f'alter table {SCHEMA}.{table} add column if not exists "{name}" {kind.split()[0]}')
-    return db
+def _table(record: RunRecord | GroupRecord) -> str:
+    return "runs" if isinstance(record, RunRecord) else "group_runs"
 
 
 def save(warehouse: Path, record: RunRecord | GroupRecord) -> None:
     """Insert or update a courier run or a group run."""
-    table = "runs" if isinstance(record, RunRecord) else "group_runs"
-    columns = TABLES[table]
-    data = asdict(record)
-    values = [json.dumps(data[name]) if name in JSON_FIELDS else data[name] for name in columns]
-    names = ", ".join(f'"{name}"' for name in columns)
-    marks = ", ".join("?" for _ in columns)
-    with _connect(warehouse) as db:
-        db.execute(f"insert or replace into {SCHEMA}.{table} ({names}) values ({marks})", values)
+    store.save(warehouse, _table(record), asdict(record))
+
+
+def save_phase(warehouse: Path, record: RunRecord | GroupRecord, phase: str) -> None:
+    """Record what a run in progress is doing now: a courier run's progress counts, a group run whole (its
+    courier runs and alerts so far; it changes phase a few times)."""
+    record.phase, record.phase_since = phase, dt.datetime.now(dt.UTC)
+    if isinstance(record, GroupRecord):
+        save(warehouse, record)
+    else:
+        save_progress(warehouse, record)
+
+
+def save_progress(warehouse: Path, record: RunRecord | GroupRecord) -> None:
+    """Record a run's phase and counts so far (cheaper than `save`: often called while it runs)."""
+    values = {"phase": record.phase, "phase_since": record.phase_since}
+    if isinstance(record, RunRecord):
+        values["progress"] = record.progress
+    store.update(warehouse, _table(record), record.run_id, values)
 
 
 def mark_interrupted(warehouse: Path) -> list[str]:
     """Mark `running` runs and group runs of this host whose process is gone as failed; return their ids."""
-    if not warehouse.exists():
-        return []
-    dead: list[str] = []
-    with _connect(warehouse) as db:
-        for table in ("runs", "group_runs"):
-            rows = db.execute(f"select run_id, pid from {SCHEMA}.{table} where status = 'running' and host = ?",
-                              [socket.gethostname()]).fetchall()
-            for run_id, pid in rows:
-                if not _alive(pid):
-                    db.execute(f"update {SCHEMA}.{table} set status = 'failed', error = ? where run_id = ?",
-                               ["interrupted: the run's process ended before the run finished", run_id])
-                    dead.append(run_id)
-    return dead
+    dead = [(table, run_id) for table, run_id, pid in store.running(warehouse, socket.gethostname())
+            if not _alive(pid)]
+    for table, run_id in dead:
+        store.update(warehouse, table, run_id, {"status": "failed", "error": INTERRUPTED})
+    return [run_id for _, run_id in dead]
 
 
 def _alive(pid: int) -> bool:
@@ -145,32 +130,27 @@ def _alive(pid: int) -> bool:
 
 def list_runs(warehouse: Path, courier: str | None = None, limit: int = 20, group: str | None = None,
               table: str = "runs") -> list[dict[str, Any]]:
-    """Courier runs (or, with table="group_runs", group runs), newest first."""
-    if not warehouse.exists():
-        return []
-    filters = [(column, value) for column, value in (("courier", courier), ("group_name", group)) if value]
-    where = ("where " + " and ".join(f"{column} = ?" for column, _ in filters)) if filters else ""
-    with duckdb.connect(str(warehouse), read_only=True) as db:
-        exists = db.execute("select count(*) from information_schema.tables where table_schema = ? and "
-                            "table_name = ?", [SCHEMA, table]).fetchall()[0][0]
-        if not exists:
-            return []
-        cursor = db.execute(f"select * from {SCHEMA}.{table} {where} order by started_at desc limit {int(limit)}",
-                            [value for _, value in filters])
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    for row in rows:
-        for key in JSON_FIELDS:
-            if key in row:
-                row[key] = json.loads(row[key]) if row[key] else ({} if key in JSON_MAPPINGS else [])
-    return [_jsonable(row) for row in rows]
+    """Courier runs (or, with table="group_runs", group runs), newest first, as JSON-ready values."""
+    filters = {"group_name": group} if table == "group_runs" else {"courier": courier, "group_name": group}
+    return store.select(warehouse, table, filters, limit)
+
+
+def history_pending(warehouse: Path) -> bool:
+    """Whether runs an earlier version recorded in the warehouse are not shown yet (it is being written)."""
+    return store.migration_pending(warehouse)
 
 
 def last_success(warehouse: Path, group: str) -> dt.datetime | None:
     """The scheduled time of a group's newest successful scheduled run, if any."""
-    if not warehouse.exists():
-        return None
-    with _connect(warehouse) as db:
-        found = db.execute(f"select max(scheduled_for) from {SCHEMA}.group_runs where group_name = ? and "
-                           "status = 'success' and scheduled_for is not null", [group]).fetchall()[0][0]
-    return found.astimezone(dt.UTC) if found else None
+    found = store.last_success(warehouse, group)
+    return dt.datetime.fromisoformat(found).astimezone(dt.UTC) if found else None
+
+
+def save_view(warehouse: Path, courier: str, view: dict[str, Any]) -> None:
+    """Keep a courier's landed and built data as the warehouse shows them now (see `status`)."""
+    store.save_view(warehouse, courier, view)
+
+
+def last_view(warehouse: Path, courier: str) -> dict[str, Any] | None:
+    """The courier's last kept view of the warehouse, with `taken_at`."""
+    return store.view(warehouse, courier)

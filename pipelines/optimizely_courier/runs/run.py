@@ -15,13 +15,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from optimizely_courier import faults
 from optimizely_courier.config.sources import SOURCES_FILE, Project
 from optimizely_courier.errors import CourierError
 from optimizely_courier.landing.discovery import RunDates
 from optimizely_courier.runs.build import DbtProcess
 from optimizely_courier.runs.history import RunRecord, mark_interrupted, save
-from optimizely_courier.runs.lock import warehouse_lock
+from optimizely_courier.runs.lock import wait_until_writable, warehouse_lock
 from optimizely_courier.runs.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
+from optimizely_courier.runs.tracker import RunTracker
 
 if TYPE_CHECKING:  # imported by `_land` when the run gets there
     from optimizely_courier.landing.ingest import LandingResult
@@ -69,7 +71,7 @@ class RunReport:
 
 def run_courier(project: Project, courier_name: str, dates: RunDates, options: RunOptions | None = None,
                 reporter: Reporter | None = None) -> RunReport:
-    """Run a courier once and record it in `courier.runs`.
+    """Run a courier once and record it in the run history (from its start: `status` shows it running).
 
     Raises:
         ConfigError: before anything is recorded, when no courier has that name.
@@ -81,55 +83,22 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
     record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
                        group_name=options.group)
     holder = {"run_id": record.run_id, "courier": courier_name, "started_at": record.started_at.isoformat()}
+    tracker = RunTracker(project.warehouse, record, reporter)
+    started = time.monotonic()
+    mark_interrupted(project.warehouse)
+    save(project.warehouse, record)
     # dbt imports and parses the project (seconds) while the run lists and lands its files: started
     # first, it is ready about when they have landed. Parsing touches no warehouse, so it needs no lock.
     dbt = DbtProcess(project) if _may_build(project, courier_name, options) else None
     try:
-        with warehouse_lock(project.warehouse, holder, options.lock_timeout):
-            return _locked_run(project, courier_name, dates, options, reporter, record, dbt)
-    finally:
-        if dbt is not None:
-            dbt.close()
-
-
-def _may_build(project: Project, courier_name: str, options: RunOptions) -> bool:
-    """Whether the run has load operations to apply (a config error is left for the run to report)."""
-    try:
-        return bool(project.courier(courier_name).load_operations) and not options.ingest_only
-    except CourierError:
-        return False
-
-
-def _locked_run(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
-                record: RunRecord, dbt: DbtProcess | None) -> RunReport:
-    from optimizely_courier.feeds.loadops import parse_operations
-
-    started = time.monotonic()
-    report = RunReport(record)
-    mark_interrupted(project.warehouse)
-    save(project.warehouse, record)
-    reporter.status(SENSOR_STARTED)
-    try:
-        courier = project.courier(courier_name)
-        operations = parse_operations(courier, project.root / SOURCES_FILE)
-        reporter.status(WAITING)
-        builds = bool(operations) and not options.ingest_only
-        landing = _land(project, courier_name, dates, options, reporter, sample=not courier.load_operations)
-        report.landing = landing
-        record.load_id = landing.load_ids[-1] if landing.load_ids else None
-        record.files = {tag: landing.found(tag) for tag in landing.tags}
-        record.landed = {tag: stats.files for tag, stats in landing.tags.items()}
-        record.already_landed = {tag: stats.already_loaded for tag, stats in landing.tags.items()}
-        record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
-        record.skipped = list(landing.skipped)
-        record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
-        record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
-        if builds:
-            reporter.status(COMMITTING)
-            report.feeds = _apply_operations(project, operations, landing, dates, dbt, reporter)
-            record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
-        # files rejected by the bad-file policy: the run landed the rest, and says so in its status
-        record.status = PARTIAL if record.rejected else "success"
+        tracker.status(SENSOR_STARTED)
+        with warehouse_lock(project.warehouse, holder, options.lock_timeout, on_wait=tracker.waiting):
+            try:
+                if project.engine == "duckdb":  # a process outside the courier may have the file itself
+                    wait_until_writable(project.warehouse, options.lock_timeout, on_wait=tracker.waiting)
+                return _locked_run(project, courier_name, dates, options, tracker, RunReport(record), dbt)
+            finally:
+                _keep_view(project, courier_name)
     except CourierError as exc:
         record.status, record.error = "failed", str(exc)
         reporter.status(FAILED)
@@ -142,7 +111,57 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
         record.duration_seconds = round(time.monotonic() - started, 3)
         save(project.warehouse, record)
         _notify(project, record, reporter)
+        if dbt is not None:
+            dbt.close()
+
+
+def _may_build(project: Project, courier_name: str, options: RunOptions) -> bool:
+    """Whether the run has load operations to apply (a config error is left for the run to report)."""
+    try:
+        return bool(project.courier(courier_name).load_operations) and not options.ingest_only
+    except CourierError:
+        return False
+
+
+def _locked_run(project: Project, courier_name: str, dates: RunDates, options: RunOptions, tracker: RunTracker,
+                report: RunReport, dbt: DbtProcess | None) -> RunReport:
+    from optimizely_courier.feeds.loadops import parse_operations
+
+    record = report.record
+    courier = project.courier(courier_name)
+    operations = parse_operations(courier, project.root / SOURCES_FILE)
+    tracker.status(WAITING)
+    builds = bool(operations) and not options.ingest_only
+    landing = _land(project, courier_name, dates, options, tracker, sample=not courier.load_operations)
+    report.landing = landing
+    record.load_id = landing.load_ids[-1] if landing.load_ids else None
+    record.files = {tag: landing.found(tag) for tag in landing.tags}
+    record.landed = {tag: stats.files for tag, stats in landing.tags.items()}
+    record.already_landed = {tag: stats.already_loaded for tag, stats in landing.tags.items()}
+    record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
+    record.skipped = list(landing.skipped)
+    record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
+    record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
+    if builds:
+        tracker.status(COMMITTING)
+        report.feeds = _apply_operations(project, operations, landing, dates, dbt, tracker, options.lock_timeout)
+        record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
+    # files rejected by the bad-file policy: the run landed the rest, and says so in its status
+    record.status = PARTIAL if record.rejected else "success"
     return report
+
+
+def _keep_view(project: Project, courier_name: str) -> None:
+    """Keep what the warehouse now holds for the courier, for `status` while another process writes it
+    (best effort: a run never fails for it)."""
+    import duckdb
+
+    from optimizely_courier.runs.status import keep_view
+
+    try:
+        keep_view(project, courier_name)
+    except (CourierError, duckdb.Error):
+        pass
 
 
 def _notify(project: Project, record: RunRecord, reporter: Reporter) -> None:
@@ -180,19 +199,19 @@ def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
                           f"{fresh['age_hours']:.0f} h old ({fresh['status']})")]
 
 
-def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, reporter: Reporter,
+def _land(project: Project, courier_name: str, dates: RunDates, options: RunOptions, tracker: RunTracker,
           sample: bool) -> LandingResult:
     """Land the run's new files."""
     from optimizely_courier.landing.ingest import land_new, prepare
 
-    with reporter.listing():
-        landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing, on_listed=reporter.listed)
-    with reporter.landing(landing.plan, landing.new):
-        return land_new(project, landing, on_file=reporter.file, sample=sample, on_commit=reporter.committing)
+    with tracker.listing():
+        landing = prepare(project, courier_name, dates, skip_missing=options.skip_missing, on_listed=tracker.listed)
+    with tracker.landing(landing.plan, landing.new):
+        return land_new(project, landing, on_file=tracker.file, sample=sample, on_commit=tracker.committing)
 
 
 def _apply_operations(project: Project, operations: list, landing, dates: RunDates,  # noqa: ANN001
-                      dbt: DbtProcess | None, reporter: Reporter) -> dict[str, FeedReport]:
+                      dbt: DbtProcess | None, tracker: RunTracker, lock_timeout: float) -> dict[str, FeedReport]:
     """Build the domain tables the operations name: every landed file version not yet in them.
 
     What is landed and what is built come from the record (`optimizely_courier.landing.record`); dbt reads the same
@@ -204,6 +223,9 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     from optimizely_courier.feeds.loadops import resolve
     from optimizely_courier.runs.build import feed_selector
 
+    faults.fault_point("before-build")
+    if project.engine == "duckdb":  # a `dbt build` started by hand may have begun since the run landed
+        wait_until_writable(project.warehouse, lock_timeout, on_wait=tracker.waiting)
     feeds = load_feeds(project.root)
     _check_models_fresh(project, feeds)
     pairs = resolve(operations, feeds)
@@ -220,10 +242,11 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     truncate = {feed.id: _truncate_scope(dates) for feed, op in to_build if op.truncate}
     # The feeds' models and error thresholds only: their key tests (unique, not_null) hold by
     # construction and scan whole tables; a plain `dbt build` runs them.
-    with reporter.building():
+    with tracker.building():
         result = (dbt or DbtProcess(project)).run("build", select=feed_selector([feed.id for feed, _ in to_build]),
                                                  variables={"courier_truncate": truncate} if truncate else None,
-                                                 extra=["--indirect-selection", "empty"], on_node=reporter.node)
+                                                 extra=["--indirect-selection", "empty"], on_node=tracker.node,
+                                                 lock_timeout=lock_timeout, on_wait=tracker.waiting)
     for feed_id, stats in _build_stats(project, result.invocation_id).items():
         report = reports.get(feed_id)
         if report is not None:
