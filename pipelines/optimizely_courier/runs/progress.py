@@ -236,7 +236,7 @@ class Reporter:
 
     def node(self, event: dict) -> None:
         """A dbt event from the build: `selected` (how many models), a node `started` or `finished`
-        (tests are counted by dbt, not shown)."""
+        (models only: tests are not shown)."""
         kind = event.get("event", "finished")
         with self._lock:
             build = self._build
