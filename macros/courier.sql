@@ -185,10 +185,23 @@
 {%- endmacro %}
 
 
-{#- `is_incremental()`, except in a compile-only check for an engine that cannot be reached here
+{#- Whether this model's SQL adds to its table (else it makes the whole table): dbt's `is_incremental()`
+    asks for dbt's own `incremental` materialization, so the courier's models ask their own (macros/
+    materializations.sql): a feed model adds unless it rebuilds, an experiment's observations when an
+    increment is exact. Always false in a compile-only check for an engine that cannot be reached here
     (`--vars '{courier_compile_only: true}'`), which renders the full-build SQL without a connection. -#}
 {% macro courier_is_incremental() -%}
-  {{ return(false if var('courier_compile_only', false) else is_incremental()) }}
+  {%- if var('courier_compile_only', false) or not execute -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set feed = courier_model_feed() -%}
+  {%- set experiment = courier_model_experiment() -%}
+  {%- if feed is not none -%}
+    {{ return(not courier_rebuilds(feed)) }}
+  {%- elif experiment is not none -%}
+    {{ return(courier_observations_incremental(experiment)) }}
+  {%- endif -%}
+  {{ return(is_incremental()) }}
 {%- endmacro %}
 
 
@@ -218,29 +231,23 @@
 {% macro courier_build_mode(feed) -%}
   {%- if feed.id in var('courier_truncate', {}) -%}
     {{ return('truncate') }}
-  {%- elif courier_is_incremental() -%}
-    {{ return('incremental') }}
-  {%- else -%}
+  {%- elif courier_rebuilds(feed) -%}
     {{ return('full') }}
+  {%- else -%}
+    {{ return('incremental') }}
   {%- endif -%}
 {%- endmacro %}
 
 
-{#- dbt's own `should_full_refresh()` (which `is_incremental()` and the incremental materialization
-    ask), plus: a feed model whose table was built with another feed definition is rebuilt in full,
-    so renamed, added and removed columns come out exactly as a --full-refresh would make them; and
-    experiment observations are rebuilt in full when an increment cannot be exact (macros/experiments.sql). -#}
-{% macro should_full_refresh() -%}
-  {%- if dbt.should_full_refresh() -%}
+{#- True when a feed model's table is made anew: there is none yet, `--full-refresh` (dbt's own
+    should_full_refresh), or the table was built with another definition of the feed, so renamed,
+    added and removed columns come out exactly as a --full-refresh would make them. -#}
+{% macro courier_rebuilds(feed) -%}
+  {%- if var('courier_compile_only', false) or not execute -%}
     {{ return(true) }}
   {%- endif -%}
-  {%- if not execute -%}
-    {{ return(false) }}
-  {%- endif -%}
-  {%- set feed = courier_model_feed() -%}
-  {%- set experiment = courier_model_experiment() -%}
-  {{ return(feed is not none and courier_definition_changed(feed)
-            or experiment is not none and courier_observations_stale(experiment)) }}
+  {{ return(adapter.get_relation(this.database, this.schema, this.identifier) is none
+            or should_full_refresh() or courier_definition_changed(feed)) }}
 {%- endmacro %}
 
 {% macro courier_definition_changed(feed) -%}
@@ -344,13 +351,18 @@
   {%- if mode == 'truncate' %}
   where {{ courier_truncate_dates(feed, 'landed.file_date') }}
   {%- else %}
-  where not exists (
-      select 1 from (select versions.*, max(versions.load_id) over (partition by versions.file) as newest
-                     from ({{ courier_record(feed) }}) as versions) as built
-      where built.file = landed.file
-        and (built.load_id = landed.load_id or (built.etag = landed.etag and built.load_id = built.newest))
-        and (built.excluded {%- if mode == 'incremental' %} or built.definition = {{ courier_string(feed.definition) }}{% endif %}))
+  {#- built with this definition, or excluded by a truncate; for a full build, excluded only -#}
+  {%- set counts = 'built.excluded' ~ (' or built.definition = ' ~ courier_string(feed.definition)
+                                       if mode == 'incremental' else '') %}
+  where {{ courier_not_built('landed', courier_record(feed), counts) }}
   {%- endif %}
+{%- endmacro %}
+
+
+{#- True when an incremental build of `feed` has no file version to read. -#}
+{% macro courier_window_is_empty(feed) -%}
+  {%- set found = run_query("select count(*) from (" ~ courier_window(feed, 'incremental') ~ ") as files") -%}
+  {{ return(found.columns[0].values()[0] == 0) }}
 {%- endmacro %}
 
 
@@ -488,7 +500,7 @@ where not exists (
 {%- endmacro %}
 
 
-{#- The domain model's facts, from its YAML `meta` (hooks render at run time, when it is known). -#}
+{#- A feed model's facts, from its YAML `meta` (known when the model runs); none for other models. -#}
 {% macro courier_model_feed() -%}
   {%- set meta = model.config.get('meta', {}) -%}
   {%- if not meta.get('feed_id') -%}
@@ -498,37 +510,30 @@ where not exists (
 {%- endmacro %}
 
 
-{#- Pre-hook of a domain model (inside its transaction): note the build, and empty the table for
-    a truncate, so a failed build leaves it as it was. -#}
-{% macro courier_before_build() -%}
-  {{ return(adapter.dispatch('courier_before_build')()) }}
+{#- Before a domain table's build, in its transaction (courier_domain): note the build, and empty the
+    table for a truncate into it, so a failed build leaves it as it was. -#}
+{% macro courier_note_build(feed, mode, rebuild) -%}
+  {{ return(adapter.dispatch('courier_note_build')(feed, mode, rebuild)) }}
 {%- endmacro %}
 
-{% macro default__courier_before_build() -%}
-  {%- set feed = courier_model_feed() -%}
-  {%- if feed is not none and execute -%}
-    {%- set mode = courier_build_mode(feed) -%}
+{% macro default__courier_note_build(feed, mode, rebuild) -%}
     insert into courier.builds (invocation_id, feed_id, mode, started_at, rows_before)
     values ({{ courier_string(invocation_id) }}, {{ courier_string(feed.id) }}, {{ courier_string(mode) }},
             current_timestamp, {% if mode == 'incremental' %}(select count(*) from {{ this }}){% else %}0{% endif %});
-    {%- if mode == 'truncate' and courier_is_incremental() %}
+    {%- if mode == 'truncate' and not rebuild %}
     delete from {{ this }};
     {%- endif %}
-  {%- endif -%}
 {%- endmacro %}
 
 
-{#- Post-hook of a domain model (inside its transaction): record which file versions the table now
-    holds, and what the build did. -#}
-{% macro courier_after_build() -%}
-  {{ return(adapter.dispatch('courier_after_build')()) }}
+{#- After a domain table's build, in its transaction (courier_domain): record which file versions the
+    table now holds, and what the build did. -#}
+{% macro courier_record_build(feed, mode) -%}
+  {{ return(adapter.dispatch('courier_record_build')(feed, mode)) }}
 {%- endmacro %}
 
-{% macro default__courier_after_build() -%}
-  {%- set feed = courier_model_feed() -%}
-  {%- if feed is not none and execute -%}
+{% macro default__courier_record_build(feed, mode) -%}
     {%- set build = "invocation_id = " ~ courier_string(invocation_id) ~ " and feed_id = " ~ courier_string(feed.id) -%}
-    {%- set mode = run_query("select mode from courier.builds where " ~ build).columns[0].values()[0] -%}
     {%- set built = courier_built_files() -%}
     {%- set rejected = api.Relation.create(schema=this.schema, identifier=this.identifier ~ '__rejected') -%}
     {%- set loads = courier_window_loads(feed, mode) -%}  {#- rendered now, before the record changes -#}
@@ -557,7 +562,6 @@ where not exists (
                          and (_file, _load_id) in (select file, load_id from courier_build_window))
     where {{ build }};
     drop table courier_build_window
-  {%- endif -%}
 {%- endmacro %}
 
 

@@ -66,16 +66,24 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of an observations model (inside its transaction): note the build, so the next one knows
-    what it holds. -#}
-{% macro courier_before_observations() -%}
-  {%- set experiment = courier_model_experiment() -%}
-  {%- if experiment is not none and execute and model.config.materialized == 'incremental' -%}
+{#- True when this build of the observations adds to their table: on DuckDB, a table exists, no
+    `--full-refresh`, and an increment is exact (not courier_observations_stale). -#}
+{% macro courier_observations_incremental(experiment) -%}
+  {%- if var('courier_compile_only', false) or not execute or target.type != 'duckdb' -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {{ return(adapter.get_relation(this.database, this.schema, this.identifier) is not none
+            and not should_full_refresh() and not courier_observations_stale(experiment)) }}
+{%- endmacro %}
+
+
+{#- Before a build of the observations, in its transaction (courier_observations): note it, so the next
+    one knows what it holds. -#}
+{% macro courier_note_observations(experiment, incremental) -%}
     insert into courier.experiment_builds (invocation_id, model, definition, mode, built_at)
     values ({{ courier_string(invocation_id) }}, {{ courier_string(experiment.model) }},
             {{ courier_string(experiment.definition) }},
-            {{ courier_string('incremental' if courier_is_incremental() else 'full') }}, current_timestamp)
-  {%- endif -%}
+            {{ courier_string('incremental' if incremental else 'full') }}, current_timestamp)
 {%- endmacro %}
 
 

@@ -189,25 +189,18 @@ select {{ columns | join(', ') }} from (
   {{ return(dates | sort) }}
 {%- endmacro %}
 
-{#- Pre-hook: note the build's mode, which the post-hook needs once the table exists. -#}
-{% macro spark__courier_before_build() -%}
-  {%- set feed = courier_model_feed() -%}
-  {%- if feed is not none and execute -%}
-    {%- do run_query("insert into courier.builds values (" ~ courier_string(invocation_id) ~ ", "
-                     ~ courier_string(feed.id) ~ ", " ~ courier_string(courier_build_mode(feed)) ~ ", current_timestamp())") -%}
-  {%- endif -%}
+{#- Before the build: note it (Spark runs no transaction: the record is written after the table). -#}
+{% macro spark__courier_note_build(feed, mode, rebuild) -%}
+  {%- do run_query("insert into courier.builds values (" ~ courier_string(invocation_id) ~ ", "
+                   ~ courier_string(feed.id) ~ ", " ~ courier_string(mode) ~ ", current_timestamp())") -%}
 {%- endmacro %}
 
-{#- Post-hook: drop the partitions left holding only a tombstone, then record the window's file
+{#- After the build: drop the partitions left holding only a tombstone, then record the window's file
     versions (in a new generation after a full build or a truncate, with the versions it excluded). -#}
-{% macro spark__courier_after_build() -%}
-  {%- set feed = courier_model_feed() -%}
-  {%- if feed is not none and execute -%}
+{% macro spark__courier_record_build(feed, mode) -%}
     {%- for row in run_query("select distinct cast(_file_date as string) from " ~ this ~ " where _pk is null") -%}
       {%- do run_query("alter table " ~ this ~ " drop if exists partition (_file_date = " ~ courier_string(row[0]) ~ ")") -%}
     {%- endfor -%}
-    {%- set mode = run_query("select mode from courier.builds where invocation_id = " ~ courier_string(invocation_id)
-                             ~ " and feed_id = " ~ courier_string(feed.id)).columns[0].values()[0] -%}
     {%- set generation = "current_timestamp()" if mode != 'incremental' else
           "(select max(generation) from courier.built_files where feed_id = " ~ courier_string(feed.id) ~ ")" -%}
     {%- set excluded -%}
@@ -225,5 +218,52 @@ select {{ columns | join(', ') }} from (
                      ~ (" union all select cast(null as string), cast(null as string), false" if mode != 'incremental' else "")
                      ~ (" union all select file, load_id, true from (" ~ excluded ~ ") as excluded_files" if excluded else "")
                      ~ ") as record") -%}
-  {%- endif -%}
 {%- endmacro %}
+
+
+{#- The feed models' materializations on Spark: dbt-spark's incremental steps with the courier's
+    modes (macros/materializations.sql). Parquet tables cannot delete rows and Spark runs no
+    transaction, so an increment overwrites the date partitions it touches (courier_incremental_rows
+    writes their whole new content), and the record is written after the table (see above). -#}
+{% materialization courier_domain, adapter='spark' %}
+  {{ return(spark_courier_build_feed_table(records=true)) }}
+{% endmaterialization %}
+
+{% materialization courier_rejected, adapter='spark' %}
+  {{ return(spark_courier_build_feed_table(records=false)) }}
+{% endmaterialization %}
+
+{% macro spark_courier_build_feed_table(records) %}
+  {%- set feed = courier_model_feed() -%}
+  {%- set existing_relation = load_relation(this) -%}
+  {%- set target_relation = this -%}
+  {%- set rebuild = courier_rebuilds(feed) -%}
+  {%- set mode = courier_build_mode(feed) -%}
+  {%- if mode == 'incremental' and courier_window_is_empty(feed) -%}
+    {%- call statement('main') -%} select 0 {%- endcall -%}
+    {{ return({'relations': [target_relation]}) }}
+  {%- endif -%}
+
+  {%- call statement() -%} set spark.sql.sources.partitionOverwriteMode = DYNAMIC {%- endcall -%}
+  {{ run_hooks(pre_hooks) }}
+  {%- if records -%}
+    {%- do courier_note_build(feed, mode, rebuild) -%}
+  {%- endif -%}
+  {%- if rebuild -%}
+    {%- if existing_relation is not none -%}
+      {%- do adapter.drop_relation(existing_relation) -%}
+    {%- endif -%}
+    {%- call statement('main') -%} {{ create_table_as(False, target_relation, sql) }} {%- endcall -%}
+  {%- else -%}
+    {%- set temp_relation = this.incorporate(path={"identifier": this.identifier ~ '__dbt_tmp'}).include(
+          database=false, schema=false) -%}
+    {%- call statement('create_tmp_relation') -%} {{ create_table_as(True, temp_relation, sql) }} {%- endcall -%}
+    {%- call statement('main') -%} {{ get_insert_overwrite_sql(temp_relation, target_relation, existing_relation) }} {%- endcall -%}
+  {%- endif -%}
+  {%- if records -%}
+    {%- do courier_record_build(feed, mode) -%}
+  {%- endif -%}
+  {% do persist_docs(target_relation, model) %}
+  {{ run_hooks(post_hooks) }}
+  {{ return({'relations': [target_relation]}) }}
+{% endmacro %}

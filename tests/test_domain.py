@@ -316,7 +316,7 @@ def test_a_build_with_nothing_new_rewrites_no_table_or_view_until_something_chan
         """The domain rows, the builds recorded, and how often dbt has made the staging view."""
         log = (dbt_project / DBT_LOG_DIR / "dbt.log").read_text()
         return (table(dbt_project), query(dbt_project, "select count(*) from courier.builds"),
-                log.count('create view "warehouse"."staging"."stg_shop__orders__dbt_tmp"'))
+                log.count('create view "warehouse"."staging"."stg_shop__orders'))
 
     def view_sql() -> str:
         return query(dbt_project, "select sql from duckdb_views() where view_name = 'stg_shop__orders'")[0][0]

@@ -1,7 +1,5 @@
 -- generated from experiments/demo_checkout.yml; do not edit
-{{ config(materialized='incremental' if target.type == 'duckdb' else 'table', unique_key='visitor_id',
-          incremental_strategy='delete+insert', pre_hook="{{ courier_before_observations() }}",
-          schema='experiments', tags=['experiments', 'demo_checkout']) }}
+{{ config(materialized='courier_observations', schema='experiments', tags=['experiments', 'demo_checkout']) }}
 {% set q = courier_quote %}
 -- Experiment 9300000001: one row per unit (a visitor's first decision, holdback
 -- left out) and a column per metric, from the unit's events within 48 hours of its decision.

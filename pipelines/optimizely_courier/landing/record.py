@@ -17,10 +17,13 @@ table. The courier, the models and the history all read these two.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
+import jinja2
 
 RECORD_TABLE = "_courier_files"
 LOADS_TABLE = "_dlt_loads"
@@ -140,48 +143,58 @@ def landed_versions(db: duckdb.DuckDBPyConnection, dataset: str, tag: str,
     return {file: Landed(etag, load_id) for file, etag, load_id in rows}
 
 
-def _built(db: duckdb.DuckDBPyConnection) -> str:
-    """The feed's rows of `courier.built_files` (one `?`: the feed id), with `newest`, the newest load
-    of each file the feed has built. (`etag` is null in a warehouse no build has migrated yet.)"""
+def not_built(root: Path, landed: str, record: str, counts: str) -> str:
+    """SQL: the landed version `landed` (an alias of file, load_id, etag) is not held by `record` (a
+    query of a feed's built versions) in a row `counts` accepts: the project's window rule
+    (macros/window.sql), rendered as the models render it."""
+    return _window_rule(root / "macros" / "window.sql").courier_not_built(landed, record, counts)
+
+
+@functools.lru_cache(maxsize=8)
+def _window_rule(path: Path):  # noqa: ANN202 - a Jinja template module
+    return jinja2.Environment().from_string(path.read_text(encoding="utf-8")).module
+
+
+def _record(db: duckdb.DuckDBPyConnection) -> str:
+    """A feed's rows of `courier.built_files` (one `?`: the feed id); `etag` is null in a warehouse no
+    build has migrated yet."""
     etag = "etag" if has_column(db, "courier", "built_files", "etag") else "null::varchar as etag"
-    return (f"(select file, load_id, {etag}, definition, excluded, max(load_id) over (partition by file) "
-            f"as newest from {BUILT_TABLE} where feed_id = ?)")
+    return f"select file, load_id, {etag}, definition, excluded from {BUILT_TABLE} where feed_id = ?"
 
 
-# A landed version `f` the feed has built, as `courier_window` (macros/courier.sql) decides: the same
-# load, or the same ETag as the newest version of the file the feed built (landed again after a drop).
-_IS_BUILT = "b.file = f.file and (b.load_id = f._dlt_load_id or b.etag = f.etag and b.load_id = b.newest)"
+def _landed(dataset: str, newest_of_days: bool = False) -> str:
+    """The landed versions of a tag (one `?`: the tag), or the newest of each file (then a date filter
+    follows the `?`)."""
+    complete = f'_dlt_load_id in (select load_id from "{dataset}".{LOADS_TABLE} where status = 0)'
+    if newest_of_days:
+        return (f'select file, max(_dlt_load_id) as load_id, arg_max(etag, _dlt_load_id) as etag '
+                f'from "{dataset}".{RECORD_TABLE} where {complete} and tag = ? {{days}} group by file')
+    return f'select file, _dlt_load_id as load_id, etag from "{dataset}".{RECORD_TABLE} where {complete} and tag = ?'
 
 
-def unbuilt_files(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id: str, definition: str) -> int:
-    """How many landed file versions of `tag` the feed has not built with `definition` (nor excluded).
-
-    The same rule as the models' `courier_window` macro, for deciding whether to run dbt at all.
-    """
+def unbuilt_files(db: duckdb.DuckDBPyConnection, root: Path, dataset: str, tag: str, feed_id: str,
+                  definition: str) -> int:
+    """How many landed file versions of `tag` the feed has not built with `definition` (nor excluded):
+    the window of its next incremental build (for deciding whether to run dbt at all)."""
     if not has_table(db, dataset, RECORD_TABLE):
         return 0
-    has_built = has_table(db, "courier", "built_files")
-    exists = (f"and not exists (select 1 from {_built(db)} as b where {_IS_BUILT} "
-              "and (b.excluded or b.definition = ?))" if has_built else "")
-    params = [tag] + ([feed_id, definition] if has_built else [])
-    return db.execute(
-        f'select count(*) from "{dataset}".{RECORD_TABLE} as f where f.tag = ? and f._dlt_load_id in '
-        f'(select load_id from "{dataset}".{LOADS_TABLE} where status = 0) {exists}', params).fetchall()[0][0]
+    if not has_table(db, "courier", "built_files"):
+        return db.execute(f"select count(*) from ({_landed(dataset)}) as landed", [tag]).fetchall()[0][0]
+    condition = not_built(root, "landed", _record(db), "built.excluded or built.definition = ?")
+    return db.execute(f"select count(*) from ({_landed(dataset)}) as landed where {condition}",
+                      [tag, feed_id, definition]).fetchall()[0][0]
 
 
-def already_built(db: duckdb.DuckDBPyConnection, dataset: str, tag: str, feed_id: str, definition: str,
-                  days: Iterable[dt.date]) -> int:
+def already_built(db: duckdb.DuckDBPyConnection, root: Path, dataset: str, tag: str, feed_id: str,
+                  definition: str, days: Iterable[dt.date]) -> int:
     """How many files of `days` the feed's table holds in their newest landed version."""
-    landed = landed_versions(db, dataset, tag, days)
-    if not landed or not has_table(db, "courier", "built_files"):
+    days = sorted(set(days))
+    if not days or not has_table(db, dataset, RECORD_TABLE) or not has_table(db, "courier", "built_files"):
         return 0
-    built = db.execute(
-        f"select file, load_id, etag, load_id = newest from {_built(db)} as b where not excluded and definition = ? "
-        "and file in (select unnest(?::varchar[]))", [feed_id, definition, list(landed)]).fetchall()
-    same_load = {(file, load_id) for file, load_id, _, _ in built}
-    same_etag = {(file, etag) for file, _, etag, newest in built if newest}
-    return sum((file, version.load_id) in same_load or (file, version.etag) in same_etag
-               for file, version in landed.items())
+    landed = _landed(dataset, newest_of_days=True).format(days="and file_date in (select unnest(?::date[]))")
+    condition = not_built(root, "landed", _record(db), "not built.excluded and built.definition = ?")
+    return db.execute(f"select count(*) from ({landed}) as landed where not {condition}",
+                      [tag, days, feed_id, definition]).fetchall()[0][0]
 
 
 @dataclass

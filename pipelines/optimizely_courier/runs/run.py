@@ -289,8 +289,8 @@ def _pending(project: Project, feed, fingerprint: str, landing) -> tuple[int, in
     days = {datafile.date for datafile in landing.plan.files.get(feed.file, [])}
     with duckdb.connect(str(project.warehouse), read_only=True) as db:
         dataset = f"raw_{feed.courier}"
-        return (record.unbuilt_files(db, dataset, feed.file, feed.id, fingerprint),
-                record.already_built(db, dataset, feed.file, feed.id, fingerprint, days))
+        return (record.unbuilt_files(db, project.root, dataset, feed.file, feed.id, fingerprint),
+                record.already_built(db, project.root, dataset, feed.file, feed.id, fingerprint, days))
 
 
 def _build_stats(project: Project, invocation_id: str | None) -> dict:

@@ -13,6 +13,7 @@ as of when, and who holds the warehouse now.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from optimizely_courier.config.sources import Freshness, Project
@@ -67,7 +68,7 @@ def keep_view(project: Project, name: str) -> None:
         return
     feeds = [feed for feed in read_feeds(project.root)[0] if feed.courier == name]
     with reading(project.warehouse) as db:
-        view = _read_view(db, project.courier(name).dataset, feeds)
+        view = _read_view(db, project.root, project.courier(name).dataset, feeds)
     save_view(project.warehouse, name, view)
 
 
@@ -79,7 +80,7 @@ def _warehouse_view(project: Project, dataset: str, name: str, feeds: list) -> t
         return {"busy": None, "as_of": None}, unread
     try:
         with reading(project.warehouse) as db:
-            return {"busy": None, "as_of": None}, _read_view(db, dataset, feeds)
+            return {"busy": None, "as_of": None}, _read_view(db, project.root, dataset, feeds)
     except WarehouseBusy as exc:
         kept = last_view(project.warehouse, name)
         if kept is None:
@@ -87,11 +88,11 @@ def _warehouse_view(project: Project, dataset: str, name: str, feeds: list) -> t
         return {"busy": exc.holder, "as_of": kept.pop("taken_at")}, kept
 
 
-def _read_view(db, dataset: str, feeds: list) -> dict:  # noqa: ANN001 - a DuckDB connection
+def _read_view(db, root: Path, dataset: str, feeds: list) -> dict:  # noqa: ANN001 - a DuckDB connection
     from optimizely_courier.feeds.compile import definition
 
     return {"landed": _landed(db, dataset),
-            "domain_tables": [_feed_status(db, feed, definition(feed)) for feed in feeds]}
+            "domain_tables": [_feed_status(db, root, feed, definition(feed)) for feed in feeds]}
 
 
 def _run_summary(run: dict) -> dict:
@@ -129,13 +130,14 @@ def _feed_entry(feed) -> dict:  # noqa: ANN001 - a feeds.Feed
     return {"feed_id": feed.id, "domain_table": feed.domain_table, "rows": None, "files_to_build": None}
 
 
-def _feed_status(db, feed, fingerprint: str) -> dict:  # noqa: ANN001 - a DuckDB connection, a feeds.Feed
+def _feed_status(db, root: Path, feed, fingerprint: str) -> dict:  # noqa: ANN001 - a DuckDB connection, a Feed
     status = _feed_entry(feed)
     if record.has_table(db, "domain", feed.domain_table):
         status["rows"] = db.execute(f'select count(*) from domain."{feed.domain_table}"').fetchall()[0][0]
-        status["files_to_build"] = record.unbuilt_files(db, f"raw_{feed.courier}", feed.file, feed.id, fingerprint)
+        status["files_to_build"] = record.unbuilt_files(db, root, f"raw_{feed.courier}", feed.file, feed.id,
+                                                        fingerprint)
     else:
-        status["files_to_build"] = record.unbuilt_files(db, f"raw_{feed.courier}", feed.file, feed.id, "")
+        status["files_to_build"] = record.unbuilt_files(db, root, f"raw_{feed.courier}", feed.file, feed.id, "")
     return status
 
 

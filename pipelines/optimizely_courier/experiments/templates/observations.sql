@@ -1,8 +1,6 @@
 -- generated from [[ path ]]; do not edit
 [% if incremental %]
-{{ config(materialized='incremental' if target.type == 'duckdb' else 'table', unique_key='visitor_id',
-          incremental_strategy='delete+insert', pre_hook="{{ courier_before_observations() }}",
-          schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
+{{ config(materialized='courier_observations', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
 [% else %]
 {{ config(materialized='table', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
 [% endif %]
