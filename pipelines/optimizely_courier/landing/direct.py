@@ -22,20 +22,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dlt.common.destination.client import SqlModel
-from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
-from dlt.common.storages.load_package import ParsedLoadJobFileName
 
+from optimizely_courier import compat
 from optimizely_courier.errors import DataError, one_line
 from optimizely_courier.landing.discovery import DataFile
-
-if TYPE_CHECKING:
-    from dlt.common.pipeline import ExtractInfo, NormalizeInfo
 
 # The columns read_parquet adds: the file path under a name no file column has (the default,
 # `filename`, could be one), and the row number, whose name DuckDB fixes.
@@ -117,7 +111,7 @@ def file_columns(schema: pa.Schema) -> dict:
     Cached: the part files of a tag nearly always share one schema, and thousands of them are common.
     """
     typed = pa.schema([f.with_nullable(True) for f in schema if not pa.types.is_null(f.type)])
-    return py_arrow_to_table_schema_columns(typed)
+    return compat.arrow_columns(typed)
 
 
 def schema_runs(parts: list[PartFile]) -> list[list[PartFile]]:
@@ -168,7 +162,7 @@ def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Pa
              f"file_row_number = true, hive_partitioning = false{union}) AS p "
              f"JOIN read_parquet({_literal(str(facts))}) AS m ON p.{PATH_COLUMN} = m._path")
     hints = {normalize(name): {**hint, "name": normalize(name)} for name, hint in columns.items()}
-    return str(SqlModel(query, "duckdb")), hints
+    return compat.sql_model(query), hints
 
 
 def record_model(folders: list[Path]) -> str:
@@ -176,39 +170,7 @@ def record_model(folders: list[Path]) -> str:
     facts = ", ".join(_literal(str(_facts_path(folder))) for folder in folders)
     query = ("SELECT _file AS file, _etag AS etag, _size AS size_bytes, _tag AS tag, _file_date AS file_date, "
              f"_rows AS row_count FROM read_parquet([{facts}])")
-    return str(SqlModel(query, "duckdb"))
-
-
-def count_model_rows(extracted: ExtractInfo, normalized: NormalizeInfo) -> None:
-    """Give dlt's normalize metrics the true row counts of the SQL model jobs of `normalized`'s loads.
-
-    dlt counts a `.model` job as one item when it normalizes it (it never runs the query), so
-    `dlt pipeline <courier> trace` would print `decisions: 1 row(s)` for a million rows. The extract
-    step has the true counts (`items_count` of `dlt.mark.with_file_import`, dlt's way to tell them);
-    they are copied into the normalize step's metrics, which the trace keeps (saved when the load ends).
-
-    Relies on the layout of `NormalizeInfo.metrics` (per load id, a list of dicts whose `job_metrics`
-    and `table_metrics` map job ids and table names to `DataWriterMetrics` named tuples), checked
-    against dlt 1.30.0 (pinned in pyproject.toml); tests/test_dlt_commands.py fails if it changes.
-    """
-    for load_id, steps in normalized.metrics.items():
-        extracted_rows: dict[str, int] = {}
-        for step in extracted.metrics.get(load_id, []):
-            for table, metrics in step["table_metrics"].items():
-                extracted_rows[table] = extracted_rows.get(table, 0) + metrics.items_count
-        for step in steps:
-            jobs: dict[str, list[tuple[str, str]]] = {}  # table -> (job id, file format) of its jobs
-            for job_id, metrics in step["job_metrics"].items():
-                job = ParsedLoadJobFileName.parse(metrics.file_path)
-                jobs.setdefault(job.table_name, []).append((job_id, job.file_format))
-            for table, table_jobs in jobs.items():
-                rows = extracted_rows.get(table)
-                if not rows or any(file_format != "model" for _, file_format in table_jobs):
-                    continue
-                step["table_metrics"][table] = step["table_metrics"][table]._replace(items_count=rows)
-                if len(table_jobs) == 1:
-                    job_id = table_jobs[0][0]
-                    step["job_metrics"][job_id] = step["job_metrics"][job_id]._replace(items_count=rows)
+    return compat.sql_model(query)
 
 
 def _facts_path(folder: Path) -> Path:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from optimizely_courier import faults
+from optimizely_courier import compat, faults
 from optimizely_courier.config.sources import Courier, Project
-from optimizely_courier.errors import DataError, find_courier_error, one_line
+from optimizely_courier.errors import DataError, find_courier_error
 from optimizely_courier.landing import record
 from optimizely_courier.landing.discovery import (
     DataFile,
@@ -41,7 +41,6 @@ CommitCallback = Callable[[], AbstractContextManager]
 
 if TYPE_CHECKING:
     import dlt
-    from dlt.pipeline.exceptions import PipelineStepFailed
 
     from optimizely_courier.landing.direct import PartFile
 
@@ -51,14 +50,14 @@ def _dlt():  # noqa: ANN202 - the dlt module
     from optimizely_courier.settings import configure_runtime
 
     configure_runtime()  # telemetry off before dlt is imported
-    import dlt
+    dlt = compat.import_dlt()
     import pyarrow as pa
 
     # The system allocator gives memory back between batches; Arrow's default (mimalloc) keeps it, and the
     # peak RSS of a large landing grows with it.
     pa.set_memory_pool(pa.system_memory_pool())
     # Arrow tables get the load id at extract time, without rewriting any file.
-    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    dlt.config[compat.ADD_LOAD_ID] = True
     return dlt
 
 
@@ -99,10 +98,7 @@ def destination(project: Project):  # noqa: ANN201 - a dlt destination
     (configured the dlt way, credentials in .dlt/secrets.toml)."""
     dlt = _dlt()
     if project.engine == "duckdb":
-        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-        credentials = DuckDbCredentials(str(project.warehouse), global_config=dict(DUCKDB_LANDING_CONFIG))
-        return dlt.destinations.duckdb(credentials)
+        return dlt.destinations.duckdb(compat.duckdb_credentials(str(project.warehouse), DUCKDB_LANDING_CONFIG))
     if project.engine == "spark":
         return dlt.destinations.filesystem(bucket_url=project.lake)
     if project.engine == "snowflake":
@@ -312,13 +308,11 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, on_commit: Commi
     """
     from dlt.pipeline.exceptions import PipelineStepFailed
 
-    from optimizely_courier.landing.direct import count_model_rows
-
     try:
         extracted = pipeline.extract(source, **options)
         faults.fault_point("after-extract")
         with (on_commit or nullcontext)():
-            count_model_rows(extracted, pipeline.normalize())
+            compat.count_model_rows(extracted, pipeline.normalize())
             faults.fault_point("after-normalize")
             info = pipeline.load()
     except PipelineStepFailed as exc:
@@ -352,7 +346,7 @@ def _land_direct(pipeline: dlt.Pipeline, project: Project, courier: Courier, sto
     """
     # A failed DuckDB load is a bad file or a bad disk: retrying it five times only reads the data again.
     # (Lake and cloud loads keep dlt's retries, which ride out network errors.)
-    _dlt().config["load.raise_on_max_retries"] = 1
+    _dlt().config[compat.LOAD_RETRIES] = 1
     chunks = _chunks(files, LANDING_CHUNK_BYTES)
     load_ids = []
     with Downloads(store) as downloads:
@@ -401,13 +395,14 @@ def _land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, stor
         try:
             load_id = _run(pipeline, direct_source(courier, accepted, scratch), on_commit)
         except PipelineStepFailed as exc:
-            if exc.step != "load" or exc.load_id is None:
+            failed = compat.failed_load(exc)
+            if failed is None:
                 raise
             recover(pipeline)
             take_back(project, courier)
             _restore(stats, known, before)
-            _clear(scratch, f"{exc.load_id}.")
-            reason = _load_error(exc)
+            _clear(scratch, f"{failed.load_id}.")
+            reason = failed.reason
             named = _named_part(reason, accepted)
             if named is None:
                 raise DataError(f"loading into {courier.dataset} failed and was taken back, so none of its files "
@@ -480,12 +475,6 @@ def _chunks(files: dict[str, list[DataFile]], limit: int) -> list[dict[str, list
 
 def _files_of(chunk: dict[str, list[DataFile]]) -> list[DataFile]:
     return [datafile for files in chunk.values() for datafile in files]
-
-
-def _load_error(exc: PipelineStepFailed) -> str:
-    """The database's own words from a failed load (dlt quotes them in its retry message)."""
-    lines = [line for line in str(exc).splitlines() if "Exception: " in line]
-    return one_line(lines[-1].split("Exception: ", 1)[1] if lines else str(exc).strip().splitlines()[0])
 
 
 def _clear(directory: Path, prefix: str = "") -> None:
