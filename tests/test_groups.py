@@ -427,13 +427,13 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
 
 
 def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
-    from optimizely_courier.faults import FAULT_ENV
+    from tests.faults import fault_env
 
     root = project()
     ready_day(root, "2026-11-27")
     start = (SCHEDULED - dt.timedelta(seconds=2)).isoformat()
     # the serve process sends itself SIGTERM right after the first raw table job commits
-    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1", FAULT_ENV: "between-jobs:TERM"}
+    env = {**fault_env("between-jobs:TERM"), "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen([sys.executable, "-m", "optimizely_courier", "-C", str(root), "serve", "--clock-start", start],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

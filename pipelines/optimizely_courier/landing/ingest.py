@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from optimizely_courier import compat, faults
+from optimizely_courier import compat
 from optimizely_courier.config.sources import Courier, Project
 from optimizely_courier.errors import DataError, find_courier_error
 from optimizely_courier.landing import record
@@ -187,7 +187,6 @@ def land_new(project: Project, landing: LandingResult, on_file: FileCallback | N
     courier, store = project.courier(landing.courier), landing.store
     download_dir = _download_dir(project, courier)
     if landing.has_new_files:
-        faults.arm_load_faults()
         pipeline = make_pipeline(project, courier)
         recover(pipeline)
         known = _expected_columns(courier, _raw_columns(pipeline))
@@ -310,10 +309,8 @@ def _run(pipeline: dlt.Pipeline, source: dlt.sources.DltSource, on_commit: Commi
 
     try:
         extracted = pipeline.extract(source, **options)
-        faults.fault_point("after-extract")
         with (on_commit or nullcontext)():
             compat.count_model_rows(extracted, pipeline.normalize())
-            faults.fault_point("after-normalize")
             info = pipeline.load()
     except PipelineStepFailed as exc:
         error = find_courier_error(exc)

@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from optimizely_courier import faults
 from optimizely_courier.config.sources import SOURCES_FILE, Project
 from optimizely_courier.errors import CourierError, ThresholdExceeded
 from optimizely_courier.landing.discovery import RunDates
@@ -225,7 +224,6 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     from optimizely_courier.feeds.loadops import resolve
     from optimizely_courier.runs.build import feed_selector
 
-    faults.fault_point("before-build")
     if project.engine == "duckdb":  # a `dbt build` started by hand may have begun since the run landed
         wait_until_writable(project.warehouse, lock_timeout, on_wait=tracker.waiting)
     feeds = load_feeds(project.root)
