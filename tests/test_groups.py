@@ -452,7 +452,7 @@ def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
 def test_the_courier_pipeline_leaves_sigterm_to_the_courier(project):
     """dlt would hold a SIGTERM arriving mid-normalize or mid-load and drop it when the step ends."""
     from optimizely_courier.config.sources import load_project
-    from optimizely_courier.landing.ingest import make_pipeline
+    from optimizely_courier.landing.pipeline import make_pipeline
 
     project_ = load_project(project())
     assert make_pipeline(project_, project_.courier("shop")).runtime_config.intercept_signals is False
