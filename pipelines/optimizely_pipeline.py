@@ -9,23 +9,25 @@ In a courier project, dlt keeps the pipeline in `.courier/pipelines` and lands i
 warehouse (the courier's dlt plugin sets both), so what this lands counts for `courier run` and
 `dbt build` exactly as if `courier run optimizely --ingest-only` had landed it. `courier run` is the
 faster way into DuckDB (DuckDB reads the part files itself) and also builds the domain tables.
+
+The source's arguments may come from dlt's config instead, as any source's: `[sources.optimizely_courier]`
+in .dlt/config.toml holds `courier`, `dates` and `project_dir`.
 """
 
-import datetime as dt
 import sys
 
 import dlt
 
-from optimizely_courier.landing.discovery import RunDates
-from optimizely_courier.landing.ingest import courier_source
+from optimizely_courier.landing.ingest import recover_courier
+from optimizely_courier.landing.source import courier_source
 
 COURIER = "optimizely"
 
 
 def main(argv: list[str]) -> None:
-    dates = RunDates.one(dt.date.fromisoformat(argv[0])) if argv else RunDates.everything()
     pipeline = dlt.pipeline(pipeline_name=COURIER, destination="duckdb", dataset_name=f"raw_{COURIER}")
-    info = pipeline.run(courier_source(pipeline, COURIER, dates), loader_file_format="parquet")
+    recover_courier(pipeline, COURIER)  # what a dead run left half-landed is taken back first, as `courier run` does
+    info = pipeline.run(courier_source(COURIER, dates=argv[0] if argv else "all"), loader_file_format="parquet")
     print(info)
 
 

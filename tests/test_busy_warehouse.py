@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizely_courier.faults import FAULT_ENV
 from tests.conftest import SHOP_SOURCES, query, run_cli, write_feed
+from tests.faults import fault_env
 from tests.test_runs import FEED, orders, write_part
 
 DAY, NEXT_DAY = "2026-11-25", "2026-11-26"
@@ -45,7 +45,8 @@ def built(dbt_project) -> Path:
 
 def courier(root: Path, *args: str, fault: str | None = None) -> subprocess.Popen:
     """`courier -C root ...` in a process of its own, its output (stdout and stderr) in one pipe."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({FAULT_ENV: fault} if fault else {})}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = fault_env(fault, env) if fault else env
     return subprocess.Popen([sys.executable, "-m", "optimizely_courier", "-C", str(root), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

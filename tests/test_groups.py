@@ -427,13 +427,13 @@ def test_serve_runs_a_group_on_schedule_and_stops_cleanly_on_sigterm(project):
 
 
 def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
-    from optimizely_courier.faults import FAULT_ENV
+    from tests.faults import fault_env
 
     root = project()
     ready_day(root, "2026-11-27")
     start = (SCHEDULED - dt.timedelta(seconds=2)).isoformat()
     # the serve process sends itself SIGTERM right after the first raw table job commits
-    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1", FAULT_ENV: "between-jobs:TERM"}
+    env = {**fault_env("between-jobs:TERM"), "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen([sys.executable, "-m", "optimizely_courier", "-C", str(root), "serve", "--clock-start", start],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -452,7 +452,7 @@ def test_sigterm_during_loading_lets_the_run_finish_then_stops_serve(project):
 def test_the_courier_pipeline_leaves_sigterm_to_the_courier(project):
     """dlt would hold a SIGTERM arriving mid-normalize or mid-load and drop it when the step ends."""
     from optimizely_courier.config.sources import load_project
-    from optimizely_courier.landing.ingest import make_pipeline
+    from optimizely_courier.landing.pipeline import make_pipeline
 
     project_ = load_project(project())
     assert make_pipeline(project_, project_.courier("shop")).runtime_config.intercept_signals is False

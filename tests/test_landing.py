@@ -390,15 +390,14 @@ def test_a_file_with_a_timestamp_duckdb_cannot_hold_is_rejected_and_the_days_oth
 def test_the_dlt_source_rejects_a_file_with_a_timestamp_duckdb_cannot_hold_and_lands_the_rest(dbt_project):
     import dlt
 
-    from optimizely_courier.landing.discovery import RunDates
-    from optimizely_courier.landing.ingest import courier_source
+    from optimizely_courier.landing.source import courier_source
 
     write_far_timestamp_day(dbt_project, "2026-11-25")
     pipeline = dlt.pipeline(pipeline_name="shop", destination=dlt.destinations.duckdb(
         str(dbt_project / "warehouse.duckdb")), dataset_name="raw_shop",
         pipelines_dir=str(dbt_project / ".courier" / "pipelines"))
 
-    pipeline.run(courier_source(pipeline, "shop", RunDates.one(START), dbt_project), loader_file_format="parquet")
+    pipeline.run(courier_source("shop", START.isoformat(), dbt_project), loader_file_format="parquet")
     again = run_cli(dbt_project, "run", "shop", "--date", "2026-11-25")
 
     assert query(dbt_project, "select order_id from raw_shop.orders order by 1") == [("a",), ("c",)]

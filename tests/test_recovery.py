@@ -1,7 +1,7 @@
 """Exactly once: a run killed at each fault point is finished by the next run, every row once.
 
 The kill is deterministic: `COURIER_FAULT=<point>` makes the courier process kill itself there
-(`pipelines/optimizely_courier/faults.py`), and each test first checks that the process died of SIGKILL. Set
+(`tests/faults.py`, armed by `tests/fault_site`), and each test first checks that the process died of SIGKILL. Set
 `COURIER_FAULT_RUNS=20` to repeat each case (make reliability does).
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from optimizely_courier.dev.generate import E3Spec, generate
-from optimizely_courier.faults import FAULT_ENV, POINTS
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
+from tests.faults import POINTS, fault_env
 from tests.reliability_report import record
 
 pytestmark = [pytest.mark.reliability, pytest.mark.faults]
@@ -61,7 +61,7 @@ def make_project(root: Path, mirror: Path) -> Path:
 
 def run_with_fault(root: Path, point: str, *args: str) -> subprocess.CompletedProcess:
     """A `courier run` in its own process that kills itself at `point`."""
-    env = {**os.environ, FAULT_ENV: point, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    env = {**fault_env(point), "RUNTIME__DLTHUB_TELEMETRY": "false"}
     return subprocess.run([sys.executable, "-m", "optimizely_courier", "-C", str(root), "run", "optimizely", *args],
                           capture_output=True, text=True, env=env, timeout=300)
 

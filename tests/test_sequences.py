@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from optimizely_courier.faults import FAULT_ENV, POINTS
 from tests.conftest import query, run_cli, write_feed, write_part
+from tests.faults import POINTS, fault_env
 from tests.reliability_report import record
 
 pytestmark = [pytest.mark.reliability, pytest.mark.faults]
@@ -106,7 +106,7 @@ class Sequence:
         day = self.new_file()
         point = self.rng.choice(POINTS)
         (self.root / "sources.yml").write_text(_sources(LOAD))
-        env = {**os.environ, FAULT_ENV: point, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+        env = {**fault_env(point), "RUNTIME__DLTHUB_TELEMETRY": "false"}
         process = subprocess.run([sys.executable, "-m", "optimizely_courier", "-C", str(self.root), "run", "shop",
                                   "--date", day], capture_output=True, text=True, env=env, timeout=300)
         self.log.append(f"run --date {day} killed at {point}")

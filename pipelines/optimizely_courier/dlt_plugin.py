@@ -8,7 +8,8 @@ dlt loads modules registered under the `dlt` entry-point group and asks them two
 - CLI commands: `dlt pipeline <courier> run ...` takes the same options as `courier run` and behaves
   identically (same output, same exit codes).
 In a courier project, dlt's datasets (`pipeline.dataset()`, `dlt pipeline <courier> load-package <id>
-row-counts`) also work with the sqlglot this project pins (`_let_datasets_qualify`).
+row-counts`) also work with the sqlglot this project pins (`compat.adapt_dataset_qualify`). The dlt
+internals a plugin needs (run context, providers, hook markers) come through `optimizely_courier.compat`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dlt.common import known_env
-from dlt.common.configuration import plugins
-from dlt.common.configuration.providers import ConfigProvider
-from dlt.common.configuration.providers.doc import BaseDocProvider
-from dlt.common.configuration.specs.pluggable_run_context import RunContextBase
-from dlt.common.runtime.run_context import RunContext
-
+from optimizely_courier.compat import (
+    ADD_LOAD_ID,
+    DATA_DIR_ENV,
+    PROJECT_DIR_ENV,
+    BaseDocProvider,
+    ConfigProvider,
+    RunContext,
+    RunContextBase,
+    adapt_dataset_qualify,
+    plugins,
+)
 from optimizely_courier.config.sources import SOURCES_FILE, warehouse_path
 from optimizely_courier.settings import STATE_DIR
 
@@ -36,8 +41,13 @@ class ProjectDefaults(BaseDocProvider):
 
     def __init__(self, project: str) -> None:
         warehouse = str(warehouse_path(Path(project), os.environ))
-        super().__init__({"destination": {"duckdb": {"credentials": warehouse}},
-                          "normalize": {"parquet_normalizer": {"add_dlt_load_id": True}}})
+        defaults: dict[str, Any] = {"destination": {"duckdb": {"credentials": warehouse}}}
+        *sections, key = ADD_LOAD_ID.split(".")
+        nested = defaults
+        for section in sections:
+            nested = nested.setdefault(section, {})
+        nested[key] = True
+        super().__init__(defaults)
 
     @property
     def name(self) -> str:
@@ -59,7 +69,7 @@ class CourierProjectContext(RunContext):
     def data_dir(self) -> str:
         # dlt keeps pipelines in `<data dir>/pipelines`: `.courier/pipelines`, as `courier run` does.
         default = os.path.join(os.path.abspath(self.run_dir), STATE_DIR)
-        return os.environ.get(known_env.DLT_DATA_DIR, default)
+        return os.environ.get(DATA_DIR_ENV, default)
 
     def initial_providers(self) -> list[ConfigProvider]:
         return super().initial_providers() + [ProjectDefaults(self.run_dir)]
@@ -69,41 +79,11 @@ class CourierProjectContext(RunContext):
 def plug_courier_project_context(run_dir: str | None,
                                  runtime_kwargs: dict[str, Any] | None) -> RunContextBase | None:
     """The courier's context where the run directory is a courier project, else dlt decides."""
-    project = os.environ.get(known_env.DLT_PROJECT_DIR, run_dir or ".")
+    project = os.environ.get(PROJECT_DIR_ENV, run_dir or ".")
     if runtime_kwargs or not os.path.isfile(os.path.join(project, SOURCES_FILE)):
         return None
-    _let_datasets_qualify()
+    adapt_dataset_qualify()
     return CourierProjectContext(run_dir)
-
-
-def _let_datasets_qualify() -> None:
-    """Let dlt's datasets qualify their queries with the sqlglot this project pins.
-
-    dlt 1.30.0 calls sqlglot's `qualify(..., infer_schema=...)`, a keyword sqlglot no longer takes (the
-    project pins sqlglot 30.22, which fakesnow needs), so every dataset query fails with "qualify() got
-    an unexpected keyword argument 'infer_schema'", and `load-package <id> row-counts` with it. Without
-    the keyword sqlglot qualifies against the schema dlt passes, as dlt asks. Relies on dlt's internal
-    module `dlt.dataset.lineage` calling `qualify` by that name (checked against dlt 1.30.0); where
-    sqlglot still takes the keyword, nothing changes.
-    """
-    import functools
-    import importlib
-    import inspect
-
-    try:  # (`import dlt.dataset.lineage` trips on dlt's lazy names)
-        lineage = importlib.import_module("dlt.dataset.lineage")
-    except ModuleNotFoundError:  # another dlt: nothing to adapt, and no dlt command is kept from running
-        return
-    qualify = lineage.qualify
-    if getattr(qualify, "_courier_adapted", False) or "infer_schema" in inspect.signature(qualify).parameters:
-        return
-
-    @functools.wraps(qualify)
-    def adapted(*args: Any, infer_schema: bool | None = None, **kwargs: Any) -> Any:
-        return qualify(*args, **kwargs)
-
-    adapted._courier_adapted = True  # type: ignore[attr-defined]
-    lineage.qualify = adapted
 
 
 class CourierRunCommand:

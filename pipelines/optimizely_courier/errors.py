@@ -46,7 +46,17 @@ class StorageError(CourierError):
 
 
 class NotReadyError(CourierError):
-    """A required day is missing or has no ready marker."""
+    """A required day is missing or has no ready marker: `missing` names each one (`<tag> <day>: <reason>`)."""
+
+    def __init__(self, missing: list[str], advice: str = ""):
+        self.missing = list(missing)
+        super().__init__(f"source data not ready: {self.summary}{advice}")
+
+    @property
+    def summary(self) -> str:
+        """The first three of `missing`, with a count of the rest."""
+        more = f" (and {len(self.missing) - 3} more)" if len(self.missing) > 3 else ""
+        return "; ".join(self.missing[:3]) + more
 
 
 class DataError(CourierError):
@@ -85,6 +95,31 @@ class BuildError(CourierError):
     """dbt could not build a domain table (threshold exceeded, SQL error, failed test)."""
 
 
+class ThresholdExceeded(BuildError):
+    """A feed rejected more rows than its error threshold allows, so its domain table is unchanged.
+
+    `rejected` and `total` are the rows of the build (None when the warehouse could not say).
+    """
+
+    def __init__(self, message: str, domain_table: str, threshold: float, rejected: int | None = None,
+                 total: int | None = None):
+        super().__init__(message)
+        self.domain_table = domain_table
+        self.threshold = threshold
+        self.rejected = rejected
+        self.total = total
+
+
+class UnsupportedVersion(CourierError):
+    """An installed dlt or dbt package is outside the range the courier was checked against (`compat.py`)."""
+
+    def __init__(self, package: str, installed: str | None, supported: str):
+        self.package, self.installed, self.supported = package, installed, supported
+        found = f"{package} {installed} is installed" if installed else f"{package} is not installed"
+        super().__init__(f"{found}; optimizely-courier supports {package}{supported}: "
+                         f"pip install '{package}{supported}'")
+
+
 class Interrupted(CourierError):
     """A stop was requested (SIGTERM/SIGINT) while waiting."""
 
@@ -94,7 +129,12 @@ class GroupFailed(CourierError):
 
 
 class GroupDataMissing(GroupFailed):
-    """A group courier's source data was not ready by the end of its wait (`on_missing: stop`)."""
+    """A group courier's source data was not ready by the end of its wait (`on_missing: stop`); `missing`
+    names what was missing, as `NotReadyError.missing` does."""
+
+    def __init__(self, message: str, missing: list[str] | None = None):
+        super().__init__(message)
+        self.missing = list(missing or [])
 
 
 def find_courier_error(exc: BaseException) -> CourierError | None:

@@ -41,10 +41,11 @@ def configure_runtime() -> None:
     Telemetry is off so nothing waits on the network. dlt logs at ERROR: otherwise every run warns
     that DuckDB keeps the time zone over millisecond precision, which is what we want.
     """
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    # SIGTERM and Ctrl-C reach the courier, not dlt: dlt would swallow one arriving mid-load, and a
-    # `courier serve` told to stop would go on scheduling runs.
-    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
+    from optimizely_courier.compat import RUNTIME_DEFAULTS
+
+    # (SIGTERM and Ctrl-C reach the courier, not dlt: dlt would swallow one arriving mid-load, and a
+    # `courier serve` told to stop would go on scheduling runs.)
+    for name, value in RUNTIME_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")

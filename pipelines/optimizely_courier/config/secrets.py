@@ -27,14 +27,9 @@ def resolve_secrets(root: Path, courier: str) -> dict[str, str]:
     if not (root / SECRETS_FILE).exists() and not any(name.startswith("COURIERS__") for name in os.environ):
         return {}
     check_secrets_file(root)  # a file dlt cannot parse: one line naming it, not dlt's traceback
-    from dlt.common.configuration import resolve_configuration
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
-    from dlt.common.runtime.run_context import RunContext
+    from optimizely_courier.compat import resolve_in_project
 
-    # dlt's run context for the project directory (which need not be the working directory)
-    with Container().injectable_context(PluggableRunContext(RunContext(str(root)))):
-        resolved = resolve_configuration(_spec()(), sections=("couriers", courier, "credential"))
+    resolved = resolve_in_project(root, _spec()(), ("couriers", courier, "credential"))
     return {key: str(resolved[key]) for key in SECRET_KEYS if resolved[key]}
 
 
@@ -69,9 +64,7 @@ def check_secrets_file(root: Path) -> None:
 @functools.cache
 def _spec() -> type:
     """The configspec, made on first use (defining it imports dlt)."""
-    from dlt.common.configuration import configspec
-    from dlt.common.configuration.specs import BaseConfiguration
-    from dlt.common.typing import TSecretStrValue
+    from optimizely_courier.compat import BaseConfiguration, TSecretStrValue, configspec
 
     fields = {key: None for key in SECRET_KEYS}
     return configspec(type("CredentialSecrets", (BaseConfiguration,), {

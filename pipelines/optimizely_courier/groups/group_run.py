@@ -93,7 +93,7 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
                 missing = f"source data not ready by {deadline.isoformat()} (wait {member.wait}): {ready.reason}"
                 _courier_data_missing(project, group, member, plans[member.name], missing, run_id, record, reporter)
                 if member.on_missing == "stop":
-                    raise GroupDataMissing(f"courier {member.name}: {missing}")
+                    raise GroupDataMissing(f"courier {member.name}: {missing}", ready.error.missing) from ready.error
                 alert = f"courier {member.name}: source data not ready by {deadline.isoformat()}: {ready.reason}"
                 record.alerts.append(alert)
                 reporter.warn(f"alert: {alert}")
@@ -117,7 +117,9 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
         reporter.status(f"Courier group {name} failed: {exc}")
         missing = isinstance(exc, GroupDataMissing)
         _notify(project, group, "data_missing" if missing else "run_failed", str(exc), record, reporter)
-        raise exc if isinstance(exc, GroupFailed) else GroupFailed(str(exc)) from None
+        if isinstance(exc, GroupFailed):
+            raise  # as it is, with its cause (the data missing keeps the NotReadyError that said so)
+        raise GroupFailed(str(exc)) from None
     finally:
         record.ended_at = dt.datetime.now(dt.UTC)
         save(project.warehouse, record)
@@ -166,13 +168,14 @@ def _latest_scheduled(group: CourierGroup, now: dt.datetime) -> dt.datetime:
 
 
 class _Readiness:
-    """Truthy when the data is ready; otherwise carries the reason."""
+    """Truthy when the data is ready; otherwise carries why not (the error, and its message as the reason)."""
 
-    def __init__(self, reason: str | None = None):
-        self.reason = reason
+    def __init__(self, error: NotReadyError | None = None):
+        self.error = error
+        self.reason = str(error) if error is not None else None
 
     def __bool__(self) -> bool:
-        return self.reason is None
+        return self.error is None
 
 
 def _wait_for_data(project: Project, member: GroupCourier, dates: RunDates, deadline: dt.datetime,
@@ -190,9 +193,8 @@ def _wait_for_data(project: Project, member: GroupCourier, dates: RunDates, dead
         except NotReadyError as exc:
             remaining = (deadline - clock.now()).total_seconds()
             if remaining <= 0:
-                return _Readiness(str(exc))
-            waiting_for = str(exc).split(": ", 1)[-1].split(". Run later")[0]  # which markers are missing
-            reporter.status(f"{WAITING} ({member.name}: {waiting_for}; checking again in "
+                return _Readiness(exc)
+            reporter.status(f"{WAITING} ({member.name}: {exc.summary}; checking again in "
                             f"{min(interval, remaining):.0f}s)")
             clock.sleep(min(interval, remaining))
             interval = min(interval * 2, poll.total_seconds() * MAX_POLL_GROWTH)

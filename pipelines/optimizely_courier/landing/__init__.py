@@ -1,2 +1,2 @@
-"""Landing: S3 and local stores, discovery of a run's files, the dlt source, the DuckDB landing,
-the record of what is landed, the E3 schemas, and samples."""
+"""Landing: S3 and local stores, discovery of a run's files, the dlt source and pipeline, part files, the DuckDB
+landing, one landing run (recovery and chunking), the record of what is landed, the E3 schemas, and samples."""

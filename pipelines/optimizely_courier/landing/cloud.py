@@ -37,8 +37,7 @@ def warehouse_record(pipeline: dlt.Pipeline, dataset: str) -> Iterator[duckdb.Du
 def _fetch(pipeline: dlt.Pipeline, dataset: str, table: str):  # noqa: ANN202 - a pyarrow Table, or None
     """The whole table, its columns named in lower case (Snowflake gives them in upper case); None when
     the table is not there yet."""
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+    from optimizely_courier.compat import ConfigFieldMissingException, DatabaseUndefinedRelation
 
     destination = pipeline.destination.destination_name
     try:

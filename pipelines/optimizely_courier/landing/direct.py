@@ -12,126 +12,38 @@ table from the column hints, adds `_dlt_load_id`, and commits the resource state
 rows. The files' record entries are a second model over the same facts (`record_model`).
 
 The model names local files (links to the downloads, and a facts file), so they must outlive the
-extract step. `ingest.land_new` deletes them once their load is committed.
+extract step: `land_chunk` deletes them once their load is committed. `ingest.land_new` chooses the
+files and fetches them; each chunk of them is one load here (`land_chunk`).
 """
 
 from __future__ import annotations
 
-import functools
+import copy
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import dlt
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
-from dlt.common.destination.client import SqlModel
-from dlt.common.libs.pyarrow import py_arrow_to_table_schema_columns
-from dlt.common.storages.load_package import ParsedLoadJobFileName
 
-from optimizely_courier.errors import DataError, one_line
-from optimizely_courier.landing.discovery import DataFile
-
-if TYPE_CHECKING:
-    from dlt.common.pipeline import ExtractInfo, NormalizeInfo
+from optimizely_courier import compat
+from optimizely_courier.config.sources import Courier, Project
+from optimizely_courier.errors import DataError
+from optimizely_courier.landing import record
+from optimizely_courier.landing.discovery import DataFile, FileCallback, TagStats
+from optimizely_courier.landing.parts import PartFile, accept_parts, file_columns, read_footer, schema_runs
+from optimizely_courier.landing.pipeline import CommitCallback, run_package
+from optimizely_courier.landing.record import RECORD_COLUMNS, RECORD_TABLE
+from optimizely_courier.landing.storage import Downloads, ObjectStore, clear_dir
 
 # The columns read_parquet adds: the file path under a name no file column has (the default,
 # `filename`, could be one), and the row number, whose name DuckDB fixes.
 PATH_COLUMN = "__courier_path"
 ROW_COLUMN = "file_row_number"
-# DuckDB's TIMESTAMP range, in microseconds since 1970 (epoch_us of its first and last values).
-MIN_MICROS, MAX_MICROS = -9_223_372_022_400_000_000, 9_223_372_036_854_775_806
 LANDING_COLUMNS = {"_file": {"name": "_file", "data_type": "text", "nullable": True},
                    "_file_date": {"name": "_file_date", "data_type": "date", "nullable": True},
                    "_file_row": {"name": "_file_row", "data_type": "bigint", "nullable": True}}
-
-
-@dataclass(frozen=True)
-class PartFile:
-    """A part file ready to land: where it is on disk and what its footer says."""
-
-    datafile: DataFile
-    path: Path
-    schema: pa.Schema
-    rows: int
-
-
-def open_part_file(path: Path, url: str) -> pq.ParquetFile:
-    """Open a part file, reading its footer: a truncated or non-Parquet object fails here, before any row."""
-    try:
-        return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-        raise DataError(f"{url} is not a readable Parquet file ({exc})") from None
-
-
-def read_footer(datafile: DataFile, path: Path, url: str) -> PartFile:
-    """What a part file's footer says (see `open_part_file` and `check_timestamps` for what fails here)."""
-    parquet = open_part_file(path, url)
-    check_timestamps(parquet, path, url)
-    return PartFile(datafile, path, parquet.schema_arrow, parquet.metadata.num_rows)
-
-
-def check_timestamps(parquet: pq.ParquetFile, path: Path, url: str) -> None:
-    """Reject a file whose timestamps DuckDB cannot hold, before any of its rows is loaded.
-
-    DuckDB keeps microseconds in 64 bits (years 290309 BC to 294247); Parquet's millisecond timestamps
-    reach 292 million years. Loading such a value fails the whole load, so the day's good files would
-    never land. The footer's statistics answer without reading a row; a file written without them is
-    read through once by DuckDB.
-    """
-    metadata, unchecked = parquet.metadata, False
-    for index in range(metadata.num_columns):
-        column = parquet.schema.column(index)
-        if column.logical_type.type != "TIMESTAMP" or '"milliseconds"' not in column.logical_type.to_json():
-            continue
-        for group in range(metadata.num_row_groups):
-            stats = metadata.row_group(group).column(index).statistics
-            if stats is None or not stats.has_min_max:
-                unchecked = True
-                continue
-            for value in (stats.min_raw, stats.max_raw):  # raw: pyarrow's datetime ends at year 9999
-                if not MIN_MICROS <= value * 1000 <= MAX_MICROS:
-                    raise DataError(f"{url}: column `{column.path}` holds a timestamp around year "
-                                    f"{_year(value)}, which DuckDB cannot store (years 290309 BC to 294247); "
-                                    "the file is rejected until it is rewritten")
-    if unchecked:
-        try:
-            with duckdb.connect() as db:
-                db.execute("SELECT count(*) FROM read_parquet(?) AS p WHERE hash(p) IS NOT NULL", [str(path)])
-        except duckdb.Error as exc:
-            raise DataError(f"{url} holds a value DuckDB cannot read ({one_line(exc)}); the file is rejected "
-                            "until it is rewritten") from None
-
-
-def _year(milliseconds: int) -> str:
-    year = 1970 + milliseconds // 31_556_952_000  # milliseconds in an average Gregorian year
-    return f"{year}" if year > 0 else f"{1 - year} BC"
-
-
-@functools.lru_cache(maxsize=256)
-def file_columns(schema: pa.Schema) -> dict:
-    """dlt column hints of a file's typed columns; all-null columns carry no type and are left out.
-
-    Cached: the part files of a tag nearly always share one schema, and thousands of them are common.
-    """
-    typed = pa.schema([f.with_nullable(True) for f in schema if not pa.types.is_null(f.type)])
-    return py_arrow_to_table_schema_columns(typed)
-
-
-def schema_runs(parts: list[PartFile]) -> list[list[PartFile]]:
-    """`parts` in runs of consecutive files with the same columns, of the same types, in the same order.
-
-    Thousands of files share a few schemas: comparing two schemas is cheap, hashing one (a dict key) is not.
-    """
-    runs: list[list[PartFile]] = []
-    for part in parts:
-        if runs and part.schema.equals(runs[-1][0].schema):
-            runs[-1].append(part)
-        else:
-            runs.append([part])
-    return runs
 
 
 def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Path) -> tuple[str, dict]:
@@ -168,7 +80,7 @@ def model_for(files: list[PartFile], normalize: Callable[[str], str], folder: Pa
              f"file_row_number = true, hive_partitioning = false{union}) AS p "
              f"JOIN read_parquet({_literal(str(facts))}) AS m ON p.{PATH_COLUMN} = m._path")
     hints = {normalize(name): {**hint, "name": normalize(name)} for name, hint in columns.items()}
-    return str(SqlModel(query, "duckdb")), hints
+    return compat.sql_model(query), hints
 
 
 def record_model(folders: list[Path]) -> str:
@@ -176,39 +88,7 @@ def record_model(folders: list[Path]) -> str:
     facts = ", ".join(_literal(str(_facts_path(folder))) for folder in folders)
     query = ("SELECT _file AS file, _etag AS etag, _size AS size_bytes, _tag AS tag, _file_date AS file_date, "
              f"_rows AS row_count FROM read_parquet([{facts}])")
-    return str(SqlModel(query, "duckdb"))
-
-
-def count_model_rows(extracted: ExtractInfo, normalized: NormalizeInfo) -> None:
-    """Give dlt's normalize metrics the true row counts of the SQL model jobs of `normalized`'s loads.
-
-    dlt counts a `.model` job as one item when it normalizes it (it never runs the query), so
-    `dlt pipeline <courier> trace` would print `decisions: 1 row(s)` for a million rows. The extract
-    step has the true counts (`items_count` of `dlt.mark.with_file_import`, dlt's way to tell them);
-    they are copied into the normalize step's metrics, which the trace keeps (saved when the load ends).
-
-    Relies on the layout of `NormalizeInfo.metrics` (per load id, a list of dicts whose `job_metrics`
-    and `table_metrics` map job ids and table names to `DataWriterMetrics` named tuples), checked
-    against dlt 1.30.0 (pinned in pyproject.toml); tests/test_dlt_commands.py fails if it changes.
-    """
-    for load_id, steps in normalized.metrics.items():
-        extracted_rows: dict[str, int] = {}
-        for step in extracted.metrics.get(load_id, []):
-            for table, metrics in step["table_metrics"].items():
-                extracted_rows[table] = extracted_rows.get(table, 0) + metrics.items_count
-        for step in steps:
-            jobs: dict[str, list[tuple[str, str]]] = {}  # table -> (job id, file format) of its jobs
-            for job_id, metrics in step["job_metrics"].items():
-                job = ParsedLoadJobFileName.parse(metrics.file_path)
-                jobs.setdefault(job.table_name, []).append((job_id, job.file_format))
-            for table, table_jobs in jobs.items():
-                rows = extracted_rows.get(table)
-                if not rows or any(file_format != "model" for _, file_format in table_jobs):
-                    continue
-                step["table_metrics"][table] = step["table_metrics"][table]._replace(items_count=rows)
-                if len(table_jobs) == 1:
-                    job_id = table_jobs[0][0]
-                    step["job_metrics"][job_id] = step["job_metrics"][job_id]._replace(items_count=rows)
+    return compat.sql_model(query)
 
 
 def _facts_path(folder: Path) -> Path:
@@ -273,3 +153,145 @@ def _literal(value: str | None) -> str:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def direct_source(courier: Courier, parts: dict[str, list[PartFile]], scratch: Path) -> dlt.sources.DltSource:
+    """The dlt source that lands `parts` into DuckDB, which reads them in place.
+
+    Args:
+        courier: the courier being run (the source is named after it).
+        parts: the accepted part files, per tag, in load order (their footers already read).
+        scratch: a directory for the model files handed to dlt.
+    """
+    from optimizely_courier.landing.source import landing_package
+
+    tags = [tag for tag, tag_parts in parts.items() if tag_parts]
+    return landing_package.clone(name=courier.name)([_direct_resource(tag, parts[tag], scratch) for tag in tags]
+                                                    + [_direct_record_resource(parts, tags, scratch)])
+
+
+def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sources.DltResource:
+    # The column hints come with the model, in table order (file columns first).
+    @dlt.resource(name=tag, table_name=tag, write_disposition="append")
+    def files_of_tag() -> Iterator:
+        load_id = compat.current_load_id()
+        text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier,
+                                  _links_folder(scratch, load_id, tag))
+        yield from _import_model(scratch / f"{load_id}.{tag}.model", text, columns, sum(part.rows for part in parts))
+
+    return files_of_tag()
+
+
+def _direct_record_resource(parts: dict[str, list[PartFile]], tags: list[str],
+                            scratch: Path) -> dlt.sources.DltResource:
+    """The record entries of the files the resources of `tags` land, read from their facts files."""
+    @dlt.resource(name=RECORD_TABLE, write_disposition="append")
+    def record_entries() -> Iterator:
+        load_id = compat.current_load_id()
+        text = record_model([_links_folder(scratch, load_id, tag) for tag in tags])
+        yield from _import_model(scratch / f"{load_id}.{RECORD_TABLE}.model", text, RECORD_COLUMNS,
+                                 sum(len(parts[tag]) for tag in tags))
+
+    return record_entries()
+
+
+def _links_folder(scratch: Path, load_id: str, tag: str) -> Path:
+    """Where `model_for` links a load's part files of `tag`."""
+    return scratch / f"{load_id}.{tag}"
+
+
+def _import_model(path: Path, text: str, columns: dict, rows: int) -> Iterator:
+    """Hand dlt the model at `path`, which selects `rows` rows (dlt's extract metrics count them;
+    `compat.count_model_rows` gives the counts to the normalize step, which `dlt pipeline trace` shows)."""
+    path.write_text(text, encoding="utf-8")
+    yield dlt.mark.with_file_import(str(path), "model", items_count=rows, hints=dlt.mark.make_hints(columns=columns))
+    path.unlink()  # dlt linked it into the load package
+
+
+def land_chunk(pipeline: dlt.Pipeline, project: Project, courier: Courier, store: ObjectStore,
+               chunk: list[DataFile], downloads: Downloads, stats: dict[str, TagStats], known: dict[str, dict],
+               scratch: Path, take_back: Callable[[], None], on_file: FileCallback | None,
+               on_commit: CommitCallback | None = None) -> tuple[str | None, list[PartFile]]:
+    """One load of the files of `chunk` (fetched by `downloads`); returns its load id and the part files it landed.
+
+    A file whose data DuckDB cannot read is rejected: the load is taken back (`take_back`: what the run
+    does to a dead run's load) and the other files land again without it.
+    """
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    parts = []
+    for datafile in chunk:
+        try:
+            parts.append(read_footer(datafile, downloads.path(datafile), store.url(datafile.key)))
+        except DataError as exc:
+            stats[datafile.tag].rejected.append({"file": datafile.key, "reason": str(exc)})
+            continue
+        if on_file is not None:
+            on_file(datafile, parts[-1].rows)
+    while True:
+        before = copy.deepcopy((stats, known))
+        accepted = accept_parts(parts, known, stats, store.url)
+        if not accepted:
+            return None, []
+        try:
+            load_id = run_package(pipeline, direct_source(courier, accepted, scratch), on_commit)
+        except PipelineStepFailed as exc:
+            failed = compat.failed_load(exc)
+            if failed is None:
+                raise
+            take_back()
+            _restore(stats, known, before)
+            clear_dir(scratch, f"{failed.load_id}.")
+            named = _named_part(failed.reason, accepted)
+            if named is None:
+                raise DataError(f"loading into {courier.dataset} failed and was taken back, so none of its files "
+                                f"landed; the next run tries them again: {failed.reason}") from None
+            link, bad = named
+            reason = failed.reason.replace(link, store.url(bad.key))
+            stats[bad.tag].rejected.append({"file": bad.key, "reason": f"{store.url(bad.key)} is corrupt: {reason}"})
+            parts = [part for part in parts if part.datafile.key != bad.key]
+            continue
+        if load_id is not None:
+            clear_dir(scratch, f"{load_id}.")  # the load's model, links and facts
+        landed = [part for tag_parts in accepted.values() for part in tag_parts]
+        short = _short_tags(project.warehouse, courier.dataset, load_id, landed)
+        if short:
+            with duckdb.connect(str(project.warehouse)) as db:
+                record.take_back_load(db, courier.dataset, load_id)
+            raise DataError(f"load {load_id} into {courier.dataset} has fewer rows than its files' footers "
+                            f"({'; '.join(short)}), so it was taken back; run again with --debug and report it")
+        return load_id, landed
+
+
+def _named_part(message: str, accepted: dict[str, list[PartFile]]) -> tuple[str, DataFile] | None:
+    """The part file a load error names (by its link `<scratch>/<load id>.<tag>/<n>.parquet`, see
+    `model_for`), and the path as the message writes it. DuckDB names the file it could not read only in
+    its message: this is the one place that reads it."""
+    for match in re.finditer(r"[^\s\"']*\.(?P<tag>[^/\s\"']+)/(?P<index>\d+)\.parquet", message):
+        parts = accepted.get(match["tag"], [])
+        if int(match["index"]) < len(parts):
+            return match.group(0), parts[int(match["index"])].datafile
+    return None
+
+
+def _restore(stats: dict[str, TagStats], known: dict[str, dict], before: tuple) -> None:
+    """Put back the stats and known columns as they were before a load that was taken back."""
+    saved_stats, saved_known = before
+    stats.clear()
+    stats.update(saved_stats)
+    known.clear()
+    known.update(saved_known)
+
+
+def _short_tags(warehouse: Path, dataset: str, load_id: str | None, landed: list[PartFile]) -> list[str]:
+    """Tags whose rows in the load differ from what the footers promised (a guard: DuckDB names each
+    row's file, and a row whose file name did not match would be dropped without a word)."""
+    expected: dict[str, int] = {}
+    for part in landed:
+        expected[part.datafile.tag] = expected.get(part.datafile.tag, 0) + part.rows
+    if load_id is None or not expected:
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as db:
+        found = {tag: db.execute(f'select count(*) from "{dataset}"."{tag}" where _dlt_load_id = ?',
+                                 [load_id]).fetchall()[0][0] for tag in expected}
+    return [f"{tag}: {found[tag]:,} of {rows:,}" for tag, rows in expected.items() if found[tag] != rows]

@@ -157,9 +157,7 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
                 if entity.ready_marker is not None and reason.startswith("ready marker"):
                     unmarked.append((entity, day))
     if missing:
-        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
-        raise NotReadyError("source data not ready: " + "; ".join(missing[:3]) + more +
-                            ". Run later, pass --skip-missing, or set `object/optional: true` on the entity"
+        raise NotReadyError(missing, ". Run later, pass --skip-missing, or set `object/optional: true` on the entity"
                             + _marker_hint(store, unmarked[:3]))
     return Plan(sorted(all_days), files, skipped)
 

@@ -1,8 +1,9 @@
 """The record in a lake (Spark): dlt's filesystem layout, read and cleaned with DuckDB and fsspec.
 
 dlt lands each table as files named `<table>/<load_id>.<file id>.parquet` and records a completed
-load as `_dlt_loads/<schema>__<load_id>.jsonl`. A load id with files but no such entry belongs to a
-run that died; its files are deleted before a run decides anything.
+load as `_dlt_loads/<schema>__<load_id>.jsonl` (the layout is dlt's: `compat.lake_load_id`). A load
+id with files but no such entry belongs to a run that died; its files are deleted before a run decides
+anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 import duckdb
 import fsspec
 
+from optimizely_courier.compat import LAKE_LOADS_FOLDER, LAKE_SCHEMA_FOLDER, lake_load_id
 from optimizely_courier.landing.record import LOADS_TABLE, RECORD_TABLE
 
 
@@ -21,19 +23,10 @@ def _folder(lake: str, dataset: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return filesystem, f"{path.rstrip('/')}/{dataset}"
 
 
-def _load_id_of(table: str, file_name: str) -> str:
-    """The load id in a dlt file name: `<load id>.<file id>.parquet`, or for dlt's own tables
-    `<schema>__<load id>[__<hash>].jsonl`."""
-    if not table.startswith("_dlt"):
-        return ".".join(file_name.split(".")[:2])
-    part = file_name.split("__")[1]
-    return part.removesuffix(".jsonl")
-
-
 def _complete_loads(filesystem: fsspec.AbstractFileSystem, folder: str) -> set[str]:
-    loads = f"{folder}/{LOADS_TABLE}"
+    loads = f"{folder}/{LAKE_LOADS_FOLDER}"
     names = filesystem.ls(loads, detail=False) if filesystem.isdir(loads) else []
-    return {_load_id_of(LOADS_TABLE, name.rsplit("/", 1)[-1]) for name in names}
+    return {lake_load_id(LAKE_LOADS_FOLDER, name.rsplit("/", 1)[-1]) for name in names}
 
 
 def _table_files(filesystem: fsspec.AbstractFileSystem, folder: str) -> Iterator[tuple[str, str]]:
@@ -42,10 +35,10 @@ def _table_files(filesystem: fsspec.AbstractFileSystem, folder: str) -> Iterator
         return
     for table_path in filesystem.ls(folder, detail=False):
         table = table_path.rsplit("/", 1)[-1]
-        if table in (LOADS_TABLE, "_dlt_version") or not filesystem.isdir(table_path):
+        if table in (LAKE_LOADS_FOLDER, LAKE_SCHEMA_FOLDER) or not filesystem.isdir(table_path):
             continue
         for path in filesystem.ls(table_path, detail=False):
-            yield path, _load_id_of(table, path.rsplit("/", 1)[-1])
+            yield path, lake_load_id(table, path.rsplit("/", 1)[-1])
 
 
 def take_back_lake_loads(lake: str, dataset: str) -> list[str]:

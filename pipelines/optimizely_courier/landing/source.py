@@ -1,13 +1,24 @@
-"""The dlt source of a courier: one resource per file tag.
+"""The courier's dlt source: one resource per file tag, as an ordinary dlt pipeline runs it.
+
+    pipeline = dlt.pipeline(pipeline_name="optimizely", destination="duckdb", dataset_name="raw_optimizely")
+    pipeline.run(courier_source("optimizely", dates="2026-11-27"), loader_file_format="parquet")
+
+`optimizely_courier` is the source; its arguments resolve from dlt's config like any source's
+(`[sources.optimizely_courier]` in .dlt/config.toml, or `SOURCES__OPTIMIZELY_COURIER__COURIER=...`), and the
+courier's credential secrets from dlt's secrets under `couriers.<courier>.credential`, where `courier run`
+reads them (see `config/secrets.py`). Building the source reads only sources.yml; each resource lists its
+tag's files when dlt extracts it and keeps those the record does not hold as landed (the record filter).
+What a dead run left is taken back by the run, before the source is built (`ingest.recover_courier`).
 
 Each landed row carries the file's own columns plus `_file` (object key), `_file_date` (the date
 the pattern matched), `_file_row` (0-based row in the file) and the file's Hive partition values
 (`experiment`, `event`; URL-decoded). dlt adds `_dlt_load_id`.
 
 Two ways to land, one set of rules:
-- into DuckDB, a resource hands dlt one SQL model per tag that reads the part files in place
-  (`optimizely_courier.landing.direct`); the files are fetched before the run (`ingest.land`);
-- into a lake or a cloud warehouse, a resource yields Arrow batches of each file.
+- a resource here yields Arrow batches of each file (this source; `courier run` into a lake or a
+  cloud warehouse);
+- `courier run` into DuckDB hands dlt one SQL model per tag that reads the part files in place
+  (`optimizely_courier.landing.direct`); the files are fetched before the run (`ingest.land`).
 
 The record entries of the files (`optimizely_courier.landing.record`) go into the same load package
 (an Arrow resource yields them file by file; into DuckDB, a model reads them from the facts that
@@ -16,7 +27,7 @@ The record entries of the files (`optimizely_courier.landing.record`) go into th
 Bad files, by policy:
 - a file that is not readable Parquet (truncated, not Parquet at all) is rejected;
 - a file whose column has another type than the raw table has (integer became string) is rejected;
-- a file with a timestamp DuckDB cannot hold (year 300000: valid Parquet) is rejected (`direct.check_timestamps`);
+- a file with a timestamp DuckDB cannot hold (year 300000: valid Parquet) is rejected (`parts.check_timestamps`);
 - a file with a new column lands, and the raw table gains the column (schema evolution);
 - an empty Parquet file lands no rows;
 - a file whose footer reads but whose data is corrupt fails its load; `ingest.land` takes that
@@ -27,6 +38,7 @@ retries it; the run's other files land as usual.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,76 +47,111 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from optimizely_courier.config.sources import Courier
+from optimizely_courier import compat
+from optimizely_courier.config.sources import Courier, Project, load_project
 from optimizely_courier.errors import DataError
-from optimizely_courier.landing.direct import (
-    PartFile,
-    check_timestamps,
-    file_columns,
-    model_for,
-    open_part_file,
-    record_model,
-    schema_runs,
-)
-from optimizely_courier.landing.discovery import DataFile, FileCallback, TagStats
+from optimizely_courier.landing.discovery import DataFile, FileCallback, RunDates, TagStats, parse_date, plan_run
+from optimizely_courier.landing.parts import check_timestamps, check_types, file_columns, open_part_file
 from optimizely_courier.landing.record import RECORD_COLUMNS, RECORD_TABLE
-from optimizely_courier.landing.storage import Downloads, ObjectStore
+from optimizely_courier.landing.storage import Downloads, ObjectStore, clear_dir, download_dir, open_store
 from optimizely_courier.settings import BATCH_ROWS, PREFETCH_FILES
 
+# What a resource lands, asked when dlt extracts it: where the files are read from, the files (of one
+# tag, in load order) and the column types they must have (dlt hints of the raw table's columns).
+Selection = Callable[[], tuple[ObjectStore, list[DataFile], dict]]
 
-def arrow_source(courier: Courier, store: ObjectStore, files: dict[str, list[DataFile]],
-                 stats: dict[str, TagStats], known: dict[str, dict],
-                 on_file: FileCallback | None = None) -> dlt.sources.DltSource:
-    """The dlt source that lands `files` as Arrow batches (lake and cloud warehouses).
+
+@compat.configspec
+class CourierSourceConfiguration(compat.BaseConfiguration):
+    """The arguments of `optimizely_courier`, as dlt's config resolves them."""
+
+    courier: str = None  # a courier of the project's sources.yml (required)
+    dates: str = "all"  # `all`, a day (2026-11-27), or days from..to (2026-11-01..2026-11-28, the end exclusive)
+    project_dir: str = "."  # the courier project: the directory holding sources.yml
+
+
+@dlt.source(section="optimizely_courier", max_table_nesting=0, spec=CourierSourceConfiguration)
+def optimizely_courier(courier: str = dlt.config.value, dates: str = "all",
+                       project_dir: str = ".") -> list[dlt.sources.DltResource]:
+    """A courier's files of `dates` that are not landed yet, as Arrow batches with the landing columns,
+    and their record rows, under the same type policy as `courier run`.
+
+    Loaded into the project's warehouse, they count as landed for the courier and for `dbt build`.
+    Name the source after the courier (`courier_source` does), so its schema is the one `courier run`
+    keeps in the courier's pipeline.
 
     Args:
-        courier: the courier being run.
-        store: where its objects are read from.
-        files: the files to land, per tag, in load order.
-        stats: filled in per tag as files land.
-        known: per tag, the raw table's columns (dlt hints) a file's types are checked against.
+        courier: the courier to land, as sources.yml names it.
+        dates: `all` (every date present), a day (`2026-11-27`), or days `2026-11-01..2026-11-28` (the end
+            exclusive, as `courier run --to`).
+        project_dir: the courier project (holding sources.yml).
+
+    Raises:
+        CourierError: a config error, when the source is built; a readiness, storage or data error when
+            dlt extracts it (dlt's `PipelineStepFailed` carries it).
+    """
+    project = load_project(Path(project_dir).resolve())
+    config = project.courier(courier)
+    run_dates = parse_dates(dates)
+
+    @functools.cache
+    def listing() -> tuple[ObjectStore, dict[str, list[DataFile]]]:
+        directory = download_dir(project, config)
+        clear_dir(directory)  # a dead run's downloads
+        store = open_store(config, directory)
+        return store, plan_run(config, store, run_dates).files
+
+    return [files_resource(entity.tag, functools.partial(_not_landed, project, config, listing, entity.tag),
+                           TagStats()) for entity in config.entities]
+
+
+def courier_source(courier: str, dates: str = "all", project_dir: str | Path = ".") -> dlt.sources.DltSource:
+    """`optimizely_courier` named after `courier`: its schema is the courier pipeline's own."""
+    return optimizely_courier.clone(name=courier)(courier=courier, dates=dates, project_dir=str(project_dir))
+
+
+def parse_dates(text: str) -> RunDates:
+    """`all`, a day (`2026-11-27`), or days `2026-11-01..2026-11-28` (the end exclusive)."""
+    if text == "all":
+        return RunDates.everything()
+    start, separator, end = text.partition("..")
+    if not separator:
+        return RunDates.one(parse_date(start, "dates"))
+    return RunDates.between(parse_date(start, "dates"), parse_date(end, "dates"))
+
+
+def _not_landed(project: Project, courier: Courier, listing: Callable, tag: str) -> tuple[ObjectStore, list, dict]:
+    """The record filter of `tag`'s resource: the files of the run's days that are not landed in their
+    version, and the column types the raw table (as the running pipeline knows it) expects of them."""
+    from optimizely_courier.landing.landed import not_landed
+    from optimizely_courier.landing.pipeline import expected_columns, raw_columns
+
+    store, files = listing()
+    pipeline = dlt.current.pipeline()
+    new = not_landed(project, courier, {tag: files.get(tag, [])}, pipeline)[tag]
+    return store, new, dict(expected_columns(courier, raw_columns(pipeline)).get(tag, {}))
+
+
+@dlt.source(max_table_nesting=0)
+def landing_package(resources: list[dlt.sources.DltResource]) -> list[dlt.sources.DltResource]:
+    """One load package of `courier run`: the resources it made for the files it chose to land
+    (cloned with the courier's name: `landing_package.clone(name=courier)`)."""
+    return resources
+
+
+def files_resource(tag: str, selection: Selection, stats: TagStats,
+                   on_file: FileCallback | None = None) -> dlt.sources.DltResource:
+    """The resource that lands the files `selection` gives (asked when dlt extracts it) as Arrow batches.
+
+    Args:
+        tag: the file tag: the resource and its raw table are named after it.
+        selection: the store, the files and the column types they must have (see `Selection`).
+        stats: filled in as files land or are rejected.
         on_file: called with each file and its row count once it is read (progress reporting).
     """
-    return _source(courier, [_arrow_resource(tag, tag_files, store, stats.setdefault(tag, TagStats()),
-                                             dict(known.get(tag, {})), on_file)
-                             for tag, tag_files in files.items()])
-
-
-def direct_source(courier: Courier, parts: dict[str, list[PartFile]], scratch: Path) -> dlt.sources.DltSource:
-    """The dlt source that lands `parts` into DuckDB, which reads them in place (`optimizely_courier.landing.direct`).
-
-    Args:
-        courier: the courier being run.
-        parts: the accepted part files, per tag, in load order (their footers already read).
-        scratch: a directory for the model files handed to dlt.
-    """
-    tags = [tag for tag, tag_parts in parts.items() if tag_parts]
-    return _source(courier, [_direct_resource(tag, parts[tag], scratch) for tag in tags]
-                   + [_direct_record_resource(parts, tags, scratch)])
-
-
-def _source(courier: Courier, resources: list) -> dlt.sources.DltSource:
-    @dlt.source(name=courier.name, max_table_nesting=0)
-    def land() -> list:
-        return resources
-
-    return land()
-
-
-RECORD_SCHEMA = pa.schema([("file", pa.string()), ("etag", pa.string()), ("size_bytes", pa.int64()),
-                           ("tag", pa.string()), ("file_date", pa.date32()), ("row_count", pa.int64())])
-
-
-def record_row(datafile: DataFile, rows: int) -> pa.Table:
-    """The record entry of a landed file (`optimizely_courier.landing.record`), as a table of one row."""
-    return pa.table([[datafile.key], [datafile.etag], [datafile.size], [datafile.tag], [datafile.date], [rows]],
-                    schema=RECORD_SCHEMA)
-
-
-def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: TagStats, known: dict,
-                    on_file: FileCallback | None) -> dlt.sources.DltResource:
     @dlt.resource(name=tag, table_name=tag, write_disposition="append")
     def files_of_tag() -> Iterator[pa.Table]:
+        store, files, known = selection()
         for datafile, path in _fetch_in_order(store, files):
             url = store.url(datafile.key)
             try:
@@ -131,91 +178,14 @@ def _arrow_resource(tag: str, files: list[DataFile], store: ObjectStore, stats: 
     return files_of_tag()
 
 
-def _direct_resource(tag: str, parts: list[PartFile], scratch: Path) -> dlt.sources.DltResource:
-    # The column hints come with the model, in table order (file columns first).
-    @dlt.resource(name=tag, table_name=tag, write_disposition="append")
-    def files_of_tag() -> Iterator:
-        load_id = dlt.current.load_package_state()["load_id"]
-        text, columns = model_for(parts, dlt.current.source_schema().naming.normalize_identifier,
-                                  _links_folder(scratch, load_id, tag))
-        yield from _import_model(scratch / f"{load_id}.{tag}.model", text, columns, sum(part.rows for part in parts))
-
-    return files_of_tag()
+RECORD_SCHEMA = pa.schema([("file", pa.string()), ("etag", pa.string()), ("size_bytes", pa.int64()),
+                           ("tag", pa.string()), ("file_date", pa.date32()), ("row_count", pa.int64())])
 
 
-def _direct_record_resource(parts: dict[str, list[PartFile]], tags: list[str],
-                            scratch: Path) -> dlt.sources.DltResource:
-    """The record entries of the files the resources of `tags` land, read from their facts files."""
-    @dlt.resource(name=RECORD_TABLE, write_disposition="append")
-    def record() -> Iterator:
-        load_id = dlt.current.load_package_state()["load_id"]
-        text = record_model([_links_folder(scratch, load_id, tag) for tag in tags])
-        yield from _import_model(scratch / f"{load_id}.{RECORD_TABLE}.model", text, RECORD_COLUMNS,
-                                 sum(len(parts[tag]) for tag in tags))
-
-    return record()
-
-
-def _links_folder(scratch: Path, load_id: str, tag: str) -> Path:
-    """Where `direct.model_for` links a load's part files of `tag`."""
-    return scratch / f"{load_id}.{tag}"
-
-
-def _import_model(path: Path, text: str, columns: dict, rows: int) -> Iterator:
-    """Hand dlt the model at `path`, which selects `rows` rows (dlt's extract metrics count them;
-    `direct.count_model_rows` gives the counts to the normalize step, which `dlt pipeline trace` shows)."""
-    path.write_text(text, encoding="utf-8")
-    yield dlt.mark.with_file_import(str(path), "model", items_count=rows, hints=dlt.mark.make_hints(columns=columns))
-    path.unlink()  # dlt linked it into the load package
-
-
-def accept_parts(parts: list[PartFile], known: dict[str, dict], stats: dict[str, TagStats],
-                 url: Callable[[str], str]) -> dict[str, list[PartFile]]:
-    """The part files whose types agree with what is expected of their tag, per tag.
-
-    Expected are the raw table's types (and a known schema's, see `ingest._expected_columns`). A
-    column that is new decides its type by the majority of this load's files that have it (ties:
-    the type of more rows, then the type's name), never by which file comes first. A file that
-    disagrees is rejected into its tag's stats; what a load accepts is expected of later loads.
-    """
-    accepted: dict[str, list[PartFile]] = {}
-    for tag in dict.fromkeys(part.datafile.tag for part in parts):
-        tag_parts = [part for part in parts if part.datafile.tag == tag]
-        runs = schema_runs(tag_parts)
-        columns = known.setdefault(tag, {})
-        seen = dict(columns)  # the columns before each accepted file: what it adds is new
-        columns.update(_majority_types(runs, columns))
-        # The first run of files of a schema checks it and notes its new columns (a later one brings none).
-        agreed: set[pa.Schema] = set()
-        for run in runs:
-            schema = run[0].schema
-            if schema not in agreed:
-                conflict = type_conflict(schema, columns)
-                if conflict is not None:
-                    stats[tag].rejected += [{"file": part.datafile.key,
-                                             "reason": f"{url(part.datafile.key)}: {conflict}"} for part in run]
-                    continue
-                agreed.add(schema)
-                stats[tag].note_new_columns(schema, seen)
-                seen.update(file_columns(schema))
-            accepted.setdefault(tag, []).extend(run)
-    return accepted
-
-
-def _majority_types(runs: list[list[PartFile]], columns: dict) -> dict:
-    """For each column none of `columns` has, the hint of the type most files of `runs` give it."""
-    schemas: dict[pa.Schema, list[int]] = {}  # schema -> [files, rows]
-    for run in runs:
-        counts = schemas.setdefault(run[0].schema, [0, 0])
-        counts[0], counts[1] = counts[0] + len(run), counts[1] + sum(part.rows for part in run)
-    votes: dict[str, dict[str, list]] = {}  # column -> data type -> [files, rows, hint]
-    for schema, (files, rows) in schemas.items():
-        for name, hint in file_columns(schema).items():
-            if name not in columns:
-                vote = votes.setdefault(name, {}).setdefault(hint["data_type"], [0, 0, hint])
-                vote[0], vote[1] = vote[0] + files, vote[1] + rows
-    return {name: max(by_type.items(), key=lambda item: (item[1][0], item[1][1], item[0]))[1][2]
-            for name, by_type in votes.items()}
+def record_row(datafile: DataFile, rows: int) -> pa.Table:
+    """The record entry of a landed file (`optimizely_courier.landing.record`), as a table of one row."""
+    return pa.table([[datafile.key], [datafile.etag], [datafile.size], [datafile.tag], [datafile.date], [rows]],
+                    schema=RECORD_SCHEMA)
 
 
 def _fetch_in_order(store: ObjectStore, files: list[DataFile]) -> Iterator[tuple[DataFile, Path]]:
@@ -240,23 +210,6 @@ def read_batches(parquet: pq.ParquetFile, datafile: DataFile, url: str) -> Itera
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
         # Rows of this file may already be extracted: failing the run keeps them from being committed.
         raise DataError(f"{url} is corrupt after row {offset} ({exc})") from None
-
-
-def check_types(schema: pa.Schema, columns: dict, url: str) -> None:
-    """Reject a file whose column has another type than the raw table's column of that name."""
-    conflict = type_conflict(schema, columns)
-    if conflict is not None:
-        raise DataError(f"{url}: {conflict}")
-
-
-def type_conflict(schema: pa.Schema, columns: dict) -> str | None:
-    """Why a file of `schema` is rejected (`check_types`), or None when its types agree with `columns`."""
-    for name, hint in file_columns(schema).items():
-        existing, found = columns.get(name, {}).get("data_type"), hint["data_type"]
-        if existing is not None and found != existing:
-            return (f"column `{name}` is {found} here but {existing} in the raw table; "
-                    f"the file is rejected until it is rewritten with {existing} values")
-    return None
 
 
 def _with_landing_columns(table: pa.Table, datafile: DataFile, offset: int) -> pa.Table:

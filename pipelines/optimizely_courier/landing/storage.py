@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_fixed
 
-from optimizely_courier.config.sources import Courier
+from optimizely_courier.config.sources import Courier, Project
 from optimizely_courier.errors import StorageError
-from optimizely_courier.settings import FETCH_WORKERS
+from optimizely_courier.settings import DOWNLOAD_DIR, FETCH_WORKERS
 
 if TYPE_CHECKING:  # botocore is imported by S3Store only: a fifth of a second a local mirror does not need
     from botocore.exceptions import ClientError
@@ -352,3 +352,17 @@ def open_store(courier: Courier, temp_dir: Path | None = None) -> ObjectStore:
     """The store a courier reads from."""
     return LocalStore(courier) if courier.local_path is not None else S3Store(courier, temp_dir)
 
+
+def download_dir(project: Project, courier: Courier) -> Path:
+    """Where a run's objects download to."""
+    path = project.root / DOWNLOAD_DIR / courier.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def clear_dir(directory: Path, prefix: str = "") -> None:
+    """Delete what `directory` holds (only the entries whose names start with `prefix`)."""
+    import shutil
+
+    for path in directory.glob(f"{prefix}*"):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from optimizely_courier.compat import NodeFailure, console_cause, read_run_results, require_dbt
 from optimizely_courier.config.sources import Project
-from optimizely_courier.errors import BuildError
+from optimizely_courier.errors import BuildError, ThresholdExceeded
 from optimizely_courier.runs.dbt_worker import NODE_LINE
 from optimizely_courier.runs.lock import wait_until_writable
 from optimizely_courier.settings import (
@@ -68,7 +69,9 @@ class DbtProcess:
             on_wait: told who has it, when that wait begins.
 
         Raises:
-            BuildError: naming the first failing model or test and dbt's message.
+            BuildError: naming the first failing model or test and dbt's message (ThresholdExceeded for a
+                feed over its error threshold).
+            UnsupportedVersion: dbt-core (or dbt-duckdb) is outside the versions `compat` supports.
             WarehouseBusy: the warehouse stayed open in another process for `lock_timeout` seconds.
         """
         args = [*command.split(), *self.paths, "--quiet", *extra]
@@ -76,6 +79,7 @@ class DbtProcess:
             args += ["--select", *select]
         if variables:
             args += ["--vars", json.dumps(variables)]
+        require_dbt(self.project.engine)
         results_file = self.project.root / DBT_TARGET_DIR / "run_results.json"
         results_file.unlink(missing_ok=True)
         if self.project.engine == "duckdb":  # dbt-duckdb would fail at once on a file another process has
@@ -123,37 +127,37 @@ def run_dbt(project: Project, command: str, select: Sequence[str] = (), variable
 
 
 def _result(project: Project, command: str, returncode: int, output: str, results_file: Path) -> BuildResult:
-    result = BuildResult(output=output)
-    failures = []
-    if results_file.exists():
-        results = json.loads(results_file.read_text())
-        result.invocation_id = results.get("metadata", {}).get("invocation_id")
-        for node in results.get("results", []):
-            name = node["unique_id"].split(".")[2]  # models: <type>.<package>.<name>; tests add a hash
-            if node["status"] in ("error", "fail"):
-                failures.append(_threshold_failure(project, name, node.get("compiled_code"))
-                                or f"{name}: {_first_line(node.get('message') or node['status'])}")
+    """What the invocation did; raises the first failure (a feed over its error threshold as ThresholdExceeded)."""
+    results = read_run_results(results_file)
+    result = BuildResult(output=output, invocation_id=results.invocation_id if results else None)
+    failures = results.failures if results else []
     if returncode != 0 or failures:
-        detail = failures[0] if failures else _cause(result.output)
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        exceeded = _threshold_exceeded(project, f"dbt {command} failed: ", failures[0], more) if failures else None
+        if exceeded is not None:
+            raise exceeded
+        detail = f"{failures[0].name}: {failures[0].message}" if failures else console_cause(result.output)
         raise BuildError(f"dbt {command} failed: {detail}{more}")
     return result
 
 
-def _threshold_failure(project: Project, test: str, compiled_sql: str | None) -> str | None:
-    """What a failed error threshold test means, for a feed: with the counts when the warehouse is a
-    DuckDB file (the test's own query, run again now that dbt has let go of it)."""
+def _threshold_exceeded(project: Project, prefix: str, failure: NodeFailure, more: str) -> ThresholdExceeded | None:
+    """The failure as a feed's error threshold exceeded (None when it is not a feed's threshold test): with
+    the counts when the warehouse is a DuckDB file (the test's own query, run again now that dbt has let go)."""
     from optimizely_courier.feeds.compile import threshold_test_name
     from optimizely_courier.feeds.feed import load_feeds
 
-    feed = next((feed for feed in load_feeds(project.root) if threshold_test_name(feed) == test), None)
+    feed = next((feed for feed in load_feeds(project.root) if threshold_test_name(feed) == failure.name), None)
     if feed is None:
         return None
-    counts = _threshold_counts(project, compiled_sql)
+    counts = _threshold_counts(project, failure.compiled_code)
     share = (f"{counts[0]} of {counts[1]} rows rejected ({counts[0] / counts[1]:.2%})" if counts
              else "more rows rejected than it allows")
-    return (f"feed {feed.domain_table} ({feed.path}): {share}, over the error threshold of {feed.error_threshold:.2%}; "
-            f"the domain table is unchanged. The reasons are in {feed.domain_table}__rejected")
+    rejected, total = counts or (None, None)
+    return ThresholdExceeded(f"{prefix}feed {feed.domain_table} ({feed.path}): {share}, over the error threshold of "
+                             f"{feed.error_threshold:.2%}; the domain table is unchanged. The reasons are in "
+                             f"{feed.domain_table}__rejected{more}",
+                             feed.domain_table, feed.error_threshold, rejected, total)
 
 
 def _threshold_counts(project: Project, compiled_sql: str | None) -> tuple[int, int] | None:
@@ -178,30 +182,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-ERROR_HEADERS = ("Runtime Error", "Compilation Error", "Database Error", "Parsing Error")
-
-
-def _cause(output: str) -> str:
-    """What dbt says went wrong before any node ran (a project that does not parse, say): the lines
-    after "Encountered an error:", without colours and timestamps."""
-    import re
-
-    lines = [re.sub(r"^\d\d:\d\d:\d\d(\.\d+)?\s+", "", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)).strip()
-             for line in output.splitlines()]
-    lines = [line for line in lines if line]
-    marker = next((i for i, line in enumerate(lines) if line.startswith("Encountered an error")), None)
-    cause = [line for line in (lines[marker + 1:marker + 5] if marker is not None else lines[-3:])
-             if not line.startswith(ERROR_HEADERS)]
-    return "; ".join(cause[:3]) if cause else "see .courier/logs/dbt.log"
-
-
-def _first_line(message: str) -> str:
-    """dbt messages carry a header line ('Runtime Error in model ...'); keep the informative line."""
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(ERROR_HEADERS)]
-    return (useful or lines or [message])[0]
 
 
 def feed_selector(feed_ids: Sequence[str]) -> list[str]:

@@ -15,9 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from optimizely_courier import faults
 from optimizely_courier.config.sources import SOURCES_FILE, Project
-from optimizely_courier.errors import CourierError
+from optimizely_courier.errors import CourierError, ThresholdExceeded
 from optimizely_courier.landing.discovery import RunDates
 from optimizely_courier.runs.build import DbtProcess
 from optimizely_courier.runs.history import RunRecord, mark_interrupted, save
@@ -90,6 +89,7 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
     # dbt imports and parses the project (seconds) while the run lists and lands its files: started
     # first, it is ready about when they have landed. Parsing touches no warehouse, so it needs no lock.
     dbt = DbtProcess(project) if _may_build(project, courier_name, options) else None
+    failure: BaseException | None = None
     try:
         tracker.status(SENSOR_STARTED)
         with warehouse_lock(project.warehouse, holder, options.lock_timeout, on_wait=tracker.waiting):
@@ -100,17 +100,17 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
             finally:
                 _keep_view(project, courier_name)
     except CourierError as exc:
-        record.status, record.error = "failed", str(exc)
+        record.status, record.error, failure = "failed", str(exc), exc
         reporter.status(FAILED)
         raise
     except BaseException as exc:  # a bug or an interrupt: still record how the run ended
-        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        record.status, record.error, failure = "failed", f"{type(exc).__name__}: {exc}", exc
         raise
     finally:
         record.ended_at = dt.datetime.now(dt.UTC)
         record.duration_seconds = round(time.monotonic() - started, 3)
         save(project.warehouse, record)
-        _notify(project, record, reporter)
+        _notify(project, record, reporter, failure)
         if dbt is not None:
             dbt.close()
 
@@ -164,8 +164,9 @@ def _keep_view(project: Project, courier_name: str) -> None:
         pass
 
 
-def _notify(project: Project, record: RunRecord, reporter: Reporter) -> None:
-    """Tell the courier's notification targets what the run did that someone should know."""
+def _notify(project: Project, record: RunRecord, reporter: Reporter, failure: BaseException | None) -> None:
+    """Tell the courier's notification targets what the run did that someone should know (`failure`: what
+    ended a failed run)."""
     from optimizely_courier.runs.notify import notify
 
     targets = project.couriers[record.courier].notify if record.courier in project.couriers else ()
@@ -173,7 +174,7 @@ def _notify(project: Project, record: RunRecord, reporter: Reporter) -> None:
         return
     events = []
     if record.status == "failed":
-        threshold = "over the error threshold" in (record.error or "")
+        threshold = isinstance(failure, ThresholdExceeded)
         events.append(("rows_rejected" if threshold else "run_failed", f"run failed: {record.error}"))
     if record.rejected:
         events.append(("files_rejected", f"{len(record.rejected)} file(s) rejected: "
@@ -223,7 +224,6 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     from optimizely_courier.feeds.loadops import resolve
     from optimizely_courier.runs.build import feed_selector
 
-    faults.fault_point("before-build")
     if project.engine == "duckdb":  # a `dbt build` started by hand may have begun since the run landed
         wait_until_writable(project.warehouse, lock_timeout, on_wait=tracker.waiting)
     feeds = load_feeds(project.root)
