@@ -19,6 +19,7 @@ from optimizely_courier.cli.common import (
     project_root,
     run_dates,
 )
+from optimizely_courier.cli.experiments import plan
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
 from optimizely_courier.errors import CourierError
@@ -380,6 +381,7 @@ def validate(ctx: click.Context) -> None:
 cli.add_command(group)
 cli.add_command(serve)
 cli.add_command(feeds)
+cli.add_command(plan)
 
 
 def main(argv: list[str] | None = None) -> None:
