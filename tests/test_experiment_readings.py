@@ -43,6 +43,7 @@ multiple_exposures: first
 prior: {mean: 0%, sd: 10%}
 metrics:
   - {name: purchases, kind: count, event: purchase, better: lower}
+  - {name: revenue, kind: sum, event: purchase, value: revenue_cents, cap_value: 1000}
 """
 UNBUILT = """id: unbuilt
 experiment_id: "1009"
@@ -185,7 +186,7 @@ def test_a_quantile_cap_is_that_quantile_of_the_counted_units_values_and_a_fixed
             capped = np.minimum([revenue(data, i) for i in counted(data) if data["first"][i] == entry["variation"]],
                                 at)
             assert (entry["total"], entry["mean"]) == (pytest.approx(capped.sum()), pytest.approx(capped.mean()))
-    assert f"revenue: each unit's value capped at {cap:,.4g} (the 0.9 quantile of all units' values)" in shown
+    assert f"revenue: each unit's value capped at {cap:,.0f} (the 0.9 quantile of all units' values)" in shown
     assert "revenue_fixed: each unit's value capped at 1,000 (cap_value)" in shown
 
 

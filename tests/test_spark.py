@@ -20,13 +20,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.scaleout,
               pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (a JVM) on PATH")]
 
 
-# An experiment of the generated data (its first experiment id), with a metric of every kind
+# An experiment of the generated data (its first experiment id), with a metric of every kind, a cap at a
+# quantile and a fixed one; the generated visitors are decided into both variations often, and those
+# multiple exposures are left out (the default)
 EXPERIMENT = """id: generated
 experiment_id: "18786493712"
 metrics:
   - {name: purchase_rate, kind: unique, event: purchase}
-  - {name: carts, kind: count, event: "add:cart"}
-  - {name: revenue, kind: sum, event: purchase, value: revenue_cents}
+  - {name: carts, kind: count, event: "add:cart", cap_value: 2}
+  - {name: revenue, kind: sum, event: purchase, value: revenue_cents, cap: 90%}
   - {name: revenue_per_cart, kind: ratio, numerator: revenue, denominator: carts}
 """
 
@@ -76,12 +78,16 @@ def _assert_spark_build_equals_duckdb_build(tmp_path: Path) -> None:
 
     # the experiment's results: the same statistics on both engines
     results = ".courier/spark/warehouse/experiments.db/exp_generated__results"
-    selected = "variation_id, segment, segment_value, metric, kind, units, total, denominator, mean, variance"
+    selected = "variation_id, segment, segment_value, metric, kind, units, total, denominator, mean, variance, cap"
     expected = rows(f"select {selected} from experiments.exp_generated__results", duck / "warehouse.duckdb")
     actual = rows(f"select {selected} from read_parquet('{spark / results}/*.parquet')")
     # every variation has units for each of the 4 metrics, and conversions were attributed
     assert len(expected) == 4 * len({row[0] for row in expected}) >= 8
     assert all(row[5] > 0 for row in expected) and any(row[6] > 0 for row in expected if row[3] == "carts")
+    assert {row[3]: row[10] for row in expected if row[3] in ("carts", "revenue")}["carts"] == 2.0
+    excluded = query(duck, "select count(*) from experiments.exp_generated__observations where is_multiple_exposure")
+    assert excluded[0][0] > 0 and sum(row[5] for row in expected if row[3] == "carts") == query(
+        duck, "select count(*) from experiments.exp_generated__observations where not is_multiple_exposure")[0][0]
     assert [_rounded(row) for row in actual] == [_rounded(row) for row in expected]
 
     for table, folder in TABLES.items():

@@ -9,6 +9,14 @@ with units as (
     where not is_multiple_exposure
 ),
 
+-- where the metrics capped at a quantile are capped (winsorized): that quantile of all the units'
+-- values, pooled over the variations (one row)
+caps as (
+    select
+        percentile_cont(0.99) within group (order by units.revenue_per_visitor) as revenue_per_visitor__cap
+    from units
+),
+
 -- one row per unit, metric and segment (`all`, then each segment column's): its observation, over 1
 -- (or, for a ratio, over the denominator metric's), and its CUPED covariate (the value before the
 -- decision; 0 without), each capped where its metric is
@@ -19,7 +27,7 @@ observations as (
         units.purchase_rate as observation, 1 as denominator,
         0 as covariate, 0 as nonfinite,
         cast(null as double) as cap, cast(null as double) as covariate_cap
-    from units
+    from units cross join caps
     union all
     select variation_id, 'all' as segment,
         'all' as segment_value,
@@ -27,15 +35,15 @@ observations as (
         units.purchases_per_visitor as observation, 1 as denominator,
         0 as covariate, 0 as nonfinite,
         cast(null as double) as cap, cast(null as double) as covariate_cap
-    from units
+    from units cross join caps
     union all
     select variation_id, 'all' as segment,
         'all' as segment_value,
         'revenue_per_visitor' as metric, 'sum' as kind,
-        units.revenue_per_visitor as observation, 1 as denominator,
+        least(units.revenue_per_visitor, caps.revenue_per_visitor__cap) as observation, 1 as denominator,
         0 as covariate, units.revenue_per_visitor__nonfinite as nonfinite,
-        cast(null as double) as cap, cast(null as double) as covariate_cap
-    from units
+        caps.revenue_per_visitor__cap as cap, cast(null as double) as covariate_cap
+    from units cross join caps
 ),
 
 sums as (

@@ -305,11 +305,11 @@ def _result(experiment: Experiment, metric: Metric) -> dict:
     CUPED covariate (0 without: a ratio has none), each capped where its metric is, and the caps."""
     cuped = experiment.cuped is not None
     if metric.observed:
+        covariate = covariate_name(metric)
         return {"name": metric.name, "kind": metric.kind, "observation": _capped(metric, metric.name),
-                "denominator": "1", "covariate": _capped(metric, covariate_name(metric)) if cuped else "0",
+                "denominator": "1", "covariate": _capped(metric, covariate) if cuped else "0",
                 "nonfinite": f"units.{nonfinite_name(metric)}" if metric.kind == "sum" else "0",
-                "cap": f"caps.{cap_name(metric.name)}" if metric.capped else NO_CAP,
-                "covariate_cap": f"caps.{cap_name(covariate_name(metric))}" if metric.capped and cuped else NO_CAP}
+                "cap": _cap(metric, metric.name), "covariate_cap": _cap(metric, covariate) if cuped else NO_CAP}
     parts = {m.name: m for m in experiment.metrics}
     return {"name": metric.name, "kind": metric.kind, "observation": _capped(parts[metric.numerator], metric.numerator),
             "denominator": _capped(parts[metric.denominator], metric.denominator), "covariate": "0",
@@ -319,26 +319,26 @@ def _result(experiment: Experiment, metric: Metric) -> dict:
 NO_CAP = "cast(null as double)"
 
 
-def cap_name(column: str) -> str:
-    """The results model's name for the cap of an observations column (inside the model only)."""
-    return f"{column}__cap"
+def _cap(metric: Metric, column: str) -> str:
+    """Where the results model caps an observations column of `metric`: its quantile, taken in the
+    `caps` CTE; its `cap_value`, a number; or nowhere."""
+    if metric.cap is not None:
+        return f"caps.{column}__cap"
+    return NO_CAP if metric.cap_value is None else f"cast({metric.cap_value!r} as double)"
 
 
 def _capped(metric: Metric, column: str) -> str:
     """An observations column of `metric` as the results read it: capped at its cap when it has one."""
-    return f"least(units.{column}, caps.{cap_name(column)})" if metric.capped else f"units.{column}"
+    return f"least(units.{column}, {_cap(metric, column)})" if metric.capped else f"units.{column}"
 
 
 def _caps(experiment: Experiment) -> list[dict]:
-    """Each capped metric's cap (and its CUPED covariate's): the quantile `cap` of all the counted units'
-    values, pooled over the variations (a different value per build as units come in), or `cap_value`."""
-    caps = []
-    for metric in (m for m in experiment.metrics if m.capped):
-        for column in (metric.name, *([covariate_name(metric)] if experiment.cuped else [])):
-            sql = (f"percentile_cont({metric.cap!r}) within group (order by units.{column})" if metric.cap is not None
-                   else f"cast({metric.cap_value!r} as double)")
-            caps.append({"name": cap_name(column), "sql": sql})
-    return caps
+    """The quantile caps (the `caps` CTE, one row): each such metric's `cap` quantile of all the counted
+    units' values, pooled over the variations (a new value each build as units come in), and its CUPED
+    covariate's."""
+    return [{"name": f"{column}__cap", "sql": f"percentile_cont({metric.cap!r}) within group (order by units.{column})"}
+            for metric in experiment.metrics if metric.cap is not None
+            for column in (metric.name, *([covariate_name(metric)] if experiment.cuped else []))]
 
 
 def _window_text(experiment: Experiment) -> str:

@@ -139,14 +139,20 @@ def _notes(metric: dict) -> list[str]:
     if cap is not None:
         where = ("cap_value" if cap["quantile"] is None
                  else f"the {cap['quantile']:.4g} quantile of all units' values")
-        covariate = (f"; its CUPED covariate at {_number(cap['covariate_value'], ',.4g')}"
+        covariate = (f"; its CUPED covariate at {_amount(cap['covariate_value'])}"
                      if cap["covariate_value"] is not None else "")
-        notes.append(f"{metric['metric']}: each unit's value capped at {_number(cap['value'], ',.4g')} ({where})"
-                     f"{covariate}")
+        notes.append(f"{metric['metric']}: each unit's value capped at {_amount(cap['value'])} ({where}){covariate}")
     left_out = sum(e["nonfinite_rows"] or 0 for e in metric["variations"])
     if left_out:
         notes.append(f"{metric['metric']}: {left_out:,} row(s) with a NaN or infinite value left out")
     return notes
+
+
+def _amount(value: float | None) -> str:
+    """A cap as a reader takes it in: whole thousands with separators, smaller values to 4 digits."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _number(value: float | None, spec: str = ".4g") -> str:

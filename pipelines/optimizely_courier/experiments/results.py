@@ -1,7 +1,10 @@
 """`courier results`: an experiment's results table from its results model (see `compile.py`), its
 looks (`looks.py`) and the statistics of `stats.py`. Significance is the fixed-horizon q-value's, for a
 team that reads the results once at the planned end; the always-valid columns are for a team that
-looks every day. A comparison whose statistics are undefined says why instead (`reason`)."""
+looks every day, the Bayesian ones (chance to beat the baseline, expected loss) for a team that decides
+on them; guardrails add a harm test. The experiment's health (multiple exposures, the sample ratio per
+enrollment day) comes from `observed.py`. A comparison whose statistics are undefined says why instead
+(`reason`)."""
 
 from __future__ import annotations
 
@@ -36,8 +39,9 @@ SIGNIFICANCE = 0.05  # on the false discovery rate (q-value)
 
 def experiment_results(root: Path, warehouse: Path, name: str, segment: str | None = None) -> dict:
     """Per metric and variation: units, total, mean, and against the baseline the lift, its interval,
-    p and q; and the sample ratio check. With `segment` (one of the experiment's `segments`), the same
-    per value of that column, q-values across all of them. JSON-ready."""
+    p and q, the always-valid and Bayesian readings (and a guardrail's); the sample ratio check, the
+    multiple exposures and the health per enrollment day. With `segment` (one of the experiment's
+    `segments`), the same per value of that column, q-values across all of them. JSON-ready."""
     experiment = find_experiment(root, name)
     if segment is not None and segment not in experiment.segments:
         known = ", ".join(experiment.segments) or "none (list them under `segments` in its definition)"

@@ -9,7 +9,9 @@ Optimizely's Stats Engine) over the experiment's looks, so results may be read e
 is the running minimum over the looks, its interval the running intersection, and its mixing scale
 is fixed once per experiment and metric. Benjamini-Hochberg q-values across an experiment's metrics
 and variations. A sample ratio mismatch check: a chi-square test of units per variation against the
-planned split.
+planned split. A Bayesian reading (the chance to beat the baseline, the expected loss) and a
+guardrail's one-sided harm test, both on the normal approximation of log(1 + lift). The sample size a
+plan needs for that fixed-horizon test.
 
 What is not defined is not reported: with fewer than 2 units in an arm, or no variation within either
 arm, there is no p-value, interval or q-value (see `undefined`).

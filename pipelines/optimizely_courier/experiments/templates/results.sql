@@ -16,8 +16,8 @@ with units as (
 ),
 [% if caps %]
 
--- where the capped metrics' values are capped (winsorized): a quantile of all the units' values,
--- pooled over the variations, or a fixed value
+-- where the metrics capped at a quantile are capped (winsorized): that quantile of all the units'
+-- values, pooled over the variations (one row)
 caps as (
     select
 [% for cap in caps %]
