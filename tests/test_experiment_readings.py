@@ -324,6 +324,8 @@ def test_plan_before_an_experiment_runs_takes_the_given_baseline_and_enrollment(
 @pytest.mark.parametrize("args, message", [
     (["--mde", "five"], "Invalid value for '--mde': expected a percentage such as 5% (or a fraction such as 0.05)"),
     (["--mde", "0%"], "Invalid value for '--mde': expected an effect above 0% and below 1000%"),
+    (["--mde", "5"], "Invalid value for '--mde': a number without % is a fraction: write 5% (or 0.05)"),
+    (["--mde", "nan%"], "Invalid value for '--mde': expected an effect above 0% and below 1000%"),
     (["--mde", "5%", "--power", "1.5"], "Invalid value for '--power'"),
     (["--mde", "5%", "--mean", "3"], "Error: --mean and --sd describe one metric's baseline: name it with --metric"),
     (["--mde", "5%", "--metric", "nope"], "Error: experiment `exposures` has no metric `nope`; metrics: purchases,"),

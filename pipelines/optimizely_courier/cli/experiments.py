@@ -17,11 +17,15 @@ class Relative(click.ParamType):
         if isinstance(value, float):
             return value
         text = str(value).strip()
+        percent = text.endswith("%")
         try:
-            number = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+            number = float(text[:-1]) / 100 if percent else float(text)
         except ValueError:
             self.fail(f"expected a percentage such as 5% (or a fraction such as 0.05); got {value!r}", param, ctx)
-        if not 0 < number < 10 or number != number:
+        if not percent and number >= 1:  # `--mde 5` is more likely 5% than 500%: say which was meant
+            self.fail(f"a number without % is a fraction: write 5% (or 0.05) for five percent; got {value!r}",
+                      param, ctx)
+        if not 0 < number < 10:
             self.fail(f"expected an effect above 0% and below 1000%; got {value!r}", param, ctx)
         return number
 
