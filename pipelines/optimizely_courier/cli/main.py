@@ -318,7 +318,8 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
 def results(ctx: click.Context, experiment: str, segment: str | None, as_json: bool, plot: Path | None) -> None:
     """Show an experiment's results: per metric and variation, units, totals, values, the lift over
     the baseline with its 95% interval, p- and q-values, the always-valid interval and p-value (for
-    looking every day), and the sample ratio check.
+    looking every day), the chance to beat the baseline and the expected loss, the guardrails, the
+    sample ratio check overall and per day, and the visitors decided into more than one variation.
 
     The experiment is defined in experiments/*.yml; `courier feeds compile` writes its models and
     `dbt build --select tag:<experiment>` builds them from the domain tables.
