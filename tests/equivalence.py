@@ -25,6 +25,19 @@ SOURCES = """{warehouse}couriers:
       df-3p8x1w: [{{type: load, file: conversions}}]
 """
 TABLES = {"Optimizely:Decisions": "optimizely__decisions", "Optimizely:Conversions": "optimizely__conversions"}
+# An experiment of the generated data (its first experiment id), with a metric of every kind, a cap at a
+# quantile and a fixed one; the generated visitors are decided into both variations often, and those
+# multiple exposures are left out (the default)
+EXPERIMENT = """id: generated
+experiment_id: "18786493712"
+metrics:
+  - {name: purchase_rate, kind: unique, event: purchase}
+  - {name: carts, kind: count, event: "add:cart", cap_value: 2}
+  - {name: revenue, kind: sum, event: purchase, value: revenue_cents, cap: 90%}
+  - {name: revenue_per_cart, kind: ratio, numerator: revenue, denominator: carts}
+"""
+# The results model's columns both engines must agree on
+RESULTS = "variation_id, segment, segment_value, metric, kind, units, total, denominator, mean, variance, cap"
 # _load_id and _updated name the landing run, which differs between the two projects by design.
 SKIP = ("_load_id", "_updated")
 
@@ -48,3 +61,8 @@ def rows(sql: str, database: Path | None = None) -> list[tuple]:
 
     with duckdb.connect(str(database) if database else ":memory:", read_only=bool(database)) as db:
         return sorted(tuple(normal(v) for v in row) for row in db.execute(sql).fetchall())
+
+
+def rounded(row: tuple) -> tuple:
+    """Sums of floats differ in their last bits between engines: compare to 9 significant digits."""
+    return tuple(float(f"{value:.9g}") if isinstance(value, float) else value for value in row)

@@ -191,11 +191,13 @@ FEED_UNNEST = {
 EXPERIMENT = {
     "id": "fz", "experiment_id": "1001", "baseline": "11", "window": "48h", "cuped": "14d",
     "split": {"11": 50, "12": 50},
-    "segments": ["country"], "decisions": "Optimizely:Decisions", "conversions": "Optimizely:Conversions",
+    "segments": ["country"], "multiple_exposures": "exclude", "prior": {"mean": "0%", "sd": "30%"},
+    "decisions": "Optimizely:Decisions", "conversions": "Optimizely:Conversions",
     "metrics": [
-        {"name": "purchases", "kind": "count", "event": "purchase"},
+        {"name": "purchases", "kind": "count", "event": "purchase", "cap_value": 20, "better": "lower",
+         "guardrail": True, "max_harm": "2%"},
         {"name": "revenue", "kind": "sum", "event": "purchase", "value": "revenue_cents",
-         "where": {"category": "electronics"}},
+         "where": {"category": "electronics"}, "cap": "99%"},
         {"name": "views", "kind": "unique", "event": "detail_page_view"},
         {"name": "per_purchase", "kind": "ratio", "numerator": "revenue", "denominator": "purchases"},
     ]}
@@ -240,6 +242,11 @@ EXPERIMENT_FIELDS = [
     Field("experiment", (*_METRICS, 1, "where", "category")),
     Field("experiment", (*_METRICS, 3, "numerator"), "token"),
     Field("experiment", (*_METRICS, 3, "denominator"), "token"),
+    Field("experiment", ("multiple_exposures",), "token"),
+    Field("experiment", ("prior", "mean")), Field("experiment", ("prior", "sd")),
+    Field("experiment", (*_METRICS, 0, "cap_value")), Field("experiment", (*_METRICS, 0, "better"), "token"),
+    Field("experiment", (*_METRICS, 0, "guardrail")), Field("experiment", (*_METRICS, 0, "max_harm")),
+    Field("experiment", (*_METRICS, 1, "cap")),
     Field("experiment", (FILE_NAME,)),
     Field("experiment_from", (*_METRICS, 2, "from", "model"), "token"),
     Field("experiment_from", (*_METRICS, 2, "from", "visitor_id"), "ref"),
@@ -319,4 +326,6 @@ def definition_files(example: Example, k: int = 0) -> dict[str, str]:
     doc = identity(f.base, k)
     if f.path == (FILE_NAME,):
         return {f"{folder}/{value}.yml": dump(doc)}
-    return {f"{folder}/{'f' if f.family == 'feed' else 'e'}{k}.yml": dump(place(doc, f.path, value))}
+    # the field's own value leaves the document as it is (a number or true stays one, not its text)
+    changed = doc if value == f.base_value() else place(doc, f.path, value)
+    return {f"{folder}/{'f' if f.family == 'feed' else 'e'}{k}.yml": dump(changed)}

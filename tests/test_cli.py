@@ -40,7 +40,8 @@ PROJECT_ARGS = {
     "courier feeds init": ["--courier", "shop", "--file", "orders", "--source", "Shop", "--name", "Orders"],
     "courier feeds list": [], "courier feeds validate": [], "courier group export": ["nightly", "--to", "cron"],
     "courier group history": [], "courier group next": ["nightly"], "courier group run": ["nightly", "--all"],
-    "courier history": [], "courier results": ["checkout"], "courier run": ["shop", "--all"],
+    "courier history": [], "courier plan": ["checkout", "--mde", "5%"], "courier results": ["checkout"],
+    "courier run": ["shop", "--all"],
     "courier samples": ["shop"], "courier serve": [], "courier status": [], "courier validate": [],
 }
 

@@ -37,3 +37,8 @@ def test_the_demo_lands_two_ready_days_builds_both_domain_tables_and_shows_the_k
     treatment = next(line for line in results.splitlines() if line.strip().startswith("930000000102"))
     assert "significant" in treatment, results
     assert "(as planned)" in results
+    # and the readings of issue #36: its planted multiple exposures left out, the capped revenue, the
+    # Bayesian columns, the guardrail apart and a plan for a smaller effect
+    assert "decided into more than one variation, left out" in results and "chance to beat" in results
+    assert "revenue_per_visitor: each unit's value capped at" in results and "\nGuardrails: " in results
+    assert "$ courier plan demo_checkout --mde 5%\nPlan for experiment demo_checkout" in results

@@ -59,8 +59,12 @@ def last_mode(root, model: str = "exp_checkout__observations") -> str:
 
 
 def cuped_observations(root) -> list[tuple]:
-    return query(root, "select * exclude (revenue__nonfinite) from experiments.exp_cuped__observations "
-                       "order by visitor_id")
+    return query(root, "select * exclude (is_multiple_exposure, revenue__nonfinite) "
+                       "from experiments.exp_cuped__observations order by visitor_id")
+
+
+def multiple_exposures(root) -> list[tuple]:
+    return query(root, f"select visitor_id, is_multiple_exposure from {OBSERVATIONS} order by visitor_id")
 
 
 def mark_untouched(root, visitor: str) -> None:
@@ -99,9 +103,13 @@ def test_a_new_day_rewrites_only_the_units_it_touches_and_equals_a_build_from_sc
     # v1's segment is its new first decision's; v4's purchase before its decision is its covariate
     assert [(row[0], row[3]) + row[4:] for row in cuped] == [
         ("v1", "FR", 1, 0, 100, 0), ("v2", None, 2, 0, 500, 0), ("v3", None, 0, 0, 0, 0), ("v4", None, 1, 1, 400, 50)]
+    # v1's late decision is into the other variation: a multiple exposure; v2's is holdback: none
+    multiple = multiple_exposures(project)
+    assert multiple == [("v1", True), ("v2", False), ("v3", False), ("v4", False)]
     rebuild_from_scratch(project)
     assert [row for row in observations(project) if row[0] != "v3"] == [row for row in incremental if row[0] != "v3"]
     assert cuped_observations(project) == cuped
+    assert multiple_exposures(project) == multiple
 
 
 def test_a_build_with_nothing_new_rewrites_no_unit(project):

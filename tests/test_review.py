@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -232,18 +233,20 @@ def test_experiment_changes_are_safe_when_they_add_results_and_need_attention_wh
     text = definition.read_text().replace("window: 48h", "window: 24h")
     text = text.replace("{name: purchases_per_visitor, kind: count, event: purchase}",
                         "{name: purchases_per_visitor, kind: count, event: purchase, where: {category: shoes}}")
-    text = text.replace("  - {name: revenue_per_visitor, kind: sum, event: purchase, value: revenue_cents}\n",
-                        "  - {name: signups, kind: unique, event: signup}\n")
+    text = re.sub(r"  - \{name: revenue_per_visitor.*?\}[^\n]*\n", "  - {name: signups, kind: unique, event: signup}\n",
+                  text, flags=re.S)
+    text = text.replace("multiple_exposures: exclude", "multiple_exposures: first")
     definition.write_text(text)
     git(repo, "commit", "-qam", "x", "--author", "t <t@example.com>")
 
     output = lines(repo)
 
-    assert output[0] == ("**Verdict: needs attention** (0 breaking, 3 needs attention, 1 safe; compared with "
+    assert output[0] == ("**Verdict: needs attention** (0 breaking, 4 needs attention, 1 safe; compared with "
                          "`HEAD~1`)")
     assert "### Experiments" in output and "**demo_checkout** (experiments/demo_checkout.yml)" in output
     assert [line for line in output if line.startswith("- ")] == [
         "- **needs attention**: window changed from `2d` to `1d`: every result is recomputed",
+        "- **needs attention**: multiple_exposures changed from `exclude` to `first`: every result is recomputed",
         "- **needs attention**: metric `revenue_per_visitor` removed: its results go away",
         "- **needs attention**: metric `purchases_per_visitor` changed (where from none to `category: shoes`): "
         "its results are recomputed",

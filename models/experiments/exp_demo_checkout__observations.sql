@@ -15,12 +15,15 @@ with {% if courier_is_incremental() %}touched as (
 ),
 
 {% endif %}units as (
-    select visitor_id, variation_id, decided_at
+    -- a visitor's first decision; `is_multiple_exposure` when its decisions name more than one variation
+    select visitor_id, variation_id, decided_at, is_multiple_exposure
     from (
         select
             visitor_id,
             variation_id,
             decided_at,
+            min(variation_id) over (partition by visitor_id)
+                <> max(variation_id) over (partition by visitor_id) as is_multiple_exposure,
             row_number() over (partition by visitor_id order by decided_at, uuid) as _rank
         from {{ ref('optimizely__decisions') }}
         where experiment_id = '9300000001'
@@ -52,6 +55,7 @@ select
     units.visitor_id,
     units.variation_id,
     units.decided_at,
+    units.is_multiple_exposure,
     coalesce(from_optimizely__conversions.purchase_rate, 0) as purchase_rate,
     coalesce(from_optimizely__conversions.purchases_per_visitor, 0) as purchases_per_visitor,
     coalesce(from_optimizely__conversions.revenue_per_visitor, 0) as revenue_per_visitor,

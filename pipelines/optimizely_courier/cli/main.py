@@ -19,6 +19,7 @@ from optimizely_courier.cli.common import (
     project_root,
     run_dates,
 )
+from optimizely_courier.cli.experiments import plan
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
 from optimizely_courier.errors import CourierError
@@ -317,7 +318,8 @@ def explore(ctx: click.Context, table: str, limit: int, where: str | None, outpu
 def results(ctx: click.Context, experiment: str, segment: str | None, as_json: bool, plot: Path | None) -> None:
     """Show an experiment's results: per metric and variation, units, totals, values, the lift over
     the baseline with its 95% interval, p- and q-values, the always-valid interval and p-value (for
-    looking every day), and the sample ratio check.
+    looking every day), the chance to beat the baseline and the expected loss, the guardrails, the
+    sample ratio check overall and per day, and the visitors decided into more than one variation.
 
     The experiment is defined in experiments/*.yml; `courier feeds compile` writes its models and
     `dbt build --select tag:<experiment>` builds them from the domain tables.
@@ -380,6 +382,7 @@ def validate(ctx: click.Context) -> None:
 cli.add_command(group)
 cli.add_command(serve)
 cli.add_command(feeds)
+cli.add_command(plan)
 
 
 def main(argv: list[str] | None = None) -> None:

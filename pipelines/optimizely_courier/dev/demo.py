@@ -32,7 +32,9 @@ from optimizely_courier.dev.s3server import TEST_KEYS, LocalS3  # noqa: E402
 
 PROJECT = Path.cwd()  # `make demo` runs in the repository, whose sources.yml, feeds and models it uses
 SPEC = E3Spec(days=3, rows=5000, unready_days=1)
-EXPERIMENT = ExperimentSpec()  # experiments/demo_checkout.yml: its known effect shows in the results
+# experiments/demo_checkout.yml: its known effect shows in the results, and its 0.5% of visitors decided
+# again into the other variation are left out
+EXPERIMENT = ExperimentSpec(reassigned=0.005)
 
 
 def main() -> None:
@@ -95,6 +97,8 @@ def _print_results(project) -> None:  # noqa: ANN001 - a config.Project
     print("\n$ dbt build --select tag:demo_checkout && courier results demo_checkout")
     run_dbt(project, "build", select=["tag:demo_checkout"])
     cli.main(args=["-C", str(PROJECT), "results", "demo_checkout"], standalone_mode=False)
+    print("\n$ courier plan demo_checkout --mde 5%")
+    cli.main(args=["-C", str(PROJECT), "plan", "demo_checkout", "--mde", "5%"], standalone_mode=False)
 
 
 if __name__ == "__main__":

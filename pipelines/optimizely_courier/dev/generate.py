@@ -103,6 +103,8 @@ class ExperimentSpec:
         purchase_rates: the probability of a purchase in the baseline and in the treatment.
         day: the date of the first decisions.
         days: over how many days from `day` visitors are decided (each day's rows in that day's partition).
+        reassigned: the share of the visitors decided once more, three hours after their first decision,
+            into the other variation (as a changed traffic split does): multiple exposures.
         seed: random seed; the same spec always gives the same bytes.
     """
 
@@ -111,6 +113,7 @@ class ExperimentSpec:
     purchase_rates: tuple[float, float] = (0.10, 0.13)
     day: dt.date = dt.date(2026, 11, 25)
     days: int = 1
+    reassigned: float = 0.0
     seed: int = 1
 
 
@@ -129,6 +132,7 @@ def generate_experiment(spec: ExperimentSpec, out: Path) -> list[Path]:
     decisions = _replace(decisions, visitor_id=visitors, timestamp=pa.array(decided).cast(TIMESTAMP),
                          process_timestamp=pa.array(decided + 5_000).cast(TIMESTAMP), is_holdback=pa.array(
                              np.zeros(n, bool)), variation_id=_prefixed(spec.experiment_id + "0", variation + 1))
+    decisions, decision_offsets = _reassigned(spec, decisions, decided, variation, offsets)
     buyers = np.flatnonzero(rng.random(n) < np.array(spec.purchase_rates)[variation])
     bought = decided[buyers] + rng.integers(0, 43_200_000, len(buyers))
     purchases = _replace(_events(rng, E3Spec(), spec.day, "purchase", len(buyers)),
@@ -138,11 +142,27 @@ def generate_experiment(spec: ExperimentSpec, out: Path) -> list[Path]:
     written = []
     for offset in range(spec.days):
         day = spec.day + dt.timedelta(days=offset)
-        written += [_write_part(decisions.filter(pa.array(offsets == offset)),
+        written += [_write_part(decisions.filter(pa.array(decision_offsets == offset)),
                                 out / "type=decisions" / f"date={day}" / f"experiment={spec.experiment_id}", 0, rng),
                     _write_part(purchases.filter(pa.array(offsets[buyers] == offset)),
                                 out / "type=events" / f"date={day}" / "event=purchase", 0, rng)]
     return written
+
+
+def _reassigned(spec: ExperimentSpec, decisions: pa.Table, decided: np.ndarray, variation: np.ndarray,
+                offsets: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The decisions with `spec.reassigned` of the visitors decided again, three hours later, into the
+    other variation (a generator of its own: without any, the bytes stay as they were); and each row's
+    day offset."""
+    if not spec.reassigned:
+        return decisions, offsets
+    moved = np.flatnonzero(np.random.default_rng(spec.seed + 2).random(len(variation)) < spec.reassigned)
+    later = decided[moved] + 3 * 3_600_000
+    again = _replace(decisions.take(pa.array(moved)), uuid=_prefixed(f"reassigned-{spec.experiment_id}-", moved),
+                     timestamp=pa.array(later).cast(TIMESTAMP),
+                     process_timestamp=pa.array(later + 5_000).cast(TIMESTAMP),
+                     variation_id=_prefixed(spec.experiment_id + "0", 2 - variation[moved]))
+    return pa.concat_tables([decisions, again]), np.concatenate([offsets, offsets[moved]])
 
 
 def _replace(table: pa.Table, **columns: pa.Array) -> pa.Table:

@@ -116,7 +116,8 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
                    "window_start": (f"units.decided_at - interval {int(experiment.cuped.total_seconds())} second"
                                     if experiment.cuped else "units.decided_at"),
                    "metrics": _in_definition_order(experiment, sources),
-                   "results": [_result(metric, experiment.cuped is not None) for metric in experiment.metrics]}
+                   "exclude": experiment.multiple_exposures == "exclude", "caps": _caps(experiment),
+                   "results": [_result(experiment, metric) for metric in experiment.metrics]}
         models = {name: _render(f"{name}.sql", context) for name in ("observations", "results")}
         outputs += [Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}__{name}.sql", sql) for name, sql in models.items()]
         # what an incremental build needs to know: when the observations' SQL changes, every unit may change
@@ -128,6 +129,8 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
 
 def _docs(experiment: Experiment, meta: dict | None) -> str:
     """dbt docs of both models: what a row is and what each column holds."""
+    exposures = ("left out of the results: `multiple_exposures: exclude`" if experiment.multiple_exposures == "exclude"
+                 else "counted in the variation of its first decision: `multiple_exposures: first`")
     metrics = [{"name": name, "description": text} for m in experiment.metrics if m.observed
                for name, text in _observation_columns(experiment, m)]
     observations = {"name": f"exp_{experiment.id}__observations",
@@ -136,6 +139,8 @@ def _docs(experiment: Experiment, meta: dict | None) -> str:
                     "columns": [{"name": "visitor_id", "description": "The unit's visitor."},
                                 {"name": "variation_id", "description": "The variation of the unit's first decision."},
                                 {"name": "decided_at", "description": "When that decision was made (UTC)."},
+                                {"name": "is_multiple_exposure", "description": "Whether the visitor's decisions "
+                                 "name more than one variation (" + exposures + ")."},
                                 *({"name": column, "description": f"Segment: the {column} of that decision."}
                                   for column in experiment.segments),
                                 *metrics],
@@ -163,7 +168,12 @@ def _docs(experiment: Experiment, meta: dict | None) -> str:
                            {"name": "covariate_covariance", "description": "CUPED: the sample covariance of the "
                                                                            "observations and their values before."},
                            {"name": "nonfinite_rows", "description": "Rows a sum left out, their value NaN or "
-                                                                     "infinite (0 for other kinds)."}]}
+                                                                     "infinite (0 for other kinds)."},
+                           {"name": "cap", "description": "Where each unit's value was capped (`cap`: that "
+                                                          "quantile of all units' values; `cap_value`); empty when "
+                                                          "not capped."},
+                           {"name": "covariate_cap", "description": "CUPED: where each unit's covariate was "
+                                                                    "capped."}]}
     return generated_yaml({"version": 2, "models": [observations, results]}, experiment.path)
 
 
@@ -290,15 +300,45 @@ def _finite(metric: Metric) -> str:
     return "{{ courier_is_finite(" + argument + ") }}"
 
 
-def _result(metric: Metric, cuped: bool) -> dict:
+def _result(experiment: Experiment, metric: Metric) -> dict:
     """What the results model stacks for a metric: per unit its observation, its denominator and its
-    CUPED covariate (0 without: a ratio has none)."""
+    CUPED covariate (0 without: a ratio has none), each capped where its metric is, and the caps."""
+    cuped = experiment.cuped is not None
     if metric.observed:
-        return {"name": metric.name, "kind": metric.kind, "observation": metric.name, "denominator": "1",
-                "covariate": covariate_name(metric) if cuped else "0",
-                "nonfinite": nonfinite_name(metric) if metric.kind == "sum" else "0"}
-    return {"name": metric.name, "kind": metric.kind, "observation": metric.numerator,
-            "denominator": metric.denominator, "covariate": "0", "nonfinite": "0"}
+        covariate = covariate_name(metric)
+        return {"name": metric.name, "kind": metric.kind, "observation": _capped(metric, metric.name),
+                "denominator": "1", "covariate": _capped(metric, covariate) if cuped else "0",
+                "nonfinite": f"units.{nonfinite_name(metric)}" if metric.kind == "sum" else "0",
+                "cap": _cap(metric, metric.name), "covariate_cap": _cap(metric, covariate) if cuped else NO_CAP}
+    parts = {m.name: m for m in experiment.metrics}
+    return {"name": metric.name, "kind": metric.kind, "observation": _capped(parts[metric.numerator], metric.numerator),
+            "denominator": _capped(parts[metric.denominator], metric.denominator), "covariate": "0",
+            "nonfinite": "0", "cap": NO_CAP, "covariate_cap": NO_CAP}
+
+
+NO_CAP = "cast(null as double)"
+
+
+def _cap(metric: Metric, column: str) -> str:
+    """Where the results model caps an observations column of `metric`: its quantile, taken in the
+    `caps` CTE; its `cap_value`, a number; or nowhere."""
+    if metric.cap is not None:
+        return f"caps.{column}__cap"
+    return NO_CAP if metric.cap_value is None else f"cast({metric.cap_value!r} as double)"
+
+
+def _capped(metric: Metric, column: str) -> str:
+    """An observations column of `metric` as the results read it: capped at its cap when it has one."""
+    return f"least(units.{column}, {_cap(metric, column)})" if metric.capped else f"units.{column}"
+
+
+def _caps(experiment: Experiment) -> list[dict]:
+    """The quantile caps (the `caps` CTE, one row): each such metric's `cap` quantile of all the counted
+    units' values, pooled over the variations (a new value each build as units come in), and its CUPED
+    covariate's."""
+    return [{"name": f"{column}__cap", "sql": f"percentile_cont({metric.cap!r}) within group (order by units.{column})"}
+            for metric in experiment.metrics if metric.cap is not None
+            for column in (metric.name, *([covariate_name(metric)] if experiment.cuped else []))]
 
 
 def _window_text(experiment: Experiment) -> str:

@@ -7,18 +7,24 @@
     split: {"18802093142": 50, "18823341323": 50}   # the planned traffic split (default: equal)
     cuped: 14d                           # CUPED: each metric's value over this period before the decision
     segments: [country, device]          # results also per value of these decisions columns
+    multiple_exposures: exclude          # visitors decided into more than one variation: left out (or `first`)
+    prior: {mean: 0%, sd: 30%}           # the Bayesian reading's normal prior on the relative lift (default: flat)
     metrics:
       - {name: purchase_rate, kind: unique, event: purchase}         # 1 if the unit has a purchase
       - {name: detail_views, kind: count, event: detail_page_view}   # how many
       - {name: electronics_revenue, kind: sum, event: purchase, value: revenue_cents,
-         where: {category: electronics}}                             # sum of a column, filtered
+         where: {category: electronics}, cap: 99%}                   # sum of a column, filtered, each
+                                                                     # unit's value capped at the 99% quantile
+      - {name: support_calls, kind: count, event: support_call, guardrail: true, max_harm: 2%,
+         better: lower}                                              # must not rise by more than 2%
       - {name: support_minutes, kind: sum, value: call_duration_min, # from another dbt model or seed:
          from: {model: support_calls, visitor_id: user_id, timestamp: call_start}}  # its rows are the events
       - {name: revenue_per_purchase, kind: ratio,                    # the sum of one metric over the
          numerator: electronics_revenue, denominator: purchases}     # sum of another, per variation
 
 A unit is a visitor's first decision in the experiment (by time; ties broken by uuid), holdback
-decisions left out; a metric observation is computed from the unit's conversions (or the `from`
+decisions left out (with `multiple_exposures: exclude`, a visitor whose decisions name more than one
+variation is no unit of the results); a metric observation is computed from the unit's conversions (or the `from`
 model's rows) within the window, 0 when it has none.
 """
 
@@ -27,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -38,16 +44,22 @@ from optimizely_courier.feeds.sqlnames import is_reserved
 
 EXPERIMENTS_DIR = "experiments"
 MetricKind = Literal["unique", "count", "sum", "ratio"]
-EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped", "segments", "decisions",
-                   "conversions", "metrics")
-METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator")
+MultipleExposures = Literal["exclude", "first"]
+Better = Literal["higher", "lower"]
+EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped", "segments", "multiple_exposures",
+                   "prior", "decisions", "conversions", "metrics")
+METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator", "cap", "cap_value",
+               "better", "guardrail", "max_harm")
 SOURCE_KEYS = ("model", "visitor_id", "timestamp")
+PRIOR_KEYS = ("mean", "sd")
 NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 # `__` is kept for the columns the courier derives from a metric's name (`<metric>__before`)
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*\Z")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 OPTIMIZELY_ID = re.compile(r"^[0-9]+\Z")  # experiment and variation ids, as the export writes them
-UNIT_COLUMNS = ("visitor_id", "variation_id", "decided_at")  # the observations' columns before segments
+# the observations' columns before segments
+UNIT_COLUMNS = ("visitor_id", "variation_id", "decided_at", "is_multiple_exposure")
+PERCENT = re.compile(r"^(-?[0-9]+(\.[0-9]+)?)%\Z")  # a share or a relative change written as a percentage: 2.5%
 
 
 @dataclass(frozen=True)
@@ -70,11 +82,31 @@ class Metric:
     source: Source | None = None  # None: the conversions domain table
     numerator: str | None = None  # a ratio's metrics (others of the experiment): sum over sum, per variation
     denominator: str | None = None
+    cap: float | None = None  # each unit's value capped at this quantile of all units' values (0 < cap < 1)
+    cap_value: float | None = None  # or at this value
+    better: Better = "higher"  # the direction of an improvement: the Bayesian reading's and a guardrail's
+    guardrail: bool = False  # tested for harm beyond `max_harm` (one-sided), shown apart
+    max_harm: float | None = None  # a guardrail's tolerated relative worsening (0.02: 2% worse)
 
     @property
     def observed(self) -> bool:
         """Whether each unit has a value of its own (a ratio is computed from two metrics that have)."""
         return self.kind != "ratio"
+
+    @property
+    def capped(self) -> bool:
+        return self.cap is not None or self.cap_value is not None
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A normal prior on the relative lift of every comparison, for the Bayesian reading."""
+
+    mean: float
+    sd: float
+
+    def __str__(self) -> str:
+        return f"mean {self.mean * 100:g}%, sd {self.sd * 100:g}%"
 
 
 @dataclass(frozen=True)
@@ -89,6 +121,9 @@ class Experiment:
     # CUPED: each metric's value over this period before the unit's decision is its covariate (None: off)
     cuped: dt.timedelta | None = None
     segments: tuple[str, ...] = ()  # decisions columns: the unit's first decision's value splits the results
+    # a visitor decided into more than one variation: left out of the results, or counted in its first one
+    multiple_exposures: MultipleExposures = "exclude"
+    prior: Prior | None = None  # None: flat
     decisions: str = "Optimizely:Decisions"  # domain tables
     conversions: str = "Optimizely:Conversions"
 
@@ -138,7 +173,9 @@ def experiment_from(data: object, relative: str) -> Experiment:
     baseline = _optimizely_id(s, "baseline") if s.has("baseline") else None
     return Experiment(id=identifier, experiment_id=experiment_id, metrics=tuple(metrics), path=relative,
                       baseline=baseline, window=window, split=_split(s), cuped=cuped, segments=segments,
-                      decisions=s.string("decisions", Experiment.decisions),
+                      multiple_exposures=s.choice("multiple_exposures", get_args(MultipleExposures),
+                                                  Experiment.multiple_exposures),
+                      prior=_prior(s), decisions=s.string("decisions", Experiment.decisions),
                       conversions=s.string("conversions", Experiment.conversions))
 
 
@@ -210,8 +247,10 @@ def _metric(s: Section) -> Metric:
         raise s.error("name", "use lower-case letters, digits and single `_`s, starting with a letter (`__` is "
                               "kept for the columns the courier derives, such as `<metric>__before`)")
     kind = s.choice("kind", get_args(MetricKind))
+    reading = _reading(s)
     if kind == "ratio":
-        return _ratio(s, name)
+        return replace(_ratio(s, name), **reading)
+    cap = _cap(s, kind)
     for key in ("numerator", "denominator"):
         if s.raw(key) is not None:
             raise s.error(key, "only a `ratio` metric has a numerator and a denominator")
@@ -227,7 +266,81 @@ def _metric(s: Section) -> Metric:
     if source is not None and s.raw("event") is not None:
         raise s.error("event", "a metric `from` a model counts that model's rows: it takes no `event`")
     event = None if source is not None else _text(s, "event")
-    return Metric(name=name, kind=kind, event=event, value=value, where=filters, source=source)
+    return Metric(name=name, kind=kind, event=event, value=value, where=filters, source=source, **cap, **reading)
+
+
+def _reading(s: Section) -> dict:
+    """How a metric's comparisons are read: its better direction, and whether it is a guardrail with
+    the harm it tolerates."""
+    guardrail = s.boolean("guardrail", False)
+    if s.raw("max_harm") is not None and not guardrail:
+        raise s.error("max_harm", "only a guardrail (`guardrail: true`) tolerates a harm")
+    better = s.choice("better", get_args(Better), Metric.better)
+    max_harm = _share(s, "max_harm", 0.0, math.inf) if guardrail else None
+    if guardrail and max_harm is None:
+        raise s.error("max_harm", "a guardrail names the harm it tolerates, relative to the baseline: such as "
+                                  "`max_harm: 2%` (`0%`: none)")
+    if better == "higher" and max_harm is not None and max_harm >= 1:
+        raise s.error("max_harm", f"a metric that is better higher falls by less than 100%; got {max_harm:.4g}")
+    return {"better": better, "guardrail": guardrail, "max_harm": max_harm}
+
+
+def _cap(s: Section, kind: str) -> dict:
+    """`cap` (a quantile of all units' values) or `cap_value` (a number): where each unit's value is capped."""
+    if s.raw("cap") is not None and s.raw("cap_value") is not None:
+        raise s.error("cap_value", "a metric takes `cap` (a quantile) or `cap_value` (a number), not both")
+    key = "cap" if s.raw("cap") is not None else "cap_value" if s.raw("cap_value") is not None else None
+    if key is not None and kind == "unique":
+        raise s.error(key, "a `unique` metric is 0 or 1 per unit: there is nothing to cap")
+    cap = _share(s, "cap", -math.inf, math.inf)
+    if cap is not None and not 0 < cap < 1:
+        raise s.error("cap", f"expected a quantile between 0 and 1 (exclusive), such as 0.99 or 99%; got {cap:g}")
+    value = s.raw("cap_value")
+    number = _finite(value)
+    if value is not None and (number is None or number <= 0):
+        raise s.error("cap_value", f"expected a positive number, such as 1000; got {value!r}")
+    return {"cap": cap, "cap_value": number}
+
+
+def _share(s: Section, key: str, low: float, high: float) -> float | None:
+    """A share or a relative change: a number (0.02) or a percentage (`2%`), finite, from `low` to `high`."""
+    value = s.raw(key)
+    if value is None:
+        return None
+    found = PERCENT.match(value) if isinstance(value, str) else None
+    number = _finite(float(found.group(1)) / 100 if found else value)
+    if number is None or not low <= number <= high:
+        span = (f" from {low:g} to {high:g}" if math.isfinite(high) else f" of at least {low:g}" if math.isfinite(low)
+                else "")
+        raise s.error(key, f"expected a number{span} or a percentage (such as 2%); got {value!r}")
+    return number
+
+
+def _finite(value: object) -> float | None:
+    """A YAML number as a finite float; None for anything else (text, true/false, inf, nan, 1e400)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _prior(s: Section) -> Prior | None:
+    section = s.section("prior", required=False)
+    if section is None:
+        return None
+    section.check_keys(PRIOR_KEYS)
+    sd = _share(section, "sd", 0.0, math.inf)
+    if section.raw("mean") is None or not sd:
+        raise section.error("sd" if section.raw("mean") is not None else "mean",
+                            "a prior is normal on the relative lift: give its `mean` and a positive `sd`, such as "
+                            "{mean: 0%, sd: 30%}")
+    mean = _share(section, "mean", -math.inf, math.inf)
+    if mean <= -1:
+        raise section.error("mean", f"a relative lift is above -100%; got {mean:.4g}")
+    return Prior(mean=mean, sd=sd)
 
 
 def _text(s: Section, key: str) -> str:
@@ -240,10 +353,10 @@ def _text(s: Section, key: str) -> str:
 
 
 def _ratio(s: Section, name: str) -> Metric:
-    for key in ("event", "value", "where", "from"):
+    for key in ("event", "value", "where", "from", "cap", "cap_value"):
         if s.raw(key) is not None:
             raise s.error(key, "a `ratio` metric divides two other metrics: it takes only `numerator` and "
-                               "`denominator`")
+                               "`denominator` (cap those metrics to cap it)")
     return Metric(name=name, kind="ratio", numerator=s.string("numerator"), denominator=s.string("denominator"))
 
 

@@ -1,7 +1,8 @@
 """An experiment's looks: its statistics as they stood after each enrollment day.
 
 The look of day D holds the units whose first decision was on or before D (UTC), each with its whole
-attribution window (the observations model's values): the cumulative view of the results page. The
+attribution window (the observations model's values, read as the results model reads them: the same
+units, capped alike; `observed.py`): the cumulative view of the results page. The
 always-valid p-value and interval are read over the looks (`stats.sequential`), and `--plot` draws them.
 
 The warehouse is asked once for each day's sufficient statistics per variation and metric (units,
@@ -19,9 +20,9 @@ import duckdb
 import numpy as np
 
 from optimizely_courier.experiments.definition import Experiment, Metric
+from optimizely_courier.experiments.observed import Units, counted_units, quote
 from optimizely_courier.experiments.stats import Arm, Moments, cuped
 
-SCHEMA = "experiments"
 # The three series of a metric: its observation, its denominator (1 unless a ratio) and its covariate.
 SERIES = 3
 
@@ -69,35 +70,35 @@ def looks(warehouse: Path, experiment: Experiment, segment: str | None = None) -
     """Per segment value (None without a segment), metric and variation, the cumulative sums after each
     enrollment day, oldest first."""
     metrics = list(experiment.metrics)
-    group = [quote(segment)] if segment else []
-    series = [expression for metric in metrics for expression in _series(metric, experiment)]
-    aggregates = ["count(*)"]
-    for index in range(0, len(series), SERIES):
-        columns = series[index:index + SERIES]
-        aggregates += [f"avg({c})" for c in columns]
-        aggregates += [f"coalesce(covar_pop({a}, {b}), 0)" for i, a in enumerate(columns) for b in columns[i:]]
-    segment_value = f"cast({group[0]} as varchar)" if group else "null"
-    sql = (f"select variation_id, cast(timezone('UTC', decided_at) as date) as day, {segment_value} as segment_value, "
-           f"{', '.join(aggregates)} from {SCHEMA}.{quote(f'exp_{experiment.id}__observations')} "
-           f"group by all order by day")
+    segment_value = f"cast({quote(segment)} as varchar)" if segment else "null"
     with duckdb.connect(str(warehouse), read_only=True) as db:
-        rows = db.execute(sql).fetchall()
+        units = counted_units(db, experiment)
+        series = [expression for metric in metrics for expression in _series(metric, units)]
+        aggregates = ["count(*)"]
+        for index in range(0, len(series), SERIES):
+            columns = series[index:index + SERIES]
+            aggregates += [f"avg({c})" for c in columns]
+            aggregates += [f"coalesce(covar_pop({a}, {b}), 0)" for i, a in enumerate(columns) for b in columns[i:]]
+        rows = db.execute(f"select variation_id, cast(timezone('UTC', decided_at) as date) as day, {segment_value} "
+                          f"as segment_value, {', '.join(aggregates)} from {units.table} where {units.counted} "
+                          "group by all order by day").fetchall()
     found: Looks = {}
-    for variation, day, value, units, *stats in rows:
+    for variation, day, value, count, *stats in rows:
         for position, metric in enumerate(metrics):
             width = SERIES + SERIES * (SERIES + 1) // 2
-            today = _sums(units, stats[position * width:(position + 1) * width])
+            today = _sums(count, stats[position * width:(position + 1) * width])
             history = found.setdefault((value, metric.name, variation), [])
             history.append((day, history[-1][1].merge(today) if history else today))
     return found
 
 
-def _series(metric: Metric, experiment: Experiment) -> tuple[str, str, str]:
-    """SQL for a metric's observation, denominator and covariate over the observations' columns."""
+def _series(metric: Metric, units: Units) -> tuple[str, str, str]:
+    """SQL for a metric's observation, denominator and covariate over the observations' columns, capped
+    where the results model capped them."""
     if not metric.observed:
-        return quote(metric.numerator), quote(metric.denominator), "0"
-    covariate = quote(f"{metric.name}__before") if experiment.cuped else "0"
-    return quote(metric.name), "1", covariate
+        return units.value(metric.numerator), units.value(metric.denominator), "0"
+    covariate = units.value(f"{metric.name}__before") if units.experiment.cuped else "0"
+    return units.value(metric.name), "1", covariate
 
 
 def _sums(units: int, stats: list[float]) -> Sums:
@@ -109,11 +110,6 @@ def _sums(units: int, stats: list[float]) -> Sums:
             comoments[i, j] = comoments[j, i] = stats[position] * units
             position += 1
     return Sums(int(units), means, comoments)
-
-
-def quote(name: str) -> str:
-    """A DuckDB identifier (the names are validated; quoted so a reserved word reads as a name)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def cumulative(history: Looks, value: str | None, metric: Metric, variations: list[str]) -> list[tuple[dt.date, Look]]:

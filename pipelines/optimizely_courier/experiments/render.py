@@ -1,6 +1,10 @@
-"""`courier results` as text: the results page's table, then notes on what a number cannot claim."""
+"""`courier results` as text: the experiment's health (sample ratio overall and per day, multiple
+exposures), the results page's table, notes on what a number cannot claim, then the guardrails."""
 
 from __future__ import annotations
+
+from optimizely_courier.experiments.observed import MULTIPLE_EXPOSURES_WARNING
+from optimizely_courier.experiments.stats import SRM_ALPHA
 
 APPROXIMATE = "*"  # marks a p-value whose normal approximation needs more units than the arms have
 
@@ -12,9 +16,13 @@ def render(results: dict) -> str:
     verdict = "MISMATCH: check the assignment before reading results" if srm["mismatch"] else "as planned"
     cuped = (f", CUPED on the {results['cuped_days']:g} days before each decision (value, lift, interval and p "
              "adjusted)" if results["cuped_days"] else "")
-    header = (f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
-              f"attribution window {results['window_hours']:g} h{cuped}\n"
-              f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})")
+    header = "\n".join([
+        f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
+        f"attribution window {results['window_hours']:g} h{cuped}",
+        f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})",
+        _daily(results["daily"]), _multiple_exposures(results["multiple_exposures"]),
+        *([f"Bayesian prior on the relative lift: normal, mean {results['prior']['mean']:+.1%}, "
+           f"sd {results['prior']['sd']:.1%}"] if results["prior"] != "flat" else [])])
     adjusted = bool(results["cuped_days"])
     if "segments" not in results:
         return header + "\n\n" + _table(results["metrics"], adjusted)
@@ -22,6 +30,26 @@ def render(results: dict) -> str:
     parts = [f"{results['segment']} = {part['value'] if part['value'] is not None else '(none)'}\n\n"
              + (_table(part["metrics"], adjusted) if part["metrics"] else nothing) for part in results["segments"]]
     return "\n\n".join([header + f"\nq-values across every {results['segment']}", *parts])
+
+
+def _daily(days: list[dict]) -> str:
+    """The per-day sample ratio tests, in a line: the days whose own ratio is off."""
+    off = [day for day in days if day["sample_ratio_p"] < SRM_ALPHA]
+    if not off:
+        return f"Daily sample ratio: as planned on each of {len(days)} enrollment day(s)"
+    listed = ", ".join(f"{day['day']} (p = {day['sample_ratio_p']:.3g})" for day in off[:5]) + (
+        ", ..." if len(off) > 5 else "")
+    return f"Daily sample ratio: MISMATCH on {len(off)} of {len(days)} day(s): {listed}"
+
+
+def _multiple_exposures(found: dict) -> str:
+    handled = "left out" if found["handling"] == "exclude" else "counted in the variation of their first decision"
+    line = (f"Multiple exposures: {found['visitors']:,} of {found['of_visitors']:,} visitors ({found['share']:.1%}) "
+            f"decided into more than one variation, {handled}")
+    if found["warning"]:
+        line += (f"\nWARNING: more than {MULTIPLE_EXPOSURES_WARNING:.0%} of the visitors were decided into more "
+                 "than one variation: check the assignment (a changed split, reset cookies) before reading results")
+    return line
 
 
 def _table(metrics: list[dict], adjusted: bool) -> str:
@@ -32,14 +60,44 @@ def _table(metrics: list[dict], adjusted: bool) -> str:
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     headers = ["metric", "variation", "units", "total", "value", *(["unadjusted"] if adjusted else []), "lift",
-               "95% interval", "p", "q", "always-valid interval", "always-valid p", ""]
+               "95% interval", "p", "q", "always-valid interval", "always-valid p", "chance to beat",
+               "expected loss", ""]
     for header in headers:
         table.add_column(header, justify="left" if header in ("metric", "variation", "") else "right")
     for metric in metrics:
         for index, entry in enumerate(metric["variations"]):
             table.add_row(metric["metric"] if index == 0 else "", *_row(entry, adjusted))
     notes = [note for metric in metrics for note in _notes(metric)]
-    return as_text(table) + "".join(f"\n{note}" for note in notes)
+    guarded = [metric for metric in metrics if metric["guardrail"]]
+    return (as_text(table) + "".join(f"\n{note}" for note in notes)
+            + (f"\n\n{_guardrails(guarded)}" if guarded else ""))
+
+
+def _guardrails(metrics: list[dict]) -> str:
+    """The guardrails apart: how much worse each variation is, against the harm its metric tolerates."""
+    from rich import box
+    from rich.table import Table
+
+    from optimizely_courier.text import as_text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for header in ("guardrail", "variation", "better", "harm", "90% interval", "max harm", "p (harm > max)", "verdict"):
+        table.add_column(header, justify="left" if header in ("guardrail", "variation", "better", "verdict")
+                         else "right")
+    for metric in metrics:
+        treatments = [entry for entry in metric["variations"] if not entry["baseline"]]
+        for index, entry in enumerate(treatments):
+            first = [metric["metric"], entry["variation"], metric["better"]] if index == 0 else [
+                "", entry["variation"], ""]
+            reading, tolerated = entry.get("guardrail"), f"{metric['guardrail']['max_harm']:.1%}"
+            if reading is None:
+                table.add_row(*first, "n/a", "", tolerated, "", entry.get("reason") or entry.get("bayesian_reason", ""))
+                continue
+            interval = f"[{reading['harm_low']:+.1%}, {reading['harm_high']:+.1%}]"
+            table.add_row(*first, _percent(reading["harm"]), interval, tolerated,
+                          f"{reading['p_value']:.3g}{_approximate(entry)}", reading["verdict"])
+    return ("Guardrails: is a variation worse than the baseline by more than the harm its metric tolerates? "
+            "(one-sided z-tests at 5%; harm is the relative lift against the better direction)\n\n" + as_text(table))
 
 
 def _row(entry: dict, adjusted: bool) -> list[str]:
@@ -47,15 +105,22 @@ def _row(entry: dict, adjusted: bool) -> list[str]:
     row = [entry["variation"], f"{entry['units']:,}", _number(entry["total"], ",.0f"), value]
     row += [_number(entry["mean"])] if adjusted else []
     if entry["baseline"]:
-        return row + ["baseline", "", "", "", "", "", ""]
+        return row + ["baseline", "", "", "", "", "", "", "", ""]
     if entry["p_value"] is None:
-        return row + ["n/a", "", "", "", "", "", entry.get("reason", "")]
-    approximate = "" if entry["normal_approximation"]["enough_units"] else APPROXIMATE
+        return row + ["n/a", "", "", "", "", "", "", "", entry.get("reason", "")]
+    approximate = _approximate(entry)
     q = entry.get("q_value")
+    chance, loss = entry["chance_to_beat_baseline"], entry["expected_loss"]
     return row + [_percent(entry["lift"]), _interval(entry, "lift"), f"{entry['p_value']:.3g}{approximate}",
                   "n/a" if q is None else f"{q:.3g}", _interval(entry, "always_valid"),
                   "n/a" if entry["always_valid_p"] is None else f"{entry['always_valid_p']:.3g}",
+                  "n/a" if chance is None else f"{chance:.1%}{approximate}", "n/a" if loss is None else f"{loss:.2%}",
                   "significant" if entry.get("significant") else ""]
+
+
+def _approximate(entry: dict) -> str:
+    """The mark of a number from a normal approximation the arms have too few units for."""
+    return "" if entry["normal_approximation"]["enough_units"] else APPROXIMATE
 
 
 def _notes(metric: dict) -> list[str]:
@@ -70,10 +135,24 @@ def _notes(metric: dict) -> list[str]:
         notes.append(f"{APPROXIMATE} {metric['metric']}: approximate; a metric this skewed needs about "
                      f"{max(needed):,} units per variation for the normal approximation (355 x skewness squared, "
                      "Kohavi et al. 2014)")
+    cap = metric["cap"]
+    if cap is not None:
+        where = ("cap_value" if cap["quantile"] is None
+                 else f"the {cap['quantile']:.4g} quantile of all units' values")
+        covariate = (f"; its CUPED covariate at {_amount(cap['covariate_value'])}"
+                     if cap["covariate_value"] is not None else "")
+        notes.append(f"{metric['metric']}: each unit's value capped at {_amount(cap['value'])} ({where}){covariate}")
     left_out = sum(e["nonfinite_rows"] or 0 for e in metric["variations"])
     if left_out:
         notes.append(f"{metric['metric']}: {left_out:,} row(s) with a NaN or infinite value left out")
     return notes
+
+
+def _amount(value: float | None) -> str:
+    """A cap as a reader takes it in: whole thousands with separators, smaller values to 4 digits."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _number(value: float | None, spec: str = ".4g") -> str:

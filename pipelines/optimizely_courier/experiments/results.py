@@ -1,7 +1,10 @@
 """`courier results`: an experiment's results table from its results model (see `compile.py`), its
 looks (`looks.py`) and the statistics of `stats.py`. Significance is the fixed-horizon q-value's, for a
 team that reads the results once at the planned end; the always-valid columns are for a team that
-looks every day. A comparison whose statistics are undefined says why instead (`reason`)."""
+looks every day, the Bayesian ones (chance to beat the baseline, expected loss) for a team that decides
+on them; guardrails add a harm test. The experiment's health (multiple exposures, the sample ratio per
+enrollment day) comes from `observed.py`. A comparison whose statistics are undefined says why instead
+(`reason`)."""
 
 from __future__ import annotations
 
@@ -12,13 +15,17 @@ import duckdb
 
 from optimizely_courier.errors import ConfigError, CourierError
 from optimizely_courier.experiments.definition import EXPERIMENTS_DIR, Experiment, Metric, load_experiments
-from optimizely_courier.experiments.looks import SCHEMA, cumulative, look_arms, looks, quote
+from optimizely_courier.experiments.looks import cumulative, look_arms, looks
+from optimizely_courier.experiments.observed import SCHEMA, counted_units, health, quote
 from optimizely_courier.experiments.stats import (
     SRM_ALPHA,
     Arm,
     Moments,
+    bayesian,
     compare,
     cuped,
+    guardrail,
+    log_ratio,
     mixing_sd,
     q_values,
     sample_ratio_p_value,
@@ -32,13 +39,14 @@ SIGNIFICANCE = 0.05  # on the false discovery rate (q-value)
 
 def experiment_results(root: Path, warehouse: Path, name: str, segment: str | None = None) -> dict:
     """Per metric and variation: units, total, mean, and against the baseline the lift, its interval,
-    p and q; and the sample ratio check. With `segment` (one of the experiment's `segments`), the same
-    per value of that column, q-values across all of them. JSON-ready."""
+    p and q, the always-valid and Bayesian readings (and a guardrail's); the sample ratio check, the
+    multiple exposures and the health per enrollment day. With `segment` (one of the experiment's
+    `segments`), the same per value of that column, q-values across all of them. JSON-ready."""
     experiment = find_experiment(root, name)
     if segment is not None and segment not in experiment.segments:
         known = ", ".join(experiment.segments) or "none (list them under `segments` in its definition)"
         raise CourierError(f"experiment `{experiment.id}` has no segment `{segment}`; segments: {known}")
-    rows = _results_rows(warehouse, experiment)
+    rows = results_rows(warehouse, experiment)
     overall = [row for row in rows if row["segment"] == "all"]
     variations = sorted({row["variation_id"] for row in overall})
     baseline = experiment.baseline or variations[0]
@@ -51,11 +59,14 @@ def experiment_results(root: Path, warehouse: Path, name: str, segment: str | No
         raise ConfigError(experiment.path, "split", f"the split names {', '.join(sorted(planned))}; the variations "
                                                     f"with units are {', '.join(variations)}")
     srm = sample_ratio_p_value([units[v] for v in variations], [planned[v] for v in variations] if planned else None)
+    prior = experiment.prior
     found = {"experiment": experiment.id, "experiment_id": experiment.experiment_id, "baseline": baseline,
              "window_hours": experiment.window.total_seconds() / 3600,
              "cuped_days": experiment.cuped.total_seconds() / 86400 if experiment.cuped else None,
+             "prior": {"mean": prior.mean, "sd": prior.sd} if prior else "flat",
              "sample_ratio": {"units": {v: units[v] for v in variations}, "planned": planned or "equal",
-                              "p_value": srm, "mismatch": srm < SRM_ALPHA}}
+                              "p_value": srm, "mismatch": srm < SRM_ALPHA},
+             **health(warehouse, experiment, variations)}
     history = looks(warehouse, experiment, segment)
     skew = _skewness(warehouse, experiment, segment)
     comparisons = Comparisons(experiment, baseline, variations, history, skew)
@@ -92,7 +103,7 @@ class Comparisons:
 
     def _metric(self, metric: Metric, arms: dict[str, dict], value: str | None) -> dict:
         adjusting = self.experiment.cuped is not None and metric.observed
-        adjusted, theta = _adjusted(arms) if adjusting else (None, None)
+        adjusted, theta = adjusted_arms(arms) if adjusting else (None, None)
         looks_seen = [look_arms(look, adjusting) for _, look in cumulative(self.history, value, metric, list(arms))]
         tau = mixing_sd([look[self.baseline] for look in looks_seen if self.baseline in look])
         entries = []
@@ -103,32 +114,53 @@ class Comparisons:
             if adjusted:
                 entry["adjusted_mean"] = adjusted[variation].mean
             if variation != self.baseline:
-                compared = adjusted or {v: _arm(arms[v]) for v in arms}
+                compared = adjusted or {v: row_arm(arms[v]) for v in arms}
                 entry.update(self._comparison(metric, variation, (compared[variation], compared[self.baseline]),
                                               value))
                 if "reason" not in entry:
                     entry.update(_always_valid([(look[variation], look[self.baseline]) for look in looks_seen
                                                 if variation in look and self.baseline in look], tau))
             entries.append(entry)
-        return {"metric": metric.name, "kind": metric.kind, "variations": entries, "mixing_sd": tau,
+        return {"metric": metric.name, "kind": metric.kind, "better": metric.better, "cap": _cap(metric, arms),
+                "guardrail": {"max_harm": metric.max_harm} if metric.guardrail else None,
+                "variations": entries, "mixing_sd": tau,
                 **({"cuped": _reduction(arms, adjusted, theta)} if adjusted else {})}
 
     def _comparison(self, metric: Metric, variation: str, pair: tuple[Arm | None, Arm | None],
                     value: str | None) -> dict:
         """The treatment against the baseline; a reason instead when the statistics are undefined."""
         treatment, base = pair
+        undefined_entry = {"lift": None, "p_value": None, "always_valid_p": None, "chance_to_beat_baseline": None,
+                           "expected_loss": None, **({"guardrail": None} if metric.guardrail else {})}
         if treatment is None or base is None:
             side = variation if treatment is None else self.baseline
-            return {"lift": None, "p_value": None, "always_valid_p": None,
-                    "reason": f"no value in {side} (its denominator is 0)"}
+            return {**undefined_entry, "reason": f"no value in {side} (its denominator is 0)"}
         reason = undefined(treatment, base, (variation, self.baseline))
         if reason is not None:
-            return {"lift": None, "p_value": None, "always_valid_p": None, "reason": reason}
+            return {**undefined_entry, "reason": reason}
         result = compare(treatment, base)
         return {"lift": result.lift, "lift_low": result.lift_low, "lift_high": result.lift_high,
-                "p_value": result.p_value,
+                "p_value": result.p_value, **self._readings(metric, treatment, base),
                 "normal_approximation": self._approximation(metric, value, {variation: treatment,
                                                                             self.baseline: base})}
+
+    def _readings(self, metric: Metric, treatment: Arm, base: Arm) -> dict:
+        """The Bayesian reading and, for a guardrail, the harm test: both on the log of the ratio of the
+        means, so neither is defined unless both are positive (None, with the reason)."""
+        found = log_ratio(treatment, base)
+        if found is None:
+            return {"chance_to_beat_baseline": None, "expected_loss": None,
+                    "bayesian_reason": "a mean is not positive: no ratio of means to read",
+                    **({"guardrail": None} if metric.guardrail else {})}
+        log_lift, se = found
+        prior = (self.experiment.prior.mean, self.experiment.prior.sd) if self.experiment.prior else None
+        reading = bayesian(log_lift, se, metric.better, prior)
+        readings = {"chance_to_beat_baseline": reading.chance_to_beat_baseline, "expected_loss": reading.expected_loss}
+        if metric.guardrail:
+            harm = guardrail(log_lift, se, metric.max_harm, metric.better)
+            readings["guardrail"] = {"harm": harm.harm, "harm_low": harm.harm_low, "harm_high": harm.harm_high,
+                                     "p_value": harm.p_value, "verdict": harm.verdict}
+        return readings
 
     def _approximation(self, metric: Metric, value: str | None, arms: dict[str, Arm]) -> dict:
         """Whether the arms have the units the normal approximation needs for a metric this skewed (a
@@ -160,7 +192,9 @@ def find_experiment(root: Path, name: str) -> Experiment:
     return experiments[name]
 
 
-def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
+def results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
+    """The rows of the experiment's results model, checked to be built from its current definition's
+    metrics and caps (a clear error saying what to run when they are missing or older)."""
     table = f"{SCHEMA}.{quote(f'exp_{experiment.id}__results')}"
     missing = CourierError(f"no results for experiment `{experiment.id}` yet: run `courier feeds compile`, then "
                            f"`dbt build --select tag:{experiment.id}`")
@@ -169,8 +203,8 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
     with duckdb.connect(str(warehouse), read_only=True) as db:
         try:
             cursor = db.execute(f"select variation_id, segment, segment_value, metric, units, total, mean, variance, "
-                                f"covariate_total, covariate_variance, covariate_covariance, nonfinite_rows "
-                                f"from {table}")
+                                f"covariate_total, covariate_variance, covariate_covariance, nonfinite_rows, cap, "
+                                f"covariate_cap from {table}")
         except duckdb.CatalogException:
             raise missing from None
         except duckdb.BinderException:  # a results table of an older version of this model
@@ -182,11 +216,16 @@ def _results_rows(warehouse: Path, experiment: Experiment) -> list[dict]:
         raise CourierError(f"experiment `{experiment.id}` has no units yet (no decisions of experiment "
                            f"{experiment.experiment_id} in {experiment.decisions})")
     built = {row["metric"] for row in rows}
+    capped = {row["metric"] for row in rows if row["cap"] is not None}
     for metric in experiment.metrics:
         if metric.name not in built:
-            raise CourierError(f"the results of experiment `{experiment.id}` were built before its metric "
-                               f"`{metric.name}` was defined: run `courier feeds compile`, then "
-                               f"`dbt build --select tag:{experiment.id}`")
+            stale = f"before its metric `{metric.name}` was defined"
+        elif metric.observed and metric.capped != (metric.name in capped):
+            stale = f"with another cap of its metric `{metric.name}`"
+        else:
+            continue
+        raise CourierError(f"the results of experiment `{experiment.id}` were built {stale}: run `courier feeds "
+                           f"compile`, then `dbt build --select tag:{experiment.id}`")
     return rows
 
 
@@ -194,24 +233,32 @@ def _skewness(warehouse: Path, experiment: Experiment, segment: str | None) -> d
     """Per segment value, metric and variation, the sample skewness of the units' observations."""
     observed = [m.name for m in experiment.metrics if m.observed]
     value = f"cast({quote(segment)} as varchar)" if segment else "null"
-    columns = ", ".join(f"skewness({quote(name)})" for name in observed)
-    sql = (f"select {value}, variation_id, {columns} from {SCHEMA}.{quote(f'exp_{experiment.id}__observations')} "
-           "group by all")
     with duckdb.connect(str(warehouse), read_only=True) as db:
-        rows = db.execute(sql).fetchall()
+        units = counted_units(db, experiment)
+        columns = ", ".join(f"skewness({units.value(name)})" for name in observed)
+        rows = db.execute(f"select {value}, variation_id, {columns} from {units.table} where {units.counted} "
+                          "group by all").fetchall()
     return {(row[0], name, row[1]): row[2 + i] for row in rows for i, name in enumerate(observed)}
 
 
-def _arm(row: dict) -> Arm | None:
+def _cap(metric: Metric, arms: dict[str, dict]) -> dict | None:
+    """Where the results model capped a metric's values (the same for every variation), if it did."""
+    if not metric.capped:
+        return None
+    row = next(iter(arms.values()))
+    return {"quantile": metric.cap, "value": row["cap"], "covariate_value": row["covariate_cap"]}
+
+
+def row_arm(row: dict) -> Arm | None:
     if row["mean"] is None:
         return None
     variance = None if row["variance"] is None else float(row["variance"])
     return Arm(units=row["units"], mean=float(row["mean"]), variance=variance)
 
 
-def _adjusted(arms: dict[str, dict]) -> tuple[dict[str, Arm], float]:
+def adjusted_arms(arms: dict[str, dict]) -> tuple[dict[str, Arm], float]:
     if any(row["units"] < 2 for row in arms.values()):  # no variances: nothing to adjust with
-        return {variation: _arm(row) for variation, row in arms.items()}, 0.0
+        return {variation: row_arm(row) for variation, row in arms.items()}, 0.0
     return cuped({variation: Moments(units=row["units"], mean=float(row["mean"]), variance=float(row["variance"]),
                                      covariate_mean=float(row["covariate_total"]) / row["units"],
                                      covariate_variance=float(row["covariate_variance"]),

@@ -1,8 +1,9 @@
 """`courier feeds diff` on experiments: what a change to experiments/*.yml does to their results.
 
 A new experiment, metric or segment is safe (it adds results); anything that changes what existing
-results mean (the experiment, its baseline, window, split, CUPED period, the domain tables read, a
-metric's definition) or removes some needs attention: the next build recomputes them.
+results mean (the experiment, its baseline, window, split, CUPED period, multiple exposures, prior,
+the domain tables read, a metric's definition, cap or reading) or removes some needs attention: the
+next build recomputes them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from optimizely_courier.experiments.definition import EXPERIMENTS_DIR, Experimen
 from optimizely_courier.feeds.review import ATTENTION, SAFE, Change, base_yaml_files
 
 # Settings whose change changes every result of the experiment.
-SETTINGS = ("experiment_id", "baseline", "window", "split", "cuped", "decisions", "conversions")
+SETTINGS = ("experiment_id", "baseline", "window", "split", "cuped", "multiple_exposures", "prior", "decisions",
+            "conversions")
 
 
 def experiment_changes(root: Path, ref: str) -> list[Change]:

@@ -23,13 +23,16 @@ with [% if incremental %]{% if courier_is_incremental() %}touched as (
 ),
 
 {% endif %}[% endif %]units as (
-    select visitor_id, variation_id, decided_at[% for column in segments %], [[ column.sql ]][% endfor %]
+    -- a visitor's first decision; `is_multiple_exposure` when its decisions name more than one variation
+    select visitor_id, variation_id, decided_at, is_multiple_exposure[% for column in segments %], [[ column.sql ]][% endfor %]
 
     from (
         select
             visitor_id,
             variation_id,
             decided_at,
+            min(variation_id) over (partition by visitor_id)
+                <> max(variation_id) over (partition by visitor_id) as is_multiple_exposure,
 [% for column in segments %]
             [[ column.sql ]],
 [% endfor %]
@@ -67,6 +70,7 @@ select
     units.visitor_id,
     units.variation_id,
     units.decided_at,
+    units.is_multiple_exposure,
 [% for column in segments %]
     units.[[ column.sql ]],
 [% endfor %]
