@@ -18,7 +18,7 @@ ORDERS = """id: df-aaaaaa
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 {extra}columns:
   - {{name: order_id, type: String, required: true}}
@@ -157,7 +157,7 @@ NESTED = """id: df-bbbbbb
 source: Shop
 name: OrderExperiments
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id, experiment_id]
 unnest: experiments
 columns:
@@ -205,7 +205,7 @@ def test_an_attribute_is_found_by_name_or_for_built_in_attributes_by_type_and_on
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}

@@ -1,8 +1,10 @@
+import json
 from pathlib import Path
 
 import pytest
 
 from optimizely_courier.errors import FeedErrors
+from optimizely_courier.feeds.compile import compile_feeds
 from optimizely_courier.feeds.feed import load_feeds, read_feeds
 from tests.conftest import SHOP_SOURCES, run_cli
 
@@ -10,7 +12,7 @@ BASE = """id: df-aaaaaa
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}
@@ -54,6 +56,7 @@ INVALID = [
     (BASE + "  - {name: sku, type: String, semantic: pk}\n", "tagged pk but is not in primary_key", 9, "semantic"),
     (BASE + "  - {name: order_id, type: Integer}\n", "column `order_id` appears twice", 9, "columns[1].name"),
     (BASE + "error_threshold: 5\n", "expected a number from 0.0 to 1.0", 9, "error_threshold"),
+    (BASE + "file: orders\n", "the old name of `tag`; keep only `tag`", 9, "file"),
 ]
 
 
@@ -132,3 +135,40 @@ def test_commands_needing_valid_feeds_stop_at_the_first_problem_with_a_count(tmp
     with pytest.raises(FeedErrors, match=r"orders.yml:1: `id`: .* \(and 1 more problem\(s\): run `courier feeds "
                                          r"validate`\)"):
         load_feeds(tmp_path)
+
+
+OLD_SPELLING = BASE.replace("tag: orders", "file: orders")
+DEPRECATED = "feeds/shop/orders.yml:5: `file`: deprecated, rename it to `tag`"
+
+
+def test_a_feed_spelling_tag_the_old_way_is_the_same_feed_and_compiles_to_the_same_models(tmp_path):
+    write(tmp_path, BASE)
+    (new,) = load_feeds(tmp_path)
+    write(tmp_path, OLD_SPELLING)
+    (old,) = load_feeds(tmp_path)
+
+    assert (old.tag, old.deprecations, new.deprecations) == ("orders", (DEPRECATED,), ())
+    assert old == new
+    assert compile_feeds([old]) == compile_feeds([new])
+
+
+@pytest.mark.parametrize("command", [["feeds", "validate"], ["feeds", "compile"], ["feeds", "compile", "--check"],
+                                     ["validate"]])
+def test_each_feeds_check_warns_once_about_the_old_spelling_naming_file_line_and_new_key(make_project, command):
+    project = make_project(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, file: orders}]}\n")
+    write(project, OLD_SPELLING)
+    assert run_cli(project, "feeds", "compile").exit_code == 0
+
+    result = run_cli(project, *command)
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"warning: {DEPRECATED}"]
+
+
+def test_feeds_list_json_names_the_tag_and_keeps_its_old_name_file(make_project):
+    project = make_project(SHOP_SOURCES)
+    write(project, BASE)
+
+    [listed] = json.loads(run_cli(project, "feeds", "list", "--json").output)
+
+    assert (listed["tag"], listed["file"]) == ("orders", "orders")

@@ -124,7 +124,7 @@ def test_a_dbt_error_before_any_model_runs_shows_its_cause_without_escapes(dbt_p
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}

@@ -147,7 +147,7 @@ RESERVED = """id: df-aaaaaa
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}

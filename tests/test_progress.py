@@ -26,7 +26,7 @@ FEED = """id: df-aaaaaa
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}

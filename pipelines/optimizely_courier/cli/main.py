@@ -18,6 +18,7 @@ from optimizely_courier.cli.common import (
     note_pending_history,
     project_root,
     run_dates,
+    warn_deprecated,
 )
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
@@ -364,6 +365,7 @@ def validate(ctx: click.Context) -> None:
 
     project = current_project(ctx)
     found, problems = read_feeds(project.root)
+    warn_deprecated(found)
     problems += model_problems(project.root, found, problems)
     problems += check_project(project, found)
     for problem in problems:

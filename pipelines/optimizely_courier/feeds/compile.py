@@ -193,7 +193,7 @@ def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
 def _feed_meta(feed: Feed) -> dict:
     """What the macros and `courier status` read from a feed model's config."""
     return {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
-            "file": feed.file, "definition": definition(feed), "primary_key": list(feed.primary_key),
+            "file": feed.tag, "definition": definition(feed), "primary_key": list(feed.primary_key),
             "last_updated": feed.last_updated, "stitch": feed.stitch, "error_threshold": feed.error_threshold,
             "pii_columns": [c.name for c in feed.columns if c.is_pii]}
 
@@ -206,7 +206,7 @@ def _model_doc(feed: Feed, model: dict) -> str:
 def staging_yaml(feed: Feed) -> str:
     return _model_doc(feed, {
         "name": f"stg_{feed.model_name}",
-        "description": f"{feed.domain_table} staging: raw_{feed.courier}.{feed.file} rows extracted, cast and "
+        "description": f"{feed.domain_table} staging: raw_{feed.courier}.{feed.tag} rows extracted, cast and "
                        "checked; `_reject_reason` says why a row is rejected.",
         "config": {"meta": {"feed_id": feed.id, "feed_file": feed.path}}})
 
@@ -221,7 +221,7 @@ def model_yaml(feed: Feed) -> str:
     return _model_doc(feed, {
         "name": feed.model_name,
         "description": (feed.description or f"{feed.domain_table}.") + f" One row per {keys}; upserted from "
-                       f"raw_{feed.courier}.{feed.file}, {winner} wins.",
+                       f"raw_{feed.courier}.{feed.tag}, {winner} wins.",
         "config": {"meta": _feed_meta(feed)},
         "columns": [_column_yaml(feed, c) for c in feed.columns] + system})
 
@@ -230,7 +230,7 @@ def rejected_yaml(feed: Feed) -> str:
     meta = _feed_meta(feed)
     return _model_doc(feed, {
         "name": f"{feed.model_name}__rejected",
-        "description": f"Rows of raw_{feed.courier}.{feed.file} that {feed.domain_table} rejected, with the reason "
+        "description": f"Rows of raw_{feed.courier}.{feed.tag} that {feed.domain_table} rejected, with the reason "
                       "and the raw values as text.",
         "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}},
         "data_tests": [{"courier_error_threshold": {
@@ -238,7 +238,7 @@ def rejected_yaml(feed: Feed) -> str:
             "description": f"At most {feed.error_threshold:.2%} of the rows a build reads are rejected; over that, "
                            f"the build stops before {feed.domain_table} changes.",
             "arguments": {"staging": f"ref('stg_{feed.model_name}')", "feed_id": feed.id, "courier": feed.courier,
-                          "file": feed.file, "definition": meta["definition"], "threshold": feed.error_threshold},
+                          "file": feed.tag, "definition": meta["definition"], "threshold": feed.error_threshold},
             "config": {"tags": [feed.id]}}}]})
 
 
@@ -276,7 +276,7 @@ LANDING_COLUMN_DOCS = {
 def sources_yaml(feeds: list[Feed], freshness: Mapping[str, Freshness]) -> str:
     read: dict[str, dict[str, set[str]]] = {}  # courier -> tag -> raw columns the feeds read
     for feed in feeds:
-        columns = read.setdefault(feed.courier, {}).setdefault(feed.file, set())
+        columns = read.setdefault(feed.courier, {}).setdefault(feed.tag, set())
         columns.update(c.source.column for c in feed.columns)
         columns.update({feed.unnest} if feed.unnest else set())
     doc = {"version": 2, "sources": [

@@ -136,7 +136,7 @@ def _feed_changes(old: Feed | None, new: Feed | None, warehouse: Path | None) ->
         pii = [c.name for c in new.columns if c.is_pii]
         if pii:
             return [change(ATTENTION, "feed_added", f"new feed `{new.id}` with PII columns {_names(pii)}")]
-        return [change(SAFE, "feed_added", f"new feed `{new.id}` reading `{new.courier}/{new.file}`")]
+        return [change(SAFE, "feed_added", f"new feed `{new.id}` reading `{new.courier}/{new.tag}`")]
     if new is None:
         return [change(BREAKING, "feed_removed", f"feed `{old.id}` removed: `{old.domain_table}` is no longer "
                                                  "maintained and queries on it will go stale")]
@@ -149,9 +149,9 @@ def _feed_changes(old: Feed | None, new: Feed | None, warehouse: Path | None) ->
     if old.primary_key != new.primary_key:
         changes.append(change(BREAKING, "primary_key", f"primary key changed from {_names(old.primary_key)} to "
                                                        f"{_names(new.primary_key)}: {rebuilt}"))
-    if (old.courier, old.file) != (new.courier, new.file):
-        changes.append(change(BREAKING, "source", f"reads `{new.courier}/{new.file}` instead of "
-                                                  f"`{old.courier}/{old.file}`: {rebuilt}"))
+    if (old.courier, old.tag) != (new.courier, new.tag):
+        changes.append(change(BREAKING, "source", f"reads `{new.courier}/{new.tag}` instead of "
+                                                  f"`{old.courier}/{old.tag}`: {rebuilt}"))
     if old.unnest != new.unnest:
         changes.append(change(BREAKING, "unnest", f"unnest changed from `{old.unnest}` to `{new.unnest}`: one row "
                                                   f"now stands for something else; {rebuilt}"))
@@ -281,7 +281,7 @@ def _operation_changes(old: Courier, new: Courier, feeds: dict[str, Feed]) -> li
             changes.append(change(ATTENTION, "operations_removed", "no longer loaded by courier runs"))
         elif o is None:
             changes.append(change(ATTENTION if n.truncate else SAFE, "operations_added",
-                                  f"now loaded from {_names(n.files)}" + (" after a truncate" if n.truncate else "")))
+                                  f"now loaded from {_names(n.tags)}" + (" after a truncate" if n.truncate else "")))
         else:
             if n.truncate and not o.truncate:
                 changes.append(change(ATTENTION, "truncate_added", "truncate added: every run empties the table "
@@ -289,9 +289,9 @@ def _operation_changes(old: Courier, new: Courier, feeds: dict[str, Feed]) -> li
             if o.truncate and not n.truncate:
                 changes.append(change(ATTENTION, "truncate_removed", "truncate removed: runs now upsert into the "
                                                                      "existing rows"))
-            if o.files != n.files:
-                changes.append(change(ATTENTION, "files_changed", f"loads {_names(n.files) or 'nothing'} instead of "
-                                                                  f"{_names(o.files) or 'nothing'}"))
+            if o.tags != n.tags:
+                changes.append(change(ATTENTION, "files_changed", f"loads {_names(n.tags) or 'nothing'} instead of "
+                                                                  f"{_names(o.tags) or 'nothing'}"))
     return changes
 
 
@@ -306,7 +306,7 @@ def _entity_changes(old: Courier, new: Courier, feeds: dict[str, Feed], warehous
             return Change(severity, "entities", new.name, kind, f"`{new.name}/{tag}`: {message}", SOURCES_FILE)
 
         if n is None:
-            used = [f.domain_table for f in feeds.values() if f.courier == new.name and f.file == tag]
+            used = [f.domain_table for f in feeds.values() if f.courier == new.name and f.tag == tag]
             changes.append(change(BREAKING if used else ATTENTION, "entity_removed", "entity removed" +
                                   (f": {', '.join(used)} stop updating" if used else "")))
         elif o is None:

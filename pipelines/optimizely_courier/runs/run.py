@@ -227,6 +227,8 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     if project.engine == "duckdb":  # a `dbt build` started by hand may have begun since the run landed
         wait_until_writable(project.warehouse, lock_timeout, on_wait=tracker.waiting)
     feeds = load_feeds(project.root)
+    for message in (message for feed in feeds for message in feed.deprecations):
+        tracker.warn(message)
     _check_models_fresh(project, feeds)
     pairs = resolve(operations, feeds)
     reports = {feed.id: FeedReport(feed.domain_table, op.truncate) for feed, op in pairs}
@@ -286,11 +288,11 @@ def _pending(project: Project, feed, fingerprint: str, landing) -> tuple[int, in
 
     if project.engine != "duckdb" or not _domain_table_exists(project, feed.domain_table):
         return None
-    days = {datafile.date for datafile in landing.plan.files.get(feed.file, [])}
+    days = {datafile.date for datafile in landing.plan.files.get(feed.tag, [])}
     with duckdb.connect(str(project.warehouse), read_only=True) as db:
         dataset = f"raw_{feed.courier}"
-        return (record.unbuilt_files(db, dataset, feed.file, feed.id, fingerprint),
-                record.already_built(db, dataset, feed.file, feed.id, fingerprint, days))
+        return (record.unbuilt_files(db, dataset, feed.tag, feed.id, fingerprint),
+                record.already_built(db, dataset, feed.tag, feed.id, fingerprint, days))
 
 
 def _build_stats(project: Project, invocation_id: str | None) -> dict:
@@ -322,12 +324,12 @@ def _check_raw_columns(project: Project, feeds: list) -> None:
             dataset = f"raw_{feed.courier}"
             found = {row[0] for row in db.execute("select column_name from information_schema.columns "
                                                   "where table_schema = ? and table_name = ?",
-                                                  [dataset, feed.file]).fetchall()}
+                                                  [dataset, feed.tag]).fetchall()}
             if not found:
-                raise CourierError(f"{feed.path}: nothing has been landed into {dataset}.{feed.file} yet, so "
+                raise CourierError(f"{feed.path}: nothing has been landed into {dataset}.{feed.tag} yet, so "
                                    f"{feed.domain_table} cannot be built")
             needed = {column.source.column for column in feed.columns} | ({feed.unnest} if feed.unnest else set())
             missing = sorted(needed - found)
             if missing:
-                raise CourierError(f"{feed.path}: {dataset}.{feed.file} has no column "
+                raise CourierError(f"{feed.path}: {dataset}.{feed.tag} has no column "
                                    f"{', '.join(f'`{m}`' for m in missing)}; fix the feed's `name`/`from`")
