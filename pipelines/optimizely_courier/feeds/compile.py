@@ -193,7 +193,7 @@ def _column_yaml(feed: Feed, column: FeedColumn) -> dict:
 def _feed_meta(feed: Feed) -> dict:
     """What the macros and `courier status` read from a feed model's config."""
     return {"feed_id": feed.id, "feed_file": feed.path, "domain_table": feed.domain_table, "courier": feed.courier,
-            "file": feed.tag, "definition": definition(feed), "primary_key": list(feed.primary_key),
+            "tag": feed.tag, "definition": definition(feed), "primary_key": list(feed.primary_key),
             "last_updated": feed.last_updated, "stitch": feed.stitch, "error_threshold": feed.error_threshold,
             "pii_columns": [c.name for c in feed.columns if c.is_pii]}
 
@@ -232,13 +232,13 @@ def rejected_yaml(feed: Feed) -> str:
         "name": f"{feed.model_name}__rejected",
         "description": f"Rows of raw_{feed.courier}.{feed.tag} that {feed.domain_table} rejected, with the reason "
                       "and the raw values as text.",
-        "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "file", "definition")}},
+        "config": {"meta": {key: meta[key] for key in ("feed_id", "feed_file", "courier", "tag", "definition")}},
         "data_tests": [{"courier_error_threshold": {
             "name": threshold_test_name(feed),
             "description": f"At most {feed.error_threshold:.2%} of the rows a build reads are rejected; over that, "
                            f"the build stops before {feed.domain_table} changes.",
             "arguments": {"staging": f"ref('stg_{feed.model_name}')", "feed_id": feed.id, "courier": feed.courier,
-                          "file": feed.tag, "definition": meta["definition"], "threshold": feed.error_threshold},
+                          "tag": feed.tag, "definition": meta["definition"], "threshold": feed.error_threshold},
             "config": {"tags": [feed.id]}}}]})
 
 
