@@ -280,7 +280,7 @@ def _not_landed(project: Project, courier: Courier, plan: Plan,
                                                      or record.raw_table_exists(db, courier.dataset, tag))
             landed = record.landed_versions(db, courier.dataset, tag, days) if present else {}
             new[tag] = [f for f in files if landed.get(f.key, record.Landed("", "")).etag != f.etag]
-            stats[tag].already_loaded = len(files) - len(new[tag])
+            stats[tag].already_landed = len(files) - len(new[tag])
     return new
 
 

@@ -137,7 +137,7 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
     record.load_id = landing.load_ids[-1] if landing.load_ids else None
     record.files = {tag: landing.found(tag) for tag in landing.tags}
     record.landed = {tag: stats.files for tag, stats in landing.tags.items()}
-    record.already_landed = {tag: stats.already_loaded for tag, stats in landing.tags.items()}
+    record.already_landed = {tag: stats.already_landed for tag, stats in landing.tags.items()}
     record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
     record.skipped = list(landing.skipped)
     record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
