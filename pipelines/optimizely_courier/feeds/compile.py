@@ -25,7 +25,8 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from optimizely_courier.config.sources import Freshness, Project, load_project
+from optimizely_courier.config.freshness import Freshness
+from optimizely_courier.config.sources import Project, load_project
 from optimizely_courier.errors import ConfigError
 from optimizely_courier.feeds.feed import DEFAULT_MATCH, GENERATED, Feed, FeedColumn
 from optimizely_courier.feeds.semantics import PII_TAGS, canonical

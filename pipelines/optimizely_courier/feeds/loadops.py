@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optimizely_courier.config.sources import SOURCES_FILE, Courier, Project
+from optimizely_courier.config.couriers import Courier
+from optimizely_courier.config.sources import SOURCES_FILE, Project
 from optimizely_courier.config.yamlfile import line_of
 from optimizely_courier.errors import ConfigError, MissingFeedsError
 from optimizely_courier.feeds.feed import Feed, declared_ids

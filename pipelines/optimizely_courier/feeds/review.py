@@ -12,7 +12,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from optimizely_courier.config.sources import SOURCES_FILE, Courier, Entity, Project, parse_sources
+from optimizely_courier.config.couriers import Courier, Entity
+from optimizely_courier.config.sources import SOURCES_FILE, Project, parse_sources
 from optimizely_courier.config.yamlfile import parse_yaml
 from optimizely_courier.errors import ConfigError, CourierError
 from optimizely_courier.feeds.feed import FEEDS_DIR, Feed, FeedColumn, parse_feed, read_feeds

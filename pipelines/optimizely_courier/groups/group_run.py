@@ -19,8 +19,9 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 
+from optimizely_courier.config.groups import CourierGroup, GroupCourier
 from optimizely_courier.config.schedule import covering_window, previous_time, scheduled_times, window_dates
-from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
+from optimizely_courier.config.sources import Project
 from optimizely_courier.errors import CourierError, GroupDataMissing, GroupFailed, NotReadyError, one_line
 from optimizely_courier.groups.clock import Clock
 from optimizely_courier.landing.discovery import RunDates, plan_run
