@@ -224,7 +224,7 @@ def _same_column_changes(feed: Feed, old: FeedColumn, new: FeedColumn, warehouse
 
 def _cast_check(warehouse: Path | None, feed: Feed, old: FeedColumn, new: FeedColumn) -> tuple[str, str]:
     """Whether the domain table's existing values cast to the new type (checked in the warehouse)."""
-    from optimizely_courier.feeds.compile import data_type
+    from optimizely_courier.feeds.sql import data_type
 
     if warehouse is None or not warehouse.exists():
         return ATTENTION, "not checked against existing values (no warehouse)"
