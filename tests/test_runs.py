@@ -9,20 +9,11 @@ import psutil
 import pyarrow as pa
 import pytest
 
+from tests.cases import ORDERS_FEED
 from tests.conftest import SHOP_SOURCES, landed, query, run_cli, write_feed
 from tests.conftest import write_part as write_any
 
-FEED = """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-tag: orders
-primary_key: [order_id]
-columns:
-  - {name: order_id, type: String, required: true}
-  - {name: amount, type: Integer}
-  - {name: email, type: String, semantic: email}
-"""
+FEED = ORDERS_FEED + "  - {name: email, type: String, semantic: email}\n"
 SCHEMA = pa.schema([("order_id", pa.string()), ("amount", pa.int64()), ("email", pa.string())])
 
 
