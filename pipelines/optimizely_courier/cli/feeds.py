@@ -26,7 +26,7 @@ def feeds() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the feeds as a JSON list.")
 @click.pass_context
 def feeds_list(ctx: click.Context, as_json: bool) -> None:
-    """List the feeds: id, domain table, courier/tag and file.
+    """List the feeds: id, domain table, courier/tag and path.
 
     \b
     Examples:
