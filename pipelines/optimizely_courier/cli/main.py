@@ -117,8 +117,8 @@ def run(ctx: click.Context, courier: str, date: str | None, start: str | None, e
         click.echo(to_json(report.to_json()))
     else:
         click.echo(run_table(report))
-    reporter.completed(report.record.duration_seconds)
-    if report.record.status == PARTIAL:
+    reporter.completed(report.run.duration_seconds)
+    if report.run.status == PARTIAL:
         ctx.exit(PARTIAL_EXIT_CODE)
 
 
