@@ -506,7 +506,7 @@ where not exists (
   {%- if not meta.get('feed_id') -%}
     {{ return(none) }}
   {%- endif -%}
-  {{ return(courier_feed(meta['feed_id'], meta['courier'], meta['file'])) }}
+  {{ return(courier_feed(meta['feed_id'], meta['courier'], meta['tag'])) }}
 {%- endmacro %}
 
 
@@ -616,8 +616,8 @@ having count(*) > 1
     was. The window is the one the domain build will read: the run's dates for a truncate, else
     the landed versions not yet built with this definition (all of them on a first build). All rows
     are counted in staging (a count reads no values, so the casts are not computed once more). -#}
-{% test courier_error_threshold(model, staging, feed_id, courier, file, definition, threshold) %}
-  {%- set feed = {'id': feed_id, 'courier': courier, 'tag': file, 'definition': definition} -%}
+{% test courier_error_threshold(model, staging, feed_id, courier, tag, definition, threshold) %}
+  {%- set feed = {'id': feed_id, 'courier': courier, 'tag': tag, 'definition': definition} -%}
   {%- set mode = 'truncate' if feed_id in var('courier_truncate', {}) else 'incremental' -%}
   {%- set in_window = courier_in_window(feed, mode) -%}  {#- looks the window's loads up once -#}
 select rejected, total

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result  # noqa: E402
 from optimizely_courier.cli.main import cli  # noqa: E402
 from optimizely_courier.dev.generate import E3Spec, generate, upload  # noqa: E402
 from optimizely_courier.dev.s3server import TEST_KEYS, LocalS3  # noqa: E402
+from tests.cases import SHOP_SOURCES  # noqa: E402
 
 PREFIX = "v1/account_id=12345"
 DECISIONS_PATTERN = "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
@@ -148,13 +149,6 @@ def copy_dbt_files(root: Path, *extra: str) -> None:
         (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
 
 
-SHOP_SOURCES = """couriers:
-  shop:
-    local_path: mirror
-    entities:
-      - object/file-pattern: "'orders/date='yyyy-MM-dd'/'"
-        object/land-as: {file/tag: orders}
-"""
 
 
 @pytest.fixture

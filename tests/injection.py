@@ -174,7 +174,7 @@ def dump(doc: Any) -> str:
 
 FEED = {
     "id": "df-fz0000", "source": "Shop", "name": "Orders", "description": "Orders of the shop.",
-    "courier": "shop", "file": "orders", "primary_key": ["order_id"], "last_updated": "placed_at",
+    "courier": "shop", "tag": "orders", "primary_key": ["order_id"], "last_updated": "placed_at",
     "columns": [
         {"name": "order_id", "type": "String", "required": True, "semantic": "pk", "description": "The order."},
         {"name": "amount", "type": "Integer", "description": "In cents."},
@@ -184,10 +184,11 @@ FEED = {
         {"name": "channel", "type": "String", "from": "meta.channel"},
     ]}
 FEED_UNNEST = {
-    "id": "df-fz0000", "source": "Shop", "name": "Items", "courier": "shop", "file": "orders",
+    "id": "df-fz0000", "source": "Shop", "name": "Items", "courier": "shop", "tag": "orders",
     "primary_key": ["order_id", "sku"], "unnest": "items",
     "columns": [{"name": "order_id", "type": "String", "required": True},
                 {"name": "sku", "type": "String", "required": True, "from": "items.sku"}]}
+FEED_OLD_SPELLING = _renamed(FEED, "tag", "file")  # the key's old name, still read (with a warning)
 EXPERIMENT = {
     "id": "fz", "experiment_id": "1001", "baseline": "11", "window": "48h", "cuped": "14d",
     "split": {"11": 50, "12": 50},
@@ -212,13 +213,13 @@ SOURCES = {"couriers": {"shop": {
                   "object/ready-marker": "'orders/date='yyyy-MM-dd'/_SUCCESS'",
                   "object/land-as": {"file/tag": "orders"}}],
     "load_operations": {"df-fz0000": [{"type": "load", "file": "orders"}]}}}}
-BASES = {"feed": FEED, "feed_unnest": FEED_UNNEST, "experiment": EXPERIMENT, "experiment_from": EXPERIMENT_FROM,
-         "sources": SOURCES}
+BASES = {"feed": FEED, "feed_unnest": FEED_UNNEST, "feed_old": FEED_OLD_SPELLING, "experiment": EXPERIMENT,
+         "experiment_from": EXPERIMENT_FROM, "sources": SOURCES}
 
 _COLUMNS = ("columns",)
 FEED_FIELDS = [
     Field("feed", ("id",), "token"), Field("feed", ("source",), "token"), Field("feed", ("name",), "token"),
-    Field("feed", ("description",)), Field("feed", ("courier",), "token"), Field("feed", ("file",), "token"),
+    Field("feed", ("description",)), Field("feed", ("courier",), "token"), Field("feed", ("tag",), "token"),
     Field("feed", ("primary_key", 0), "token"), Field("feed", ("last_updated",), "token"),
     Field("feed", (Key("description"),), "token"),
     Field("feed", (*_COLUMNS, 0, "name"), "token"), Field("feed", (*_COLUMNS, 0, "description")),
@@ -229,6 +230,7 @@ FEED_FIELDS = [
     Field("feed", (*_COLUMNS, 5, "from"), "from"), Field("feed", (*_COLUMNS, 3, Key("rename_to")), "token"),
     Field("feed", (FILE_NAME,)),
     Field("feed_unnest", ("unnest",), "ref"), Field("feed_unnest", (*_COLUMNS, 1, "from"), "from"),
+    Field("feed_old", ("file",), "token"),
 ]
 _METRICS = ("metrics",)
 EXPERIMENT_FIELDS = [
@@ -260,7 +262,7 @@ SOURCES_FIELDS = [
     Field("sources", (*_SHOP, "local_path"), builds=False),
     Field("sources", (*_ENTITY, "object/file-pattern")),
     Field("sources", (*_ENTITY, "object/ready-marker")),
-    Field("sources", (*_ENTITY, "object/land-as", "file/tag"), "token", also=(("file",),)),
+    Field("sources", (*_ENTITY, "object/land-as", "file/tag"), "token", also=(("tag",),)),
     Field("sources", (*_SHOP, "load_operations", Key("df-fz0000")), "token", also=(("id",),)),
     Field("sources", (*_SHOP, "load_operations", "df-fz0000", 0, "file"), "token"),
 ]

@@ -22,10 +22,10 @@ import sqlglot
 import yaml
 from sqlglot.errors import TokenError
 
+from tests.cases import OPTIMIZELY_SOURCES
 from tests.conftest import ROOT, SHOP_SOURCES, run_cli
 from tests.injection import Example, definition_files, dump, strictly_valid
 from tests.reliability_report import record
-from tests.test_experiments import SOURCES as OPTIMIZELY_SOURCES
 
 SEEDS = ROOT / "examples" / "lab-metrics" / "seeds"
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHOP_SOURCES, query, run_cli, write_feed
+from tests.cases import SHOP_LOADING_ORDERS
+from tests.conftest import query, run_cli, write_feed
 from tests.faults import fault_env
 from tests.test_runs import FEED, orders, write_part
 
@@ -33,8 +34,7 @@ GROUP = """courier_groups:
 def built(dbt_project) -> Path:
     """A project whose group has landed and built one day, and a second day ready to run."""
     write_feed(dbt_project, FEED)
-    (dbt_project / "sources.yml").write_text(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, "
-                                                            "file: orders}]}\n" + GROUP)
+    (dbt_project / "sources.yml").write_text(SHOP_LOADING_ORDERS + GROUP)
     assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
     write_part(dbt_project, DAY, "part-0.parquet", [{"order_id": "A", "amount": 1}, {"order_id": "B", "amount": 2}])
     first = run_cli(dbt_project, "group", "run", "nightly", "--date", DAY)

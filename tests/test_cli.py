@@ -37,7 +37,7 @@ def test_every_command_is_in_the_readme(path):
 # What each command needs to get as far as reading the project (`generate` needs none).
 PROJECT_ARGS = {
     "courier explore": ["Shop:Orders"], "courier feeds compile": ["--check"], "courier feeds diff": [],
-    "courier feeds init": ["--courier", "shop", "--file", "orders", "--source", "Shop", "--name", "Orders"],
+    "courier feeds init": ["--courier", "shop", "--tag", "orders", "--source", "Shop", "--name", "Orders"],
     "courier feeds list": [], "courier feeds validate": [], "courier group export": ["nightly", "--to", "cron"],
     "courier group history": [], "courier group next": ["nightly"], "courier group run": ["nightly", "--all"],
     "courier history": [], "courier plan": ["checkout", "--mde", "5%"], "courier results": ["checkout"],

@@ -50,7 +50,7 @@ def _compile(tmp_path: Path, engine: str) -> Path:
     copy_dbt_files(root, "feeds")
     everything = (ROOT / "tests/fixtures/feeds/shop/everything.yml").read_text()
     (root / "feeds/optimizely/everything.yml").write_text(
-        everything.replace("courier: shop", "courier: optimizely").replace("file: orders", "file: decisions"))
+        everything.replace("courier: shop", "courier: optimizely").replace("tag: orders", "tag: decisions"))
     assert run_cli(root, "feeds", "compile").exit_code == 0
     run_dbt(load_project(root), "compile", variables=COMPILE_ONLY, extra=NO_CONNECTION)
     return root / "target" / "compiled" / "optimizely_courier" / "models"

@@ -211,7 +211,7 @@ def test_a_couriers_own_freshness_wins_and_reaches_dbt_source_freshness(tmp_path
     (tmp_path / "sources.yml").write_text(text)
     (tmp_path / "feeds").mkdir()
     (tmp_path / "feeds" / "decisions.yml").write_text(
-        "id: df-aaaaaa\nsource: Optimizely\nname: Decisions\ncourier: optimizely\nfile: decisions\n"
+        "id: df-aaaaaa\nsource: Optimizely\nname: Decisions\ncourier: optimizely\ntag: decisions\n"
         "primary_key: [uuid]\ncolumns:\n  - {name: uuid, type: String}\n")
 
     limits = load_project(tmp_path, ENV).freshness("optimizely")

@@ -12,22 +12,13 @@ from optimizely_courier.config.sources import load_project
 from optimizely_courier.errors import BuildError
 from optimizely_courier.runs.build import run_dbt
 from optimizely_courier.settings import DBT_LOG_DIR
+from tests.cases import ORDERS_FEED
 from tests.conftest import query, run_cli, write_feed, write_part
-
-ORDERS = """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-file: orders
-primary_key: [order_id]
-{extra}columns:
-  - {{name: order_id, type: String, required: true}}
-  - {{name: amount, type: Integer}}
-{columns}"""
 
 
 def feed(extra: str = "", columns: str = "") -> str:
-    return ORDERS.format(extra=extra, columns=columns)
+    """The orders feed with `extra` keys before its columns and `columns` after them."""
+    return ORDERS_FEED.replace("columns:\n", extra + "columns:\n") + columns
 
 
 def land(root, *args: str, courier: str = "shop") -> None:
@@ -157,7 +148,7 @@ NESTED = """id: df-bbbbbb
 source: Shop
 name: OrderExperiments
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id, experiment_id]
 unnest: experiments
 columns:
@@ -205,7 +196,7 @@ def test_an_attribute_is_found_by_name_or_for_built_in_attributes_by_type_and_on
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}

@@ -29,20 +29,9 @@ from optimizely_courier.experiments.stats import (
 )
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
+from tests.cases import OPTIMIZELY_SOURCES
 from tests.conftest import ROOT, copy_dbt_files, query, run_cli
 
-SOURCES = """couriers:
-  optimizely:
-    local_path: mirror
-    entities:
-      - object/file-pattern: "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
-        object/land-as: {file/tag: decisions}
-      - object/file-pattern: "'type=events/date='yyyy-MM-dd'/event=*/'"
-        object/land-as: {file/tag: conversions}
-    load_operations:
-      df-7k2m9q: [{type: load, file: decisions}]
-      df-3p8x1w: [{type: load, file: conversions}]
-"""
 # v1 is decided into both variations (below): these two count it in its first, as they did before
 # multiple exposures were left out by default
 EXPERIMENT = """id: checkout
@@ -100,7 +89,7 @@ def experiment_project(root: Path) -> Path:
     checkout and cuped experiments (cuped with segments and covariates); nothing landed yet."""
     root.mkdir()
     copy_dbt_files(root, "feeds")
-    (root / "sources.yml").write_text(SOURCES)
+    (root / "sources.yml").write_text(OPTIMIZELY_SOURCES)
     (root / "experiments").mkdir()
     (root / "experiments" / "checkout.yml").write_text(EXPERIMENT)
     (root / "experiments" / "cuped.yml").write_text(CUPED)

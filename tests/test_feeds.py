@@ -1,20 +1,15 @@
+import json
 from pathlib import Path
 
 import pytest
 
 from optimizely_courier.errors import FeedErrors
+from optimizely_courier.feeds.compile import compile_feeds
 from optimizely_courier.feeds.feed import load_feeds, read_feeds
+from tests.cases import ORDER_IDS_FEED as BASE
+from tests.cases import SHOP_LOADING_ORDERS
+from tests.cases.feeds import INVALID_FEEDS
 from tests.conftest import SHOP_SOURCES, run_cli
-
-BASE = """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-file: orders
-primary_key: [order_id]
-columns:
-  - {name: order_id, type: String, required: true}
-"""
 
 
 def write(root: Path, text: str, name: str = "orders.yml") -> None:
@@ -23,41 +18,7 @@ def write(root: Path, text: str, name: str = "orders.yml") -> None:
     path.write_text(text)
 
 
-# (feed text, expected message, line, key)
-INVALID = [
-    (BASE.replace("id: df-aaaaaa\n", ""), "is required", 1, "id"),
-    (BASE.replace("df-aaaaaa", "orders-1"), "expected a feed id like df-7k2m9q", 1, "id"),
-    (BASE + "colour: blue\n", "unknown key; valid keys are: id, source, name", 9, "colour"),
-    (BASE.replace("name: Orders", "name: Or'ders; drop"), "letters, digits and _", 3, "name"),
-    (BASE + "  - {name: total, type: Money}\n", "expected one of Boolean, Date, Datetime, Decimal, Float, Integer, "
-                                                 "String", 9, "columns[1].type"),
-    (BASE + "  - {name: total, type: Decimal, scale: 40}\n", "expected a number from 0 to 37", 9, "columns[1].scale"),
-    (BASE + "  - {name: total, type: Float, scale: 2}\n", "only Decimal columns take a scale", 9, "columns[1].scale"),
-    (BASE + "  - {name: total, type: String, rename_to: total-amount}\n", "letters, digits and _ only", 9,
-     "columns[1].rename_to"),
-    (BASE + "  - {name: total amount, type: String}\n", "letters, digits and _ only", 9, "columns[1].name"),
-    (BASE + "  - {name: plan, type: String, from: \"attributes[pl'an]\"}\n", "expected a raw column, `column[key]` or "
-                                                                         "`column.field`", 9, "columns[1].from"),
-    (BASE.replace("[order_id]", "[order_no]"), "`order_no` is not a column of this feed", 6, "primary_key"),
-    (BASE + "last_updated: created_on\n", "`created_on` is not a column of this feed", 9, "last_updated"),
-    (BASE.replace("primary_key", "last_updated: order_id\nprimary_key"), "the last-updated field must be Datetime or "
-                                                                         "Integer", 6, "last_updated"),
-    (BASE + "  - {name: mail, type: String, semantic: emial}\n", "unknown semantic tag `emial`: did you mean "
-                                                                 "`email`?", 9, "columns[1].semantic"),
-    (BASE + "  - {name: mail, type: String, semantic: loyalty-tier}\n", "a custom tag starting with `custom-`", 9,
-     "columns[1].semantic"),
-    (BASE + "  - {name: a, type: String, semantic: given-name}\n  - {name: b, type: String, semantic: given-name}\n",
-     "`given-name` may tag one column per feed", 10, "semantic"),
-    (BASE + "  - {name: born, type: Datetime, semantic: birthdate}\n", "`birthdate` requires type Date", 9,
-     "semantic"),
-    (BASE + "  - {name: tel, type: Integer, semantic: phone}\n", "`phone` requires type String", 9, "semantic"),
-    (BASE + "  - {name: sku, type: String, semantic: pk}\n", "tagged pk but is not in primary_key", 9, "semantic"),
-    (BASE + "  - {name: order_id, type: Integer}\n", "column `order_id` appears twice", 9, "columns[1].name"),
-    (BASE + "error_threshold: 5\n", "expected a number from 0.0 to 1.0", 9, "error_threshold"),
-]
-
-
-@pytest.mark.parametrize("text, message, line, key", INVALID)
+@pytest.mark.parametrize("text, message, line, key", INVALID_FEEDS)
 def test_feed_problems_name_the_file_line_and_key(tmp_path, text, message, line, key):
     write(tmp_path, text)
     feeds, problems = read_feeds(tmp_path)
@@ -115,7 +76,7 @@ def test_validate_reports_every_problem_at_once_with_lines(make_project):
 
 
 def test_a_misspelt_semantic_tag_is_one_problem_not_also_a_missing_feed(make_project):
-    project = make_project(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, file: orders}]}\n")
+    project = make_project(SHOP_LOADING_ORDERS)
     write(project, BASE + "  - {name: email, type: String, semantic: emial}\n")
 
     result = run_cli(project, "validate")
@@ -132,3 +93,40 @@ def test_commands_needing_valid_feeds_stop_at_the_first_problem_with_a_count(tmp
     with pytest.raises(FeedErrors, match=r"orders.yml:1: `id`: .* \(and 1 more problem\(s\): run `courier feeds "
                                          r"validate`\)"):
         load_feeds(tmp_path)
+
+
+OLD_SPELLING = BASE.replace("tag: orders", "file: orders")
+DEPRECATED = "feeds/shop/orders.yml:5: `file`: deprecated, rename it to `tag`"
+
+
+def test_a_feed_spelling_tag_the_old_way_is_the_same_feed_and_compiles_to_the_same_models(tmp_path):
+    write(tmp_path, BASE)
+    (new,) = load_feeds(tmp_path)
+    write(tmp_path, OLD_SPELLING)
+    (old,) = load_feeds(tmp_path)
+
+    assert (old.tag, old.deprecations, new.deprecations) == ("orders", (DEPRECATED,), ())
+    assert old == new
+    assert compile_feeds([old]) == compile_feeds([new])
+
+
+@pytest.mark.parametrize("command", [["feeds", "validate"], ["feeds", "compile"], ["feeds", "compile", "--check"],
+                                     ["validate"]])
+def test_each_feeds_check_warns_once_about_the_old_spelling_naming_file_line_and_new_key(make_project, command):
+    project = make_project(SHOP_LOADING_ORDERS)
+    write(project, OLD_SPELLING)
+    assert run_cli(project, "feeds", "compile").exit_code == 0
+
+    result = run_cli(project, *command)
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"warning: {DEPRECATED}"]
+
+
+def test_feeds_list_json_names_the_tag_and_keeps_its_old_name_file(make_project):
+    project = make_project(SHOP_SOURCES)
+    write(project, BASE)
+
+    [listed] = json.loads(run_cli(project, "feeds", "list", "--json").output)
+
+    assert (listed["tag"], listed["file"]) == ("orders", "orders")

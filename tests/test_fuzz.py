@@ -27,7 +27,7 @@ SOURCE_KEYS = ["couriers", "courier_groups", "optimizely", "bucket", "local_path
                "credential", "type", "role_arn", "external_id", "secret_access_key", "token", "entities",
                "object/file-pattern", "object/ready-marker", "object/land-as", "file/tag", "object/optional",
                "load_operations", "schedule", "timezone", "wait", "offset", "name", "downstream", "df-aaaaaa"]
-FEED_KEYS = ["id", "source", "name", "courier", "file", "primary_key", "last_updated", "stitch", "error_threshold",
+FEED_KEYS = ["id", "source", "name", "courier", "tag", "file", "primary_key", "last_updated", "stitch", "error_threshold",
              "unnest", "columns", "type", "from", "rename_to", "semantic", "required", "scale"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
                     st.text(max_size=30), st.sampled_from(["iam-credential", "'t/'yyyy-MM-dd'/'", "${HOME}", "df-1",
@@ -144,7 +144,7 @@ FUZZ_FEED = """id: df-fuzz01
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 description: {description}
 columns:

@@ -138,7 +138,7 @@ def test_wait_sees_data_that_becomes_ready_during_the_wait(project):
     report = run_group(load_project(root), "nightly", scheduled_for=SCHEDULED, clock=clock)
 
     writer.join()
-    assert report.record.status == "success"
+    assert report.run.status == "success"
     assert raw_days(root) == ["2026-11-27"]
 
 
@@ -164,8 +164,8 @@ def test_data_never_ready_with_notify_alerts_lands_what_is_ready_and_goes_on(pro
 
     report = run_group(load_project(root), "nightly", scheduled_for=SCHEDULED, clock=Clock(start=SCHEDULED))
 
-    assert report.record.status == "success"
-    assert len(report.record.alerts) == 1 and "courier shop: source data not ready" in report.record.alerts[0]
+    assert report.run.status == "success"
+    assert len(report.run.alerts) == 1 and "courier shop: source data not ready" in report.run.alerts[0]
     assert [(item["event"], item["group"]) for item in webhook.received] == [("data_missing", "nightly")]
     assert raw_days(root) == ["2026-11-26"]
     assert (root / "downstream.txt").exists()
@@ -180,7 +180,7 @@ def test_catch_up_loads_every_day_since_the_last_success_oldest_first(project):
 
     report = run_group(load_project(root), "nightly", scheduled_for=SCHEDULED)  # machine was off for two runs
 
-    assert report.record.dates == "shop 2026-11-25 to 2026-11-27"
+    assert report.run.dates == "shop 2026-11-25 to 2026-11-27"
     assert raw_days(root) == ["2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
     files = query(root, "select _file from raw_shop.orders where _dlt_load_id = (select max(_dlt_load_id) "
                         "from raw_shop.orders) order by _file_date")
@@ -193,14 +193,14 @@ def test_only_past_day_skips_catch_up(project):
         ready_day(root, day)
     run_group(load_project(root), "nightly", scheduled_for=SCHEDULED - dt.timedelta(days=3))
     report = run_group(load_project(root), "nightly", scheduled_for=SCHEDULED)
-    assert report.record.dates == "shop 2026-11-27"
+    assert report.run.dates == "shop 2026-11-27"
 
 
 def test_group_without_dates_runs_as_its_latest_scheduled_time(project):
     root = project()
     ready_day(root, "2026-11-27")
     report = run_group(load_project(root), "nightly", clock=Clock(start=SCHEDULED + dt.timedelta(hours=2)))
-    assert report.record.scheduled_for == SCHEDULED
+    assert report.run.scheduled_for == SCHEDULED
     assert raw_days(root) == ["2026-11-27"]
 
 
@@ -521,7 +521,7 @@ def test_data_missing_with_notify_also_tells_the_courier_s_own_targets(project, 
 
     report = run_group(load_project(root), "nightly", scheduled_for=SCHEDULED, clock=Clock(start=SCHEDULED))
 
-    assert report.record.status == "success"
+    assert report.run.status == "success"
     [courier_run] = json.loads(run_cli(root, "history", "--json").output)
     assert courier_run["status"] == "success"
     assert [(item["event"], item["courier"], item["run_id"]) for item in webhook.received] == [

@@ -11,7 +11,7 @@ import sys
 import duckdb
 
 from optimizely_courier.runs.history import (
-    RunRecord,
+    CourierRun,
     history_pending,
     last_success,
     list_runs,
@@ -22,9 +22,9 @@ from optimizely_courier.runs.history import (
 UTC = dt.UTC
 
 
-def record(run_id: str, courier: str = "optimizely", minute: int = 0, **fields) -> RunRecord:
+def record(run_id: str, courier: str = "optimizely", minute: int = 0, **fields) -> CourierRun:
     started = dt.datetime(2026, 11, 29, 8, minute, tzinfo=UTC)
-    return RunRecord(run_id=run_id, courier=courier, dates="2026-11-28", started_at=started, **fields)
+    return CourierRun(run_id=run_id, courier=courier, dates="2026-11-28", started_at=started, **fields)
 
 
 def test_runs_come_back_newest_first_with_their_json_fields_and_filtered_by_courier(tmp_path):

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.cases import ORDER_IDS_FEED, SHOP_LOADING_ORDERS
 from tests.conftest import SHOP_SOURCES, run_cli, write_feed, write_part
 from tests.reliability_report import record
 
@@ -120,17 +121,9 @@ def test_an_endpoint_with_nothing_listening_fails_in_seconds_naming_it(make_proj
 
 
 def test_a_dbt_error_before_any_model_runs_shows_its_cause_without_escapes(dbt_project):
-    write_feed(dbt_project, """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-file: orders
-primary_key: [order_id]
-columns:
-  - {name: order_id, type: String, required: true}
-""")
+    write_feed(dbt_project, ORDER_IDS_FEED)
     assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
-    (dbt_project / "sources.yml").write_text(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, file: orders}]}\n")
+    (dbt_project / "sources.yml").write_text(SHOP_LOADING_ORDERS)
     (dbt_project / "macros" / "broken.sql").write_text("{% macro broken( %}\n{% endmacro %}\n")
     write_part(dbt_project, DAY, "part-0.parquet", [{"order_id": "a"}], pa.schema([("order_id", pa.string())]))
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from optimizely_courier.feeds.sqlnames import comment, string_literal
-from tests.conftest import SHOP_SOURCES, copy_dbt_files, query, run_cli, write_feed, write_part
-from tests.test_experiments import SOURCES
+from tests.cases import OPTIMIZELY_SOURCES, SHOP_LOADING_ORDERS
+from tests.conftest import copy_dbt_files, query, run_cli, write_feed, write_part
 
 DAY = "2026-11-25"
 EXPERIMENT = """id: checkout
@@ -25,7 +25,7 @@ def project(tmp_path):
     root = tmp_path / "project"
     root.mkdir()
     copy_dbt_files(root, "feeds")
-    (root / "sources.yml").write_text(SOURCES)
+    (root / "sources.yml").write_text(OPTIMIZELY_SOURCES)
     (root / "experiments").mkdir()
     return root
 
@@ -147,7 +147,7 @@ RESERVED = """id: df-aaaaaa
 source: Shop
 name: Orders
 courier: shop
-file: orders
+tag: orders
 primary_key: [order_id]
 columns:
   - {name: order_id, type: String, required: true}
@@ -160,7 +160,7 @@ def test_a_feed_column_named_a_reserved_word_builds_and_keeps_its_values(tmp_pat
     root = tmp_path / "shop"
     root.mkdir()
     copy_dbt_files(root)
-    (root / "sources.yml").write_text(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, file: orders}]}\n")
+    (root / "sources.yml").write_text(SHOP_LOADING_ORDERS)
     write_feed(root, RESERVED)
     write_part(root, DAY, "part-0.parquet", [{"order_id": "a", "all": 1, "select": "x"}],
                pa.schema([("order_id", pa.string()), ("all", pa.int64()), ("select", pa.string())]))

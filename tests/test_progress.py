@@ -20,18 +20,8 @@ import pytest
 
 from optimizely_courier.landing.discovery import DataFile, Plan
 from optimizely_courier.runs.progress import Reporter
-from tests.conftest import SHOP_SOURCES, landed, run_cli, write_feed, write_part
-
-FEED = """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-file: orders
-primary_key: [order_id]
-columns:
-  - {name: order_id, type: String, required: true}
-  - {name: amount, type: Integer}
-"""
+from tests.cases import ORDERS_FEED, SHOP_LOADING_ORDERS
+from tests.conftest import landed, run_cli, write_feed, write_part
 
 COURIER = str(Path(sys.executable).parent / "courier")
 
@@ -193,9 +183,8 @@ def test_the_timer_thread_runs_only_while_a_phase_lasts_and_stops_on_an_error():
 
 
 def test_a_run_s_log_shows_listing_committing_and_each_model_started_with_its_number(dbt_project):
-    write_feed(dbt_project, FEED)
-    (dbt_project / "sources.yml").write_text(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, "
-                                                            "file: orders}]}\n")
+    write_feed(dbt_project, ORDERS_FEED)
+    (dbt_project / "sources.yml").write_text(SHOP_LOADING_ORDERS)
     assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
     write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
 
@@ -212,9 +201,8 @@ def test_a_run_s_log_shows_listing_committing_and_each_model_started_with_its_nu
 
 
 def test_a_terminal_never_sees_100_percent_before_the_run_ends(dbt_project):
-    write_feed(dbt_project, FEED)
-    (dbt_project / "sources.yml").write_text(SHOP_SOURCES + "    load_operations: {df-aaaaaa: [{type: load, "
-                                                            "file: orders}]}\n")
+    write_feed(dbt_project, ORDERS_FEED)
+    (dbt_project / "sources.yml").write_text(SHOP_LOADING_ORDERS)
     assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
     for index in range(3):
         write_part(dbt_project, "2026-11-25", f"part-{index}.parquet", [{"order_id": str(index), "amount": 1}])

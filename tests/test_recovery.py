@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from optimizely_courier.dev.generate import E3Spec, generate
+from tests.cases import OPTIMIZELY_READY_SOURCES
 from tests.conftest import DBT_FILES, ROOT, query, run_cli
 from tests.faults import POINTS, fault_env
 from tests.reliability_report import record
@@ -26,20 +27,6 @@ pytestmark = [pytest.mark.reliability, pytest.mark.faults]
 
 SPEC = E3Spec(days=2, experiments=3, events=("purchase", "add:cart"), rows=3000, rows_per_file=500, seed=11)
 TOTAL = SPEC.days * SPEC.rows  # decisions, and as many conversions
-SOURCES = """couriers:
-  optimizely:
-    local_path: mirror
-    entities:
-      - object/file-pattern: "'type=decisions/date='yyyy-MM-dd'/experiment=*/'"
-        object/ready-marker: "'type=decisions/date='yyyy-MM-dd'/_SUCCESS'"
-        object/land-as: {file/tag: decisions}
-      - object/file-pattern: "'type=events/date='yyyy-MM-dd'/event=*/'"
-        object/ready-marker: "'type=events/date='yyyy-MM-dd'/_SUCCESS'"
-        object/land-as: {file/tag: conversions}
-    load_operations:
-      df-7k2m9q: [{type: load, file: decisions}]
-      df-3p8x1w: [{type: load, file: conversions}]
-"""
 RUNS = int(os.environ.get("COURIER_FAULT_RUNS", "1"))
 
 
@@ -53,7 +40,7 @@ def mirror(tmp_path_factory) -> Path:
 def make_project(root: Path, mirror: Path) -> Path:
     root.mkdir(parents=True)
     shutil.copytree(mirror, root / "mirror")
-    (root / "sources.yml").write_text(SOURCES)
+    (root / "sources.yml").write_text(OPTIMIZELY_READY_SOURCES)
     for name in (*DBT_FILES, "models", "feeds"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, root / name)
     return root

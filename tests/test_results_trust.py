@@ -15,8 +15,9 @@ from optimizely_courier.experiments.stats import q_values
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
 from optimizely_courier.text import to_json
+from tests.cases import OPTIMIZELY_SOURCES
 from tests.conftest import copy_dbt_files, query, run_cli
-from tests.test_experiments import SOURCES, T0, decision, event, write
+from tests.test_experiments import T0, decision, event, write
 
 TRUST = """id: trust
 experiment_id: "1001"
@@ -48,7 +49,7 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("trust") / "project"
     root.mkdir()
     copy_dbt_files(root, "feeds")
-    (root / "sources.yml").write_text(SOURCES)
+    (root / "sources.yml").write_text(OPTIMIZELY_SOURCES)
     (root / "experiments").mkdir()
     for name, text in (("trust", TRUST), ("tiny", TINY), ("far", FAR)):
         (root / "experiments" / f"{name}.yml").write_text(text)

@@ -9,20 +9,11 @@ import psutil
 import pyarrow as pa
 import pytest
 
+from tests.cases import ORDERS_FEED
 from tests.conftest import SHOP_SOURCES, landed, query, run_cli, write_feed
 from tests.conftest import write_part as write_any
 
-FEED = """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-file: orders
-primary_key: [order_id]
-columns:
-  - {name: order_id, type: String, required: true}
-  - {name: amount, type: Integer}
-  - {name: email, type: String, semantic: email}
-"""
+FEED = ORDERS_FEED + "  - {name: email, type: String, semantic: email}\n"
 SCHEMA = pa.schema([("order_id", pa.string()), ("amount", pa.int64()), ("email", pa.string())])
 
 
@@ -265,8 +256,10 @@ def test_an_unknown_courier_is_an_error_of_the_command_and_no_run_is_recorded(sh
     ("{df-aaaaaa: [{type: upsert, file: orders}]}", FEED,
      "`couriers.shop.load_operations.df-aaaaaa[0].type`: expected one of truncate, load; got 'upsert'"),
     ("{df-zzzzzz: [{type: load, file: orders}]}", FEED, "`couriers.shop.load_operations.df-zzzzzz`: no feed in feeds/"),
-    ("{}", FEED.replace("file: orders", "file: refunds"), "feeds/shop/orders.yml:5: `file`: courier shop lands no "
-                                                          "file tag `refunds`"),
+    ("{}", FEED.replace("tag: orders", "file: refunds"), "feeds/shop/orders.yml:5: `file`: courier shop lands no "
+                                                         "file tag `refunds`"),
+    ("{}", FEED.replace("tag: orders", "tag: refunds"), "feeds/shop/orders.yml:5: `tag`: courier shop lands no "
+                                                        "file tag `refunds`"),
     ("{}", FEED.replace("courier: shop", "courier: store"), "feeds/shop/orders.yml:4: `courier`: no courier `store`"),
 ])
 def test_validate_catches_each_inconsistency_between_sources_and_feeds(dbt_project, operations, feed_text, message):
@@ -275,6 +268,19 @@ def test_validate_catches_each_inconsistency_between_sources_and_feeds(dbt_proje
     result = run_cli(dbt_project, "validate")
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_run_warns_about_a_feed_spelling_tag_the_old_way_and_builds_it(dbt_project):
+    write_feed(dbt_project, FEED.replace("tag: orders", "file: orders"))
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    with_operations(dbt_project, "{df-aaaaaa: [{type: load, file: orders}]}")
+    write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+
+    result = run_cli(dbt_project, "run", "shop", "--date", "2026-11-25")
+
+    assert result.exit_code == 0, result.output
+    assert "  warning: feeds/shop/orders.yml:5: `file`: deprecated, rename it to `tag`" in result.output.splitlines()
+    assert orders(dbt_project) == [("A", 1)]
 
 
 def test_validate_reports_duplicate_feed_ids_and_passes_a_consistent_project(dbt_project):
@@ -406,11 +412,11 @@ def test_seed_workflow_from_sample_run_to_domain_tables(bucket, make_project, tm
     assert sample_run.exit_code == 0, sample_run.output
     assert len(run_cli(project, "samples", "optimizely").output.splitlines()) == 2
     for tag, name in (("decisions", "Decisions"), ("conversions", "Conversions")):
-        made = run_cli(project, "feeds", "init", "--courier", "optimizely", "--file", tag, "--source", "Optimizely",
+        made = run_cli(project, "feeds", "init", "--courier", "optimizely", "--tag", tag, "--source", "Optimizely",
                        "--name", name)
         assert made.exit_code == 0, made.output
     assert run_cli(project, "feeds", "compile").exit_code == 0
-    ids = {feed.file: feed.id for feed in load_feeds(project)}
+    ids = {feed.tag: feed.id for feed in load_feeds(project)}
     operations = (f"{{{ids['decisions']}: [{{type: truncate}}, {{type: load, file: decisions}}], "
                   f"{ids['conversions']}: [{{type: load, file: conversions}}]}}")
     sources = project / "sources.yml"

@@ -19,13 +19,13 @@ def test_init_infers_types_key_semantics_and_surfaced_keys_into_a_valid_feed(mak
     project = make_project("couriers: {}\n")
     sample = _events_sample(tmp_path)
 
-    result = run_cli(project, "feeds", "init", "--courier", "optimizely", "--file", "conversions",
+    result = run_cli(project, "feeds", "init", "--courier", "optimizely", "--tag", "conversions",
                      "--source", "Optimizely", "--name", "Conversions", "--sample", str(sample))
 
     assert result.exit_code == 0, result.output
     assert "wrote feeds/optimizely/conversions.yml" in result.output
     (feed,) = load_feeds(project)
-    assert (feed.domain_table, feed.courier, feed.file, feed.primary_key) == (
+    assert (feed.domain_table, feed.courier, feed.tag, feed.primary_key) == (
         "Optimizely:Conversions", "optimizely", "conversions", ("uuid",))
     assert feed.id.startswith("df-") and len(feed.id) == 9
     types = {c.name: c.type for c in feed.columns}
@@ -40,7 +40,7 @@ def test_init_infers_types_key_semantics_and_surfaced_keys_into_a_valid_feed(mak
 def test_init_refuses_to_overwrite_an_existing_feed(make_project, tmp_path):
     project = make_project("couriers: {}\n")
     sample = str(_events_sample(tmp_path))
-    args = ["feeds", "init", "--courier", "optimizely", "--file", "conversions", "--source", "Optimizely",
+    args = ["feeds", "init", "--courier", "optimizely", "--tag", "conversions", "--source", "Optimizely",
             "--name", "Conversions", "--sample", sample]
     assert run_cli(project, *args).exit_code == 0
     before = (project / "feeds/optimizely/conversions.yml").read_text()
@@ -55,7 +55,7 @@ def test_init_refuses_to_overwrite_an_existing_feed(make_project, tmp_path):
 
 def test_init_uses_the_newest_kept_sample_and_says_how_to_get_one(make_project, tmp_path):
     project = make_project("couriers: {}\n")
-    args = ["feeds", "init", "--courier", "optimizely", "--file", "conversions", "--source", "Optimizely",
+    args = ["feeds", "init", "--courier", "optimizely", "--tag", "conversions", "--source", "Optimizely",
             "--name", "Conversions"]
     missing = run_cli(project, *args)
     assert missing.exit_code == 1
@@ -68,3 +68,19 @@ def test_init_uses_the_newest_kept_sample_and_says_how_to_get_one(make_project, 
     assert result.exit_code == 0, result.output
     assert "inferred from .courier/samples/optimizely/conversions/2026-11-25__part-00000.parquet" in (
         project / "feeds/optimizely/conversions.yml").read_text()
+
+
+def test_init_still_takes_the_old_option_file_hidden_from_help_with_a_warning(make_project, tmp_path):
+    project = make_project("couriers: {}\n")
+    args = ["feeds", "init", "--courier", "optimizely", "--source", "Optimizely", "--name", "Conversions",
+            "--sample", str(_events_sample(tmp_path))]
+
+    result = run_cli(project, *args, "--file", "conversions")
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "warning: --file is deprecated: use --tag\n"
+    assert [feed.tag for feed in load_feeds(project)] == ["conversions"]
+    shown = run_cli(project, "feeds", "init", "--help").output
+    assert "--tag" in shown and "--file" not in shown
+    missing = run_cli(project, *args)
+    assert missing.exit_code == 2 and "Missing option '--tag'" in missing.output

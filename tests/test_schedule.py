@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from optimizely_courier.config.groups import CourierGroup, GroupCourier
 from optimizely_courier.config.schedule import (
     Cron,
     ScheduleError,
@@ -20,7 +21,6 @@ from optimizely_courier.config.schedule import (
     unloaded_dates,
     window_dates,
 )
-from optimizely_courier.config.sources import CourierGroup, GroupCourier
 from optimizely_courier.groups.coverage import coverage_warnings, never_loaded
 from optimizely_courier.groups.group_run import scheduled_dates
 

@@ -21,22 +21,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from tests.cases import ORDERS_FEED
 from tests.conftest import query, run_cli, write_feed, write_part
 from tests.faults import POINTS, fault_env
 from tests.reliability_report import record
 
 pytestmark = [pytest.mark.reliability, pytest.mark.faults]
 
-FEED = """id: df-aaaaaa
-source: Shop
-name: Orders
-courier: shop
-file: orders
-primary_key: [order_id]
-columns:
-  - {name: order_id, type: String, required: true}
-  - {name: amount, type: Integer}
-"""
 SCHEMA = pa.schema([("order_id", pa.string()), ("amount", pa.int64())])
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23"]
 LOAD = "{df-aaaaaa: [{type: load, file: orders}]}"
@@ -142,7 +133,7 @@ def domain(root: Path, columns: str = "*") -> list[tuple]:
 @pytest.mark.parametrize("seed", range(SEQUENCES))
 def test_any_sequence_of_runs_ends_in_the_tables_a_full_rebuild_and_a_fresh_run_make(dbt_project, tmp_path, seed):
     root = dbt_project
-    write_feed(root, FEED)
+    write_feed(root, ORDERS_FEED)
     assert run_cli(root, "feeds", "compile").exit_code == 0
     sequence = Sequence(root, seed)
     sequence.new_file()

@@ -45,6 +45,13 @@ def write_failed(path: Path, exc: OSError) -> click.ClickException:
     return click.ClickException(f"cannot write {path}: {exc.strerror or type(exc).__name__}")
 
 
+def warn_deprecated(feeds: list) -> None:
+    """One warning line (stderr) per old key spelling a feed uses, naming its file:line and the new key."""
+    for feed in feeds:
+        for message in feed.deprecations:
+            click.echo(f"warning: {message}", err=True)
+
+
 @dataclass
 class Context:
     """What the root command passes to every sub-command (`-C`, `--debug`)."""

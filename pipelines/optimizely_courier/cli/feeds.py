@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from optimizely_courier.cli.common import project_root
+from optimizely_courier.cli.common import project_root, warn_deprecated
 from optimizely_courier.text import to_json
 
 
@@ -16,7 +16,7 @@ def feeds() -> None:
 
     \b
     Examples:
-      courier feeds init --courier optimizely --file decisions --source Optimizely --name Decisions
+      courier feeds init --courier optimizely --tag decisions --source Optimizely --name Decisions
       courier feeds validate
       courier feeds compile --check
     """
@@ -26,7 +26,7 @@ def feeds() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the feeds as a JSON list.")
 @click.pass_context
 def feeds_list(ctx: click.Context, as_json: bool) -> None:
-    """List the feeds: id, domain table, courier/file tag and file.
+    """List the feeds: id, domain table, courier/tag and path.
 
     \b
     Examples:
@@ -37,11 +37,12 @@ def feeds_list(ctx: click.Context, as_json: bool) -> None:
 
     found = sorted(load_feeds(project_root(ctx)), key=lambda f: f.domain_table)
     if as_json:
-        click.echo(to_json([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "file": f.file,
-                             "primary_key": list(f.primary_key), "path": str(f.path)} for f in found]))
+        # `file`: the tag's old name, kept for scripts that read it
+        click.echo(to_json([{"id": f.id, "domain_table": f.domain_table, "courier": f.courier, "tag": f.tag,
+                             "file": f.tag, "primary_key": list(f.primary_key), "path": str(f.path)} for f in found]))
         return
     for feed in found:
-        click.echo(f"{feed.id}  {feed.domain_table:<28} {feed.courier}/{feed.file:<16} {feed.path}")
+        click.echo(f"{feed.id}  {feed.domain_table:<28} {feed.courier}/{feed.tag:<16} {feed.path}")
 
 
 @feeds.command("validate")
@@ -57,6 +58,7 @@ def feeds_validate(ctx: click.Context) -> None:
 
     root = project_root(ctx)
     found, problems = read_feeds(root)
+    warn_deprecated(found)
     problems += model_problems(root, found, problems)
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -136,7 +138,9 @@ def feeds_compile(ctx: click.Context, check: bool) -> None:
     from optimizely_courier.feeds.feed import load_feeds
 
     root = project_root(ctx)
-    report = generated_models(root, load_feeds(root), check=check)
+    found = load_feeds(root)
+    warn_deprecated(found)
+    report = generated_models(root, found, check=check)
     if check:
         for path in report.stale:
             click.echo(f"stale: {path}", err=True)
@@ -154,14 +158,16 @@ def feeds_compile(ctx: click.Context, check: bool) -> None:
 
 
 @feeds.command("init")
-@click.option("--courier", required=True, help="Courier that lands the file tag.")
-@click.option("--file", "tag", required=True, help="File tag (raw table) the feed reads.")
+@click.option("--courier", required=True, help="Courier that lands the files.")
+@click.option("--tag", help="The tag of the landed files (their raw table) the feed reads.")
+@click.option("--file", "old_tag", hidden=True, help="The old name of --tag (deprecated).")
 @click.option("--source", required=True, help='Source name: the domain table is "<source>:<name>".')
 @click.option("--name", required=True, help="Feed name.")
 @click.option("--sample", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A Parquet file to infer from (default: the newest sample the courier kept).")
 @click.pass_context
-def feeds_init(ctx: click.Context, courier: str, tag: str, source: str, name: str, sample: Path | None) -> None:
+def feeds_init(ctx: click.Context, courier: str, tag: str | None, old_tag: str | None, source: str, name: str,
+               sample: Path | None) -> None:
     """Write a new feed inferred from a sample file; never overwrites.
 
     Proposes `uuid` as the primary key when present, generates the feed id, and surfaces the
@@ -169,10 +175,23 @@ def feeds_init(ctx: click.Context, courier: str, tag: str, source: str, name: st
 
     \b
     Example:
-      courier feeds init --courier optimizely --file decisions --source Optimizely --name Decisions
+      courier feeds init --courier optimizely --tag decisions --source Optimizely --name Decisions
     """
     from optimizely_courier.feeds.scaffold import init_feed
 
+    tag = _tag_option(ctx, tag, old_tag)
     root = project_root(ctx)
     path = init_feed(root, courier, tag, source, name, sample)
     click.echo(f"wrote {path.relative_to(root)}: review it, then run `courier feeds compile`")
+
+
+def _tag_option(ctx: click.Context, tag: str | None, old_tag: str | None) -> str:
+    """`--tag`, or its old name `--file` (deprecated: a warning says so); exactly one of them."""
+    if tag is not None and old_tag is not None:
+        raise click.UsageError("--file is the old name of --tag: give only --tag", ctx)
+    if old_tag is not None:
+        click.echo("warning: --file is deprecated: use --tag", err=True)
+        return old_tag
+    if tag is None:
+        raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "tag"))
+    return tag

@@ -83,7 +83,7 @@ def group_run(ctx: click.Context, name: str, date: str | None, start: str | None
         when = _fired_scheduled_time(project, name, fired_by)
         if when is None:
             return
-    if run_group(project, name, dates, scheduled_for=when, reporter=Reporter()).record.status == PARTIAL:
+    if run_group(project, name, dates, scheduled_for=when, reporter=Reporter()).run.status == PARTIAL:
         ctx.exit(PARTIAL_EXIT_CODE)
 
 

@@ -18,6 +18,7 @@ from optimizely_courier.cli.common import (
     note_pending_history,
     project_root,
     run_dates,
+    warn_deprecated,
 )
 from optimizely_courier.cli.experiments import plan
 from optimizely_courier.cli.feeds import feeds, model_problems
@@ -117,8 +118,8 @@ def run(ctx: click.Context, courier: str, date: str | None, start: str | None, e
         click.echo(to_json(report.to_json()))
     else:
         click.echo(run_table(report))
-    reporter.completed(report.record.duration_seconds)
-    if report.record.status == PARTIAL:
+    reporter.completed(report.run.duration_seconds)
+    if report.run.status == PARTIAL:
         ctx.exit(PARTIAL_EXIT_CODE)
 
 
@@ -366,6 +367,7 @@ def validate(ctx: click.Context) -> None:
 
     project = current_project(ctx)
     found, problems = read_feeds(project.root)
+    warn_deprecated(found)
     problems += model_problems(project.root, found, problems)
     problems += check_project(project, found)
     for problem in problems:

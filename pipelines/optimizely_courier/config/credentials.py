@@ -24,7 +24,7 @@ import botocore.session
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from optimizely_courier.config.sources import Courier, Credential
+from optimizely_courier.config.couriers import Courier, Credential
 from optimizely_courier.errors import CredentialError
 
 ROLE_SESSION_NAME = "optimizely-courier"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -135,11 +136,16 @@ class Section:
     def raw(self, name: str, default: Any = None) -> Any:
         return self.data.get(name, default)
 
-    def check_keys(self, allowed: list[str] | tuple[str, ...]) -> None:
-        """Reject keys outside `allowed`, listing the valid ones."""
+    def check_keys(self, allowed: list[str] | tuple[str, ...], deprecated: Iterable[str] = ()) -> None:
+        """Reject keys outside `allowed` and `deprecated` (old spellings, still accepted), listing the
+        valid ones."""
         for name in self.data:
-            if name not in allowed:
+            if name not in allowed and name not in deprecated:
                 raise self.error(str(name), f"unknown key; valid keys are: {', '.join(allowed)}")
+
+    def deprecated(self, old: str, new: str) -> str:
+        """The one-line warning for a key spelled the old way: feeds/x.yml:6: `file`: deprecated, rename it to `tag`."""
+        return str(self.error(old, f"deprecated, rename it to `{new}`"))
 
     def required(self, name: str) -> Any:
         if self.data.get(name) is None:

@@ -19,8 +19,10 @@ from optimizely_courier.feeds.semantics import ONCE_PER_FEED, REQUIRED_TYPE, che
 
 FEEDS_DIR = "feeds"
 TYPES = ("Boolean", "Date", "Datetime", "Decimal", "Float", "Integer", "String")
-FEED_KEYS = ("id", "source", "name", "description", "courier", "file", "primary_key", "last_updated", "stitch",
+FEED_KEYS = ("id", "source", "name", "description", "courier", "tag", "primary_key", "last_updated", "stitch",
              "error_threshold", "unnest", "columns")
+# Keys renamed since feeds were first written: the old spelling still works, with a warning (`Feed.deprecations`).
+RENAMED_KEYS = {"file": "tag"}
 COLUMN_KEYS = ("name", "type", "required", "semantic", "from", "rename_to", "description", "scale")
 DEFAULT_ERROR_THRESHOLD = 0.01
 GENERATED = "generated"
@@ -72,14 +74,14 @@ class FeedColumn:
 
 @dataclass(frozen=True)
 class Feed:
-    """A feed: how one file tag becomes one domain table `<source>:<name>`."""
+    """A feed: how the files landed under one tag become one domain table `<source>:<name>`."""
 
     path: str  # relative to the project, e.g. feeds/optimizely/decisions.yml
     id: str
     source: str
     name: str
     courier: str
-    file: str
+    tag: str  # the tag of the landed files it reads (the raw table raw_<courier>.<tag>)
     primary_key: tuple[str, ...]
     columns: tuple[FeedColumn, ...]
     last_updated: str = GENERATED
@@ -88,6 +90,8 @@ class Feed:
     unnest: str | None = None
     description: str = ""
     lines: dict = field(default_factory=dict, compare=False, repr=False)
+    spellings: dict = field(default_factory=dict, compare=False, repr=False)  # renamed key -> old spelling used
+    deprecations: tuple[str, ...] = field(default=(), compare=False, repr=False)  # a warning per old spelling
 
     @property
     def domain_table(self) -> str:
@@ -99,6 +103,10 @@ class Feed:
 
     def column(self, name: str) -> FeedColumn:
         return next(c for c in self.columns if c.name == name)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A problem with one of the feed's keys, named as the file spells it, at its line."""
+        return ConfigError(self.path, self.spellings.get(key, key), message, self.lines.get(key))
 
 
 def feed_files(root: Path) -> list[Path]:
@@ -152,8 +160,7 @@ def _check_unique(feeds: list[Feed], problems: list[ConfigError]) -> None:
             value = getattr(feed, attribute)
             if value in seen:
                 key = "id" if attribute == "id" else "name"
-                problems.append(ConfigError(feed.path, key, f"{what} `{value}` is also used by {seen[value].path}",
-                                            feed.lines.get(key)))
+                problems.append(feed.error(key, f"{what} `{value}` is also used by {seen[value].path}"))
             seen.setdefault(value, feed)
 
 
@@ -169,13 +176,14 @@ def parse_feed(doc: object, path: str, problems: list[ConfigError]) -> Feed | No
     """Validate one parsed feed document; problems are appended, the feed returned when valid."""
     start = len(problems)
     s = Section(doc, path)
-    _collect(problems, lambda: s.check_keys(FEED_KEYS))
+    _collect(problems, lambda: s.check_keys(FEED_KEYS, deprecated=RENAMED_KEYS))
+    spelled, deprecations = _spellings(s, problems)
     feed_id = _collect(problems, lambda: _matching(s, "id", FEED_ID, "a feed id like df-7k2m9q (courier feeds init "
                                                                        "generates one)"))
     source = _collect(problems, lambda: _matching(s, "source", NAME, "letters, digits and _, starting with a letter"))
     name = _collect(problems, lambda: _matching(s, "name", NAME, "letters, digits and _, starting with a letter"))
     courier = _collect(problems, lambda: _matching(s, "courier", NAME, "a courier name from sources.yml"))
-    tag = _collect(problems, lambda: _matching(s, "file", NAME, "a file tag landed by the courier"))
+    tag = _collect(problems, lambda: _matching(s, spelled.get("tag", "tag"), NAME, "a file tag landed by the courier"))
     stitch = _collect(problems, lambda: s.boolean("stitch", False))
     threshold = _collect(problems, lambda: s.number("error_threshold", DEFAULT_ERROR_THRESHOLD, 0.0, 1.0))
     unnest = _collect(problems, lambda: _matching(s, "unnest", IDENTIFIER, "a list column of the raw table")
@@ -188,10 +196,27 @@ def parse_feed(doc: object, path: str, problems: list[ConfigError]) -> Feed | No
     _check_semantics(s, columns, primary_key or (), problems)
     if len(problems) > start:
         return None
-    return Feed(path=path, id=feed_id, source=source, name=name, courier=courier, file=tag,
+    return Feed(path=path, id=feed_id, source=source, name=name, courier=courier, tag=tag,
                 primary_key=tuple(primary_key), columns=tuple(columns), last_updated=last_updated,
                 stitch=stitch, error_threshold=threshold, unnest=unnest, description=str(description),
-                lines={key: s.line_of(key) for key in FEED_KEYS})
+                lines={key: s.line_of(spelled.get(key, key)) for key in FEED_KEYS}, spellings=spelled,
+                deprecations=deprecations)
+
+
+def _spellings(s: Section, problems: list[ConfigError]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Per feed key, the key the file spells it with (an old spelling of a renamed key is read as the
+    new one, and errors name the key as written), and the warning for each old spelling used."""
+    spelled: dict[str, str] = {}
+    deprecations = []
+    for old, new in RENAMED_KEYS.items():
+        if not s.has(old):
+            continue
+        if s.has(new):
+            problems.append(s.error(old, f"the old name of `{new}`; keep only `{new}`"))
+            continue
+        spelled[new] = old
+        deprecations.append(s.deprecated(old, new))
+    return spelled, tuple(deprecations)
 
 
 def _matching(s: Section, key: str, pattern: re.Pattern, expected: str) -> str:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optimizely_courier.config.sources import SOURCES_FILE, Courier, Project
+from optimizely_courier.config.couriers import Courier
+from optimizely_courier.config.sources import SOURCES_FILE, Project
 from optimizely_courier.config.yamlfile import line_of
 from optimizely_courier.errors import ConfigError, MissingFeedsError
 from optimizely_courier.feeds.feed import Feed, declared_ids
@@ -32,7 +33,7 @@ class FeedOperations:
 
     feed_id: str
     truncate: bool
-    files: tuple[str, ...]
+    tags: tuple[str, ...]
 
 
 def parse_operations(courier: Courier, sources: Path) -> list[FeedOperations]:
@@ -53,13 +54,13 @@ def parse_operations(courier: Courier, sources: Path) -> list[FeedOperations]:
         if not isinstance(items, list) or not items:
             raise ConfigError(sources, where, 'expected a list of operations such as [{type: load, file: <tag>}]',
                               line)
-        truncate, files = False, []
+        truncate, tags = False, []
         for index, item in enumerate(items):
             kind, tag = _operation(item, sources, f"{where}[{index}]", line_of(items, index) or line)
             truncate = truncate or kind == "truncate"
-            if tag is not None and tag not in files:
-                files.append(tag)
-        operations.append(FeedOperations(str(feed_id), truncate, tuple(files)))
+            if tag is not None and tag not in tags:
+                tags.append(tag)
+        operations.append(FeedOperations(str(feed_id), truncate, tuple(tags)))
     return operations
 
 
@@ -119,20 +120,18 @@ def check_project(project: Project, feeds: list[Feed]) -> list[ConfigError]:
             feed = by_id.get(op.feed_id)
             if feed is None and op.feed_id not in declared:
                 problems.append(ConfigError(sources, f"{key}.{op.feed_id}", "no feed in feeds/ has this id", line))
-            for tag in op.files:
+            for tag in op.tags:
                 if tag not in tags:
                     problems.append(ConfigError(sources, f"{key}.{op.feed_id}", f"loads file tag `{tag}`, which no "
                                                 f"entity of courier {courier.name} lands "
                                                 f"(tags: {', '.join(sorted(tags))})", line))
-                elif feed is not None and (feed.courier != courier.name or feed.file != tag):
+                elif feed is not None and (feed.courier != courier.name or feed.tag != tag):
                     problems.append(ConfigError(sources, f"{key}.{op.feed_id}", f"loads `{courier.name}/{tag}`, but "
-                                                f"{feed.path} reads `{feed.courier}/{feed.file}`", line))
+                                                f"{feed.path} reads `{feed.courier}/{feed.tag}`", line))
     for feed in feeds:
         courier = project.couriers.get(feed.courier)
         if courier is None:
-            problems.append(ConfigError(feed.path, "courier", f"no courier `{feed.courier}` in sources.yml",
-                                        feed.lines.get("courier")))
-        elif feed.file not in {entity.tag for entity in courier.entities}:
-            problems.append(ConfigError(feed.path, "file", f"courier {feed.courier} lands no file tag `{feed.file}`",
-                                        feed.lines.get("file")))
+            problems.append(feed.error("courier", f"no courier `{feed.courier}` in sources.yml"))
+        elif feed.tag not in {entity.tag for entity in courier.entities}:
+            problems.append(feed.error("tag", f"courier {feed.courier} lands no file tag `{feed.tag}`"))
     return problems

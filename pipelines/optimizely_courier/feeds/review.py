@@ -12,7 +12,8 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from optimizely_courier.config.sources import SOURCES_FILE, Courier, Entity, Project, parse_sources
+from optimizely_courier.config.couriers import Courier, Entity
+from optimizely_courier.config.sources import SOURCES_FILE, Project, parse_sources
 from optimizely_courier.config.yamlfile import parse_yaml
 from optimizely_courier.errors import ConfigError, CourierError
 from optimizely_courier.feeds.feed import FEEDS_DIR, Feed, FeedColumn, parse_feed, read_feeds
@@ -136,7 +137,7 @@ def _feed_changes(old: Feed | None, new: Feed | None, warehouse: Path | None) ->
         pii = [c.name for c in new.columns if c.is_pii]
         if pii:
             return [change(ATTENTION, "feed_added", f"new feed `{new.id}` with PII columns {_names(pii)}")]
-        return [change(SAFE, "feed_added", f"new feed `{new.id}` reading `{new.courier}/{new.file}`")]
+        return [change(SAFE, "feed_added", f"new feed `{new.id}` reading `{new.courier}/{new.tag}`")]
     if new is None:
         return [change(BREAKING, "feed_removed", f"feed `{old.id}` removed: `{old.domain_table}` is no longer "
                                                  "maintained and queries on it will go stale")]
@@ -149,9 +150,9 @@ def _feed_changes(old: Feed | None, new: Feed | None, warehouse: Path | None) ->
     if old.primary_key != new.primary_key:
         changes.append(change(BREAKING, "primary_key", f"primary key changed from {_names(old.primary_key)} to "
                                                        f"{_names(new.primary_key)}: {rebuilt}"))
-    if (old.courier, old.file) != (new.courier, new.file):
-        changes.append(change(BREAKING, "source", f"reads `{new.courier}/{new.file}` instead of "
-                                                  f"`{old.courier}/{old.file}`: {rebuilt}"))
+    if (old.courier, old.tag) != (new.courier, new.tag):
+        changes.append(change(BREAKING, "source", f"reads `{new.courier}/{new.tag}` instead of "
+                                                  f"`{old.courier}/{old.tag}`: {rebuilt}"))
     if old.unnest != new.unnest:
         changes.append(change(BREAKING, "unnest", f"unnest changed from `{old.unnest}` to `{new.unnest}`: one row "
                                                   f"now stands for something else; {rebuilt}"))
@@ -223,7 +224,7 @@ def _same_column_changes(feed: Feed, old: FeedColumn, new: FeedColumn, warehouse
 
 def _cast_check(warehouse: Path | None, feed: Feed, old: FeedColumn, new: FeedColumn) -> tuple[str, str]:
     """Whether the domain table's existing values cast to the new type (checked in the warehouse)."""
-    from optimizely_courier.feeds.compile import data_type
+    from optimizely_courier.feeds.sql import data_type
 
     if warehouse is None or not warehouse.exists():
         return ATTENTION, "not checked against existing values (no warehouse)"
@@ -281,7 +282,7 @@ def _operation_changes(old: Courier, new: Courier, feeds: dict[str, Feed]) -> li
             changes.append(change(ATTENTION, "operations_removed", "no longer loaded by courier runs"))
         elif o is None:
             changes.append(change(ATTENTION if n.truncate else SAFE, "operations_added",
-                                  f"now loaded from {_names(n.files)}" + (" after a truncate" if n.truncate else "")))
+                                  f"now loaded from {_names(n.tags)}" + (" after a truncate" if n.truncate else "")))
         else:
             if n.truncate and not o.truncate:
                 changes.append(change(ATTENTION, "truncate_added", "truncate added: every run empties the table "
@@ -289,9 +290,9 @@ def _operation_changes(old: Courier, new: Courier, feeds: dict[str, Feed]) -> li
             if o.truncate and not n.truncate:
                 changes.append(change(ATTENTION, "truncate_removed", "truncate removed: runs now upsert into the "
                                                                      "existing rows"))
-            if o.files != n.files:
-                changes.append(change(ATTENTION, "files_changed", f"loads {_names(n.files) or 'nothing'} instead of "
-                                                                  f"{_names(o.files) or 'nothing'}"))
+            if o.tags != n.tags:
+                changes.append(change(ATTENTION, "files_changed", f"loads {_names(n.tags) or 'nothing'} instead of "
+                                                                  f"{_names(o.tags) or 'nothing'}"))
     return changes
 
 
@@ -306,7 +307,7 @@ def _entity_changes(old: Courier, new: Courier, feeds: dict[str, Feed], warehous
             return Change(severity, "entities", new.name, kind, f"`{new.name}/{tag}`: {message}", SOURCES_FILE)
 
         if n is None:
-            used = [f.domain_table for f in feeds.values() if f.courier == new.name and f.file == tag]
+            used = [f.domain_table for f in feeds.values() if f.courier == new.name and f.tag == tag]
             changes.append(change(BREAKING if used else ATTENTION, "entity_removed", "entity removed" +
                                   (f": {', '.join(used)} stop updating" if used else "")))
         elif o is None:

@@ -69,7 +69,7 @@ def render_feed(table: pa.Table, courier: str, tag: str, source: str, name: str,
     columns = table.column_names
     key = "uuid" if "uuid" in columns else columns[0]
     lines = [f"# {source}:{name}, inferred from {sample}. Review the types, key and semantic tags.",
-             f"id: {new_feed_id()}", f"source: {source}", f"name: {name}", f"courier: {courier}", f"file: {tag}",
+             f"id: {new_feed_id()}", f"source: {source}", f"name: {name}", f"courier: {courier}", f"tag: {tag}",
              f"primary_key: [{key}]" + ("" if key == "uuid" else "   # no uuid column: choose the key"),
              "last_updated: generated", "stitch: false", "error_threshold: 0.01", "columns:"]
     surfaced: list[str] = []
@@ -100,7 +100,7 @@ def init_feed(root: Path, courier: str, tag: str, source: str, name: str, sample
     Raises:
         CourierError: bad names, no sample, an unreadable sample, or an existing feed.
     """
-    for option, value in (("--source", source), ("--name", name), ("--courier", courier), ("--file", tag)):
+    for option, value in (("--source", source), ("--name", name), ("--courier", courier), ("--tag", tag)):
         if not NAME.match(value):
             raise CourierError(f"{option}: use letters, digits and _ and start with a letter; got {value!r}")
     path = root / FEEDS_DIR / source.lower() / f"{name.lower()}.yml"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+from optimizely_courier.config.groups import CourierGroup, GroupCourier
 from optimizely_courier.config.schedule import GAP_YEAR_START, unloaded_dates
-from optimizely_courier.config.sources import CourierGroup, GroupCourier
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 LISTED_DATES = 3  # a weekday missed this few times lists its dates

@@ -22,8 +22,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from optimizely_courier.config.groups import CourierGroup
 from optimizely_courier.config.schedule import Cron, previous_time
-from optimizely_courier.config.sources import CourierGroup
 from optimizely_courier.errors import CourierError
 
 TARGETS = ("airflow", "cron", "systemd")

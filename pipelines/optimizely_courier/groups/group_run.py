@@ -19,13 +19,14 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 
+from optimizely_courier.config.groups import CourierGroup, GroupCourier
 from optimizely_courier.config.schedule import covering_window, previous_time, scheduled_times, window_dates
-from optimizely_courier.config.sources import CourierGroup, GroupCourier, Project
+from optimizely_courier.config.sources import Project
 from optimizely_courier.errors import CourierError, GroupDataMissing, GroupFailed, NotReadyError, one_line
 from optimizely_courier.groups.clock import Clock
 from optimizely_courier.landing.discovery import RunDates, plan_run
 from optimizely_courier.runs.build import dbt_environment
-from optimizely_courier.runs.history import GroupRecord, last_success, mark_interrupted, save, save_phase
+from optimizely_courier.runs.history import GroupRun, last_success, mark_interrupted, save, save_phase
 from optimizely_courier.runs.progress import WAITING, Reporter, run_table
 from optimizely_courier.runs.run import PARTIAL
 
@@ -35,7 +36,7 @@ DOWNSTREAM_TAIL_LINES = 20  # how much of a downstream command's output a group 
 
 @dataclass
 class GroupReport:
-    record: GroupRecord
+    run: GroupRun
     courier_reports: list = field(default_factory=list)
 
 
@@ -76,73 +77,73 @@ def run_group(project: Project, name: str, dates: RunDates | None = None,
         scheduled_for = scheduled_for or _latest_scheduled(group, clock.now())
     since = last_success(project.warehouse, name) if dates is None else None
     plans = {m.name: dates or scheduled_dates(group, m, scheduled_for, since) for m in group.couriers}
-    record = GroupRecord(run_id=str(uuid.uuid4()), group_name=name, scheduled_for=scheduled_for,
+    group_run = GroupRun(run_id=str(uuid.uuid4()), group_name=name, scheduled_for=scheduled_for,
                          dates="; ".join(f"{courier} {d.describe()}" for courier, d in plans.items()))
-    report = GroupReport(record)
+    report = GroupReport(group_run)
     mark_interrupted(project.warehouse)
-    save(project.warehouse, record)
+    save(project.warehouse, group_run)
     started = clock.now()
     reporter.status(f"Courier group {name} started" + (f" for {scheduled_for.isoformat()}" if scheduled_for else ""))
     try:
         for member in group.couriers:
             deadline = (scheduled_for or started) + member.wait
-            save_phase(project.warehouse, record, f"{WAITING} ({member.name})")
+            save_phase(project.warehouse, group_run, f"{WAITING} ({member.name})")
             ready = _wait_for_data(project, member, plans[member.name], deadline, group.poll, clock, reporter)
             run_id = str(uuid.uuid4())  # the courier's run: it fails here, or lands what is ready
             if not ready:
                 missing = f"source data not ready by {deadline.isoformat()} (wait {member.wait}): {ready.reason}"
-                _courier_data_missing(project, group, member, plans[member.name], missing, run_id, record, reporter)
+                _courier_data_missing(project, group, member, plans[member.name], missing, run_id, group_run, reporter)
                 if member.on_missing == "stop":
                     raise GroupDataMissing(f"courier {member.name}: {missing}", ready.error.missing) from ready.error
                 alert = f"courier {member.name}: source data not ready by {deadline.isoformat()}: {ready.reason}"
-                record.alerts.append(alert)
+                group_run.alerts.append(alert)
                 reporter.warn(f"alert: {alert}")
-                _notify(project, group, "data_missing", alert, record, reporter)
+                _notify(project, group, "data_missing", alert, group_run, reporter)
             options = RunOptions(skip_missing=not ready, group=name, run_id=run_id)
-            record.courier_runs.append(options.run_id)
-            save_phase(project.warehouse, record, f"Running courier {member.name} (run {options.run_id[:8]})")
+            group_run.courier_runs.append(options.run_id)
+            save_phase(project.warehouse, group_run, f"Running courier {member.name} (run {options.run_id[:8]})")
             try:
                 report.courier_reports.append(run_courier(project, member.name, plans[member.name], options,
                                                           reporter))
             except CourierError as exc:
                 raise GroupFailed(f"courier {member.name}: {exc}") from None
             reporter.block(run_table(report.courier_reports[-1]))
-        _run_downstream(project, group, record, reporter)
-        partial = [r.record.courier for r in report.courier_reports if r.record.status == PARTIAL]
-        record.status = PARTIAL if partial else "success"
+        _run_downstream(project, group, group_run, reporter)
+        partial = [r.run.courier for r in report.courier_reports if r.run.status == PARTIAL]
+        group_run.status = PARTIAL if partial else "success"
         if partial:
-            record.alerts.append(f"courier(s) {', '.join(partial)} rejected files: see `courier history`")
+            group_run.alerts.append(f"courier(s) {', '.join(partial)} rejected files: see `courier history`")
     except CourierError as exc:
-        record.status, record.error = "failed", str(exc)
+        group_run.status, group_run.error = "failed", str(exc)
         reporter.status(f"Courier group {name} failed: {exc}")
         missing = isinstance(exc, GroupDataMissing)
-        _notify(project, group, "data_missing" if missing else "run_failed", str(exc), record, reporter)
+        _notify(project, group, "data_missing" if missing else "run_failed", str(exc), group_run, reporter)
         if isinstance(exc, GroupFailed):
             raise  # as it is, with its cause (the data missing keeps the NotReadyError that said so)
         raise GroupFailed(str(exc)) from None
     finally:
-        record.ended_at = dt.datetime.now(dt.UTC)
-        save(project.warehouse, record)
-    outcome = "finished, some files rejected" if record.status == PARTIAL else "succeeded"
+        group_run.ended_at = dt.datetime.now(dt.UTC)
+        save(project.warehouse, group_run)
+    outcome = "finished, some files rejected" if group_run.status == PARTIAL else "succeeded"
     reporter.status(f"Courier group {name} {outcome}")
     return report
 
 
 def _courier_data_missing(project: Project, group: CourierGroup, member: GroupCourier, dates: RunDates,
-                          missing: str, run_id: str, record: GroupRecord, reporter: Reporter) -> None:
+                          missing: str, run_id: str, group_run: GroupRun, reporter: Reporter) -> None:
     """What the courier itself keeps of its data missing in a group run: with `on_missing: stop`, a failed
     run in its history (the group makes no other run of it); in both cases a `data_missing` event to its
     own notify targets."""
-    from optimizely_courier.runs.history import RunRecord
+    from optimizely_courier.runs.history import CourierRun
     from optimizely_courier.runs.notify import notify
 
     stop = member.on_missing == "stop"
     if stop:
-        run = RunRecord(run_id=run_id, courier=member.name, dates=dates.describe(), group_name=group.name,
-                        status="failed", error=missing, duration_seconds=0.0)
+        run = CourierRun(run_id=run_id, courier=member.name, dates=dates.describe(), group_name=group.name,
+                         status="failed", error=missing, duration_seconds=0.0)
         run.ended_at = run.started_at
         save(project.warehouse, run)
-        record.courier_runs.append(run_id)
+        group_run.courier_runs.append(run_id)
     details = {"courier": member.name, "group": group.name, "run_id": run_id, "dates": dates.describe(),
                "status": "failed" if stop else "running"}
     message = f"in group {group.name}: {missing}" + ("" if stop else "; landing what is ready")
@@ -150,11 +151,11 @@ def _courier_data_missing(project: Project, group: CourierGroup, member: GroupCo
            reporter.warn)
 
 
-def _notify(project: Project, group: CourierGroup, event: str, message: str, record: GroupRecord,
+def _notify(project: Project, group: CourierGroup, event: str, message: str, group_run: GroupRun,
             reporter: Reporter) -> None:
     from optimizely_courier.runs.notify import notify
 
-    details = {"group": group.name, "run_id": record.run_id, "dates": record.dates}
+    details = {"group": group.name, "run_id": group_run.run_id, "dates": group_run.dates}
     notify(group.notify, event, f"courier group {group.name}", message, project, details, reporter.warn)
 
 
@@ -200,18 +201,18 @@ def _wait_for_data(project: Project, member: GroupCourier, dates: RunDates, dead
             interval = min(interval * 2, poll.total_seconds() * MAX_POLL_GROWTH)
 
 
-def _run_downstream(project: Project, group: CourierGroup, record: GroupRecord, reporter: Reporter) -> None:
+def _run_downstream(project: Project, group: CourierGroup, group_run: GroupRun, reporter: Reporter) -> None:
     """Run the group's downstream commands in the project directory, in order; stop at a failure."""
     bin_dir = os.path.dirname(sys.executable)  # dbt and courier of this installation come first on PATH
     env = {**dbt_environment(project), "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     for command in group.downstream:
         reporter.status(f"Downstream: {command}")
-        save_phase(project.warehouse, record, f"Downstream: {command}")
+        save_phase(project.warehouse, group_run, f"Downstream: {command}")
         with reporter.running(f"running `{command}`"):
             # one stream, so the tail shows what the command printed in the order it printed it
             process = subprocess.run(command, shell=True, cwd=project.root, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, errors="replace")
-        record.downstream.append({"command": command, "exit_code": process.returncode})
+        group_run.downstream.append({"command": command, "exit_code": process.returncode})
         lines = [_redact(line, project.secrets()) for line in process.stdout.rstrip().splitlines()]
         _print_tail(reporter, command, lines, process.returncode)
         if process.returncode != 0:

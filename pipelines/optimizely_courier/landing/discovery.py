@@ -98,7 +98,7 @@ class TagStats:
     files: int = 0
     rows: int = 0
     bytes: int = 0
-    already_loaded: int = 0
+    already_landed: int = 0
     rejected: list = field(default_factory=list)  # {"file": key, "reason": ...}
     new_columns: list = field(default_factory=list)  # columns this run added to the raw table
 

@@ -191,7 +191,7 @@ def _not_landed(project: Project, courier: Courier, plan: Plan,
     """Per tag, the plan's files not landed yet; the others are counted as already landed in `stats`."""
     new = not_landed(project, courier, plan.files)
     for tag, files in plan.files.items():
-        stats[tag].already_loaded = len(files) - len(new[tag])
+        stats[tag].already_landed = len(files) - len(new[tag])
     return new
 
 

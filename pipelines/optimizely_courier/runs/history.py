@@ -21,7 +21,7 @@ INTERRUPTED = "interrupted: the run's process ended before the run finished"
 
 
 @dataclass
-class RunRecord:
+class CourierRun:
     """One courier run."""
 
     run_id: str
@@ -53,7 +53,7 @@ class RunRecord:
 
 
 @dataclass
-class GroupRecord:
+class GroupRun:
     """A courier group run and the courier runs it made."""
 
     run_id: str
@@ -80,31 +80,31 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in data.items()}
 
 
-def _table(record: RunRecord | GroupRecord) -> str:
-    return "runs" if isinstance(record, RunRecord) else "group_runs"
+def _table(run: CourierRun | GroupRun) -> str:
+    return "runs" if isinstance(run, CourierRun) else "group_runs"
 
 
-def save(warehouse: Path, record: RunRecord | GroupRecord) -> None:
+def save(warehouse: Path, run: CourierRun | GroupRun) -> None:
     """Insert or update a courier run or a group run."""
-    store.save(warehouse, _table(record), asdict(record))
+    store.save(warehouse, _table(run), asdict(run))
 
 
-def save_phase(warehouse: Path, record: RunRecord | GroupRecord, phase: str) -> None:
+def save_phase(warehouse: Path, run: CourierRun | GroupRun, phase: str) -> None:
     """Record what a run in progress is doing now: a courier run's progress counts, a group run whole (its
     courier runs and alerts so far; it changes phase a few times)."""
-    record.phase, record.phase_since = phase, dt.datetime.now(dt.UTC)
-    if isinstance(record, GroupRecord):
-        save(warehouse, record)
+    run.phase, run.phase_since = phase, dt.datetime.now(dt.UTC)
+    if isinstance(run, GroupRun):
+        save(warehouse, run)
     else:
-        save_progress(warehouse, record)
+        save_progress(warehouse, run)
 
 
-def save_progress(warehouse: Path, record: RunRecord | GroupRecord) -> None:
+def save_progress(warehouse: Path, run: CourierRun | GroupRun) -> None:
     """Record a run's phase and counts so far (cheaper than `save`: often called while it runs)."""
-    values = {"phase": record.phase, "phase_since": record.phase_since}
-    if isinstance(record, RunRecord):
-        values["progress"] = record.progress
-    store.update(warehouse, _table(record), record.run_id, values)
+    values = {"phase": run.phase, "phase_since": run.phase_since}
+    if isinstance(run, CourierRun):
+        values["progress"] = run.progress
+    store.update(warehouse, _table(run), run.run_id, values)
 
 
 def mark_interrupted(warehouse: Path) -> list[str]:

@@ -67,7 +67,7 @@ def run_table(report) -> str:  # noqa: ANN001 - a run.RunReport
     width = max([len("tag")] + [len(tag) for tag in landing.tags])
     lines.append(f"  {'tag':<{width}}  {'files':>7}  {'rows':>12}  {'already landed':>14}")
     for tag, stats in landing.tags.items():
-        lines.append(f"  {tag:<{width}}  {stats.files:>7,}  {stats.rows:>12,}  {stats.already_loaded:>14,}")
+        lines.append(f"  {tag:<{width}}  {stats.files:>7,}  {stats.rows:>12,}  {stats.already_landed:>14,}")
     if report.feeds:
         width = max(len(feed.domain_table) for feed in report.feeds.values())
         lines.append(f"  {'domain table':<{width}}  {'inserted':>10}  {'updated':>10}  {'rejected':>9}")

@@ -19,7 +19,7 @@ from optimizely_courier.config.sources import SOURCES_FILE, Project
 from optimizely_courier.errors import CourierError, ThresholdExceeded
 from optimizely_courier.landing.discovery import RunDates
 from optimizely_courier.runs.build import DbtProcess
-from optimizely_courier.runs.history import RunRecord, mark_interrupted, save
+from optimizely_courier.runs.history import CourierRun, mark_interrupted, save
 from optimizely_courier.runs.lock import wait_until_writable, warehouse_lock
 from optimizely_courier.runs.progress import COMMITTING, FAILED, SENSOR_STARTED, WAITING, Reporter
 from optimizely_courier.runs.tracker import RunTracker
@@ -60,12 +60,12 @@ class RunOptions:
 
 @dataclass
 class RunReport:
-    record: RunRecord
+    run: CourierRun
     feeds: dict[str, FeedReport] = field(default_factory=dict)
     landing: object = None
 
     def to_json(self) -> dict:
-        return self.record.to_json()
+        return self.run.to_json()
 
 
 def run_courier(project: Project, courier_name: str, dates: RunDates, options: RunOptions | None = None,
@@ -79,13 +79,13 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
     options = options or RunOptions()
     reporter = reporter or Reporter(enabled=False)
     project.courier(courier_name)  # an unknown courier is an error of the command, not a failed run to record
-    record = RunRecord(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
-                       group_name=options.group)
-    holder = {"run_id": record.run_id, "courier": courier_name, "started_at": record.started_at.isoformat()}
-    tracker = RunTracker(project.warehouse, record, reporter)
+    run = CourierRun(run_id=options.run_id or str(uuid.uuid4()), courier=courier_name, dates=dates.describe(),
+                     group_name=options.group)
+    holder = {"run_id": run.run_id, "courier": courier_name, "started_at": run.started_at.isoformat()}
+    tracker = RunTracker(project.warehouse, run, reporter)
     started = time.monotonic()
     mark_interrupted(project.warehouse)
-    save(project.warehouse, record)
+    save(project.warehouse, run)
     # dbt imports and parses the project (seconds) while the run lists and lands its files: started
     # first, it is ready about when they have landed. Parsing touches no warehouse, so it needs no lock.
     dbt = DbtProcess(project) if _may_build(project, courier_name, options) else None
@@ -96,21 +96,21 @@ def run_courier(project: Project, courier_name: str, dates: RunDates, options: R
             try:
                 if project.engine == "duckdb":  # a process outside the courier may have the file itself
                     wait_until_writable(project.warehouse, options.lock_timeout, on_wait=tracker.waiting)
-                return _locked_run(project, courier_name, dates, options, tracker, RunReport(record), dbt)
+                return _locked_run(project, courier_name, dates, options, tracker, RunReport(run), dbt)
             finally:
                 _keep_view(project, courier_name)
     except CourierError as exc:
-        record.status, record.error, failure = "failed", str(exc), exc
+        run.status, run.error, failure = "failed", str(exc), exc
         reporter.status(FAILED)
         raise
     except BaseException as exc:  # a bug or an interrupt: still record how the run ended
-        record.status, record.error, failure = "failed", f"{type(exc).__name__}: {exc}", exc
+        run.status, run.error, failure = "failed", f"{type(exc).__name__}: {exc}", exc
         raise
     finally:
-        record.ended_at = dt.datetime.now(dt.UTC)
-        record.duration_seconds = round(time.monotonic() - started, 3)
-        save(project.warehouse, record)
-        _notify(project, record, reporter, failure)
+        run.ended_at = dt.datetime.now(dt.UTC)
+        run.duration_seconds = round(time.monotonic() - started, 3)
+        save(project.warehouse, run)
+        _notify(project, run, reporter, failure)
         if dbt is not None:
             dbt.close()
 
@@ -127,27 +127,27 @@ def _locked_run(project: Project, courier_name: str, dates: RunDates, options: R
                 report: RunReport, dbt: DbtProcess | None) -> RunReport:
     from optimizely_courier.feeds.loadops import parse_operations
 
-    record = report.record
+    run = report.run
     courier = project.courier(courier_name)
     operations = parse_operations(courier, project.root / SOURCES_FILE)
     tracker.status(WAITING)
     builds = bool(operations) and not options.ingest_only
     landing = _land(project, courier_name, dates, options, tracker, sample=not courier.load_operations)
     report.landing = landing
-    record.load_id = landing.load_ids[-1] if landing.load_ids else None
-    record.files = {tag: landing.found(tag) for tag in landing.tags}
-    record.landed = {tag: stats.files for tag, stats in landing.tags.items()}
-    record.already_landed = {tag: stats.already_loaded for tag, stats in landing.tags.items()}
-    record.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
-    record.skipped = list(landing.skipped)
-    record.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
-    record.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
+    run.load_id = landing.load_ids[-1] if landing.load_ids else None
+    run.files = {tag: landing.found(tag) for tag in landing.tags}
+    run.landed = {tag: stats.files for tag, stats in landing.tags.items()}
+    run.already_landed = {tag: stats.already_landed for tag, stats in landing.tags.items()}
+    run.rows = {tag: stats.rows for tag, stats in landing.tags.items()}
+    run.skipped = list(landing.skipped)
+    run.rejected = [item for stats in landing.tags.values() for item in stats.rejected]
+    run.new_columns = {tag: stats.new_columns for tag, stats in landing.tags.items() if stats.new_columns}
     if builds:
         tracker.status(COMMITTING)
         report.feeds = _apply_operations(project, operations, landing, dates, dbt, tracker, options.lock_timeout)
-        record.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
+        run.feeds = {feed_id: vars(feed) for feed_id, feed in report.feeds.items()}
     # files rejected by the bad-file policy: the run landed the rest, and says so in its status
-    record.status = PARTIAL if record.rejected else "success"
+    run.status = PARTIAL if run.rejected else "success"
     return report
 
 
@@ -164,28 +164,28 @@ def _keep_view(project: Project, courier_name: str) -> None:
         pass
 
 
-def _notify(project: Project, record: RunRecord, reporter: Reporter, failure: BaseException | None) -> None:
+def _notify(project: Project, run: CourierRun, reporter: Reporter, failure: BaseException | None) -> None:
     """Tell the courier's notification targets what the run did that someone should know (`failure`: what
     ended a failed run)."""
     from optimizely_courier.runs.notify import notify
 
-    targets = project.couriers[record.courier].notify if record.courier in project.couriers else ()
+    targets = project.couriers[run.courier].notify if run.courier in project.couriers else ()
     if not targets:
         return
     events = []
-    if record.status == "failed":
+    if run.status == "failed":
         threshold = isinstance(failure, ThresholdExceeded)
-        events.append(("rows_rejected" if threshold else "run_failed", f"run failed: {record.error}"))
-    if record.rejected:
-        events.append(("files_rejected", f"{len(record.rejected)} file(s) rejected: "
-                                         + "; ".join(item["reason"] for item in record.rejected[:3])))
-    for tag, columns in record.new_columns.items():
+        events.append(("rows_rejected" if threshold else "run_failed", f"run failed: {run.error}"))
+    if run.rejected:
+        events.append(("files_rejected", f"{len(run.rejected)} file(s) rejected: "
+                                         + "; ".join(item["reason"] for item in run.rejected[:3])))
+    for tag, columns in run.new_columns.items():
         events.append(("new_columns", f"raw table {tag} gained column(s): {', '.join(columns)}"))
-    if record.status != "failed":
-        events += _freshness_events(project, record.courier)
-    details = {"courier": record.courier, "run_id": record.run_id, "dates": record.dates, "status": record.status}
+    if run.status != "failed":
+        events += _freshness_events(project, run.courier)
+    details = {"courier": run.courier, "run_id": run.run_id, "dates": run.dates, "status": run.status}
     for event, message in events:
-        notify(targets, event, f"courier {record.courier}", message, project, details, reporter.warn)
+        notify(targets, event, f"courier {run.courier}", message, project, details, reporter.warn)
 
 
 def _freshness_events(project: Project, courier: str) -> list[tuple[str, str]]:
@@ -227,6 +227,8 @@ def _apply_operations(project: Project, operations: list, landing, dates: RunDat
     if project.engine == "duckdb":  # a `dbt build` started by hand may have begun since the run landed
         wait_until_writable(project.warehouse, lock_timeout, on_wait=tracker.waiting)
     feeds = load_feeds(project.root)
+    for message in (message for feed in feeds for message in feed.deprecations):
+        tracker.warn(message)
     _check_models_fresh(project, feeds)
     pairs = resolve(operations, feeds)
     reports = {feed.id: FeedReport(feed.domain_table, op.truncate) for feed, op in pairs}
@@ -286,11 +288,11 @@ def _pending(project: Project, feed, fingerprint: str, landing) -> tuple[int, in
 
     if project.engine != "duckdb" or not _domain_table_exists(project, feed.domain_table):
         return None
-    days = {datafile.date for datafile in landing.plan.files.get(feed.file, [])}
+    days = {datafile.date for datafile in landing.plan.files.get(feed.tag, [])}
     with duckdb.connect(str(project.warehouse), read_only=True) as db:
         dataset = f"raw_{feed.courier}"
-        return (record.unbuilt_files(db, project.root, dataset, feed.file, feed.id, fingerprint),
-                record.already_built(db, project.root, dataset, feed.file, feed.id, fingerprint, days))
+        return (record.unbuilt_files(db, project.root, dataset, feed.tag, feed.id, fingerprint),
+                record.already_built(db, project.root, dataset, feed.tag, feed.id, fingerprint, days))
 
 
 def _build_stats(project: Project, invocation_id: str | None) -> dict:
@@ -322,12 +324,12 @@ def _check_raw_columns(project: Project, feeds: list) -> None:
             dataset = f"raw_{feed.courier}"
             found = {row[0] for row in db.execute("select column_name from information_schema.columns "
                                                   "where table_schema = ? and table_name = ?",
-                                                  [dataset, feed.file]).fetchall()}
+                                                  [dataset, feed.tag]).fetchall()}
             if not found:
-                raise CourierError(f"{feed.path}: nothing has been landed into {dataset}.{feed.file} yet, so "
+                raise CourierError(f"{feed.path}: nothing has been landed into {dataset}.{feed.tag} yet, so "
                                    f"{feed.domain_table} cannot be built")
             needed = {column.source.column for column in feed.columns} | ({feed.unnest} if feed.unnest else set())
             missing = sorted(needed - found)
             if missing:
-                raise CourierError(f"{feed.path}: {dataset}.{feed.file} has no column "
+                raise CourierError(f"{feed.path}: {dataset}.{feed.tag} has no column "
                                    f"{', '.join(f'`{m}`' for m in missing)}; fix the feed's `name`/`from`")

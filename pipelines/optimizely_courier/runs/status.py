@@ -134,10 +134,10 @@ def _feed_status(db, root: Path, feed, fingerprint: str) -> dict:  # noqa: ANN00
     status = _feed_entry(feed)
     if record.has_table(db, "domain", feed.domain_table):
         status["rows"] = db.execute(f'select count(*) from domain."{feed.domain_table}"').fetchall()[0][0]
-        status["files_to_build"] = record.unbuilt_files(db, root, f"raw_{feed.courier}", feed.file, feed.id,
+        status["files_to_build"] = record.unbuilt_files(db, root, f"raw_{feed.courier}", feed.tag, feed.id,
                                                         fingerprint)
     else:
-        status["files_to_build"] = record.unbuilt_files(db, root, f"raw_{feed.courier}", feed.file, feed.id, "")
+        status["files_to_build"] = record.unbuilt_files(db, root, f"raw_{feed.courier}", feed.tag, feed.id, "")
     return status
 
 

@@ -13,18 +13,18 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from optimizely_courier.runs.history import RunRecord, save_phase, save_progress
+from optimizely_courier.runs.history import CourierRun, save_phase, save_progress
 
 SAVE_SECONDS = 1.0
 WAITING_FOR_WAREHOUSE = "Waiting for the warehouse"
 
 
 class RunTracker:
-    """Passes a run's progress to its reporter and records it in the run's history record."""
+    """Passes a run's progress to its reporter and keeps it in the run history."""
 
-    def __init__(self, warehouse: Path, record: RunRecord, reporter):  # noqa: ANN001 - a progress.Reporter
+    def __init__(self, warehouse: Path, run: CourierRun, reporter):  # noqa: ANN001 - a progress.Reporter
         self.warehouse = warehouse
-        self.record = record
+        self.run = run
         self.reporter = reporter
         self._saved = 0.0
         self._resume: str | None = None  # the phase a wait for the warehouse interrupted
@@ -32,13 +32,13 @@ class RunTracker:
     def status(self, message: str) -> None:
         # recorded before it is said: what the run's output shows, `courier status` already has
         self._resume = None
-        self.record.progress = {}
-        save_phase(self.warehouse, self.record, message)
+        self.run.progress = {}
+        save_phase(self.warehouse, self.run, message)
         self.reporter.status(message)
 
     def waiting(self, holder: str) -> None:
         """The run waits for the warehouse: `holder` has it (the phase it was in goes on at its next count)."""
-        resume = self._resume or self.record.phase
+        resume = self._resume or self.run.phase
         self.status(f"{WAITING_FOR_WAREHOUSE}: {holder} holds it")
         self._resume = resume
 
@@ -52,8 +52,8 @@ class RunTracker:
     def landing(self, plan, new: dict) -> Iterator[None]:  # noqa: ANN001 - a discovery.Plan
         self._resume = None
         files = sum(len(found) for found in plan.files.values())
-        self.record.progress = {"files_done": 0, "files_total": files, "rows": 0, "bytes_total": plan.total_bytes}
-        save_phase(self.warehouse, self.record, "Loading data")
+        self.run.progress = {"files_done": 0, "files_total": files, "rows": 0, "bytes_total": plan.total_bytes}
+        save_phase(self.warehouse, self.run, "Loading data")
         try:
             with self.reporter.landing(plan, new):
                 yield
@@ -63,7 +63,7 @@ class RunTracker:
     def file(self, datafile, rows: int) -> None:  # noqa: ANN001 - a discovery.DataFile
         self.reporter.file(datafile, rows)
         self._resume_after_wait()
-        progress = self.record.progress
+        progress = self.run.progress
         progress["files_done"] = progress.get("files_done", 0) + 1
         progress["rows"] = progress.get("rows", 0) + rows
         self._save(first_or_last=progress["files_done"] in (1, progress.get("files_total")))
@@ -79,7 +79,7 @@ class RunTracker:
         self.reporter.node(event)
         self._resume_after_wait()
         if event.get("event", "finished") == "finished" and not event.get("test"):
-            self.record.progress["models_built"] = self.record.progress.get("models_built", 0) + 1
+            self.run.progress["models_built"] = self.run.progress.get("models_built", 0) + 1
             self._save(first_or_last=False)
 
     def warn(self, message: str) -> None:
@@ -88,10 +88,10 @@ class RunTracker:
     def _resume_after_wait(self) -> None:
         if self._resume is not None:
             phase, self._resume = self._resume, None
-            save_phase(self.warehouse, self.record, phase)
+            save_phase(self.warehouse, self.run, phase)
 
     def _save(self, first_or_last: bool) -> None:
         now = time.monotonic()
         if first_or_last or now - self._saved >= SAVE_SECONDS:
             self._saved = now
-            save_progress(self.warehouse, self.record)
+            save_progress(self.warehouse, self.run)

@@ -1,6 +1,6 @@
 [[ header ]]
 {{ config(alias=courier_alias('[[ feed.domain_table ]]'), unique_key='_pk') }}
-{%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.file ]]') %}
+{%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.tag ]]') %}
 {% set q = courier_quote %}
 -- built after the rejected rows, whose error threshold test stops this model in `dbt build`:
 -- depends_on: {{ ref('[[ feed.model_name ]]__rejected') }}

@@ -1,6 +1,6 @@
 [[ header ]]
 {{ config(alias=courier_alias('[[ feed.domain_table ]]__rejected'), unique_key=['_load_id', '_file', '_file_row']) }}
-{%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.file ]]') %}
+{%- set feed = courier_feed('[[ feed.id ]]', '[[ feed.courier ]]', '[[ feed.tag ]]') %}
 {% set q = courier_quote %}
 -- [[ feed.domain_table ]]: rows that failed a cast or missed a required value, with the raw values as text.
 

@@ -1,10 +1,10 @@
 [[ header ]]
-{{ courier_require_landed('[[ feed.courier ]]', '[[ feed.file ]]') }}
+{{ courier_require_landed('[[ feed.courier ]]', '[[ feed.tag ]]') }}
 {% set q = courier_quote %}
--- [[ feed.domain_table ]]: raw_[[ feed.courier ]].[[ feed.file ]] rows extracted, cast, keyed and checked.
+-- [[ feed.domain_table ]]: raw_[[ feed.courier ]].[[ feed.tag ]] rows extracted, cast, keyed and checked.
 
 with source as (
-    select * from {{ source('raw_[[ feed.courier ]]', '[[ feed.file ]]') }}
+    select * from {{ source('raw_[[ feed.courier ]]', '[[ feed.tag ]]') }}
 ),
 
 extracted as (
