@@ -41,7 +41,7 @@ PROJECT_ARGS = {
     "courier feeds list": [], "courier feeds validate": [], "courier group export": ["nightly", "--to", "cron"],
     "courier group history": [], "courier group next": ["nightly"], "courier group run": ["nightly", "--all"],
     "courier history": [], "courier results": ["checkout"], "courier run": ["shop", "--all"],
-    "courier samples": ["shop"], "courier serve": [], "courier status": [], "courier validate": [],
+    "courier samples": ["shop"], "courier serve": [], "courier status": [], "courier ui": [], "courier validate": [],
 }
 
 
