@@ -54,9 +54,10 @@ reliability: $(STAMP)
 
 # The suites too slow for `make test` (about 10 minutes): the Spark equivalence tests, local and on a
 # standalone cluster (a master and two workers, each its own JVM), 3,600 part files in one run, the
-# benchmarks' smoke runs, the long end-to-end suites (dlt's own CLI through a run, the demo), and the
-# exported Airflow DAG under Airflow 2.10 and 3.1 (each installed from PyPI once into .courier/airflow-<version>,
-# about 1 to 3 minutes; Airflow's dependencies conflict with dbt's, so never into .venv).
+# benchmarks' smoke runs, the long end-to-end suites (dlt's own CLI through a run, the demo), the UI's
+# browser test (Debian's chromium, driven by Playwright), and the exported Airflow DAG under Airflow 2.10
+# and 3.1 (each installed from PyPI once into .courier/airflow-<version>, about 1 to 3 minutes; Airflow's
+# dependencies conflict with dbt's, so never into .venv).
 scaleout: $(STAMP)
 	$(BIN)/python -m pytest -m "scaleout or long" -q
 

@@ -42,7 +42,7 @@ PROJECT_ARGS = {
     "courier group history": [], "courier group next": ["nightly"], "courier group run": ["nightly", "--all"],
     "courier history": [], "courier plan": ["checkout", "--mde", "5%"], "courier results": ["checkout"],
     "courier run": ["shop", "--all"],
-    "courier samples": ["shop"], "courier serve": [], "courier status": [], "courier validate": [],
+    "courier samples": ["shop"], "courier serve": [], "courier status": [], "courier ui": [], "courier validate": [],
 }
 
 

@@ -1,5 +1,5 @@
 """The package's layers import only downward: config -> landing -> feeds -> experiments -> runs ->
-groups -> cli (modules at the top, such as errors and settings, serve them all)."""
+groups -> ui -> cli (modules at the top, such as errors and settings, serve them all)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 from tests.conftest import ROOT
 
-LAYERS = ["config", "landing", "feeds", "experiments", "runs", "groups", "cli"]
+LAYERS = ["config", "landing", "feeds", "experiments", "runs", "groups", "ui", "cli"]
 PACKAGE = ROOT / "pipelines" / "optimizely_courier"
 
 

@@ -23,6 +23,7 @@ from optimizely_courier.cli.common import (
 from optimizely_courier.cli.experiments import plan
 from optimizely_courier.cli.feeds import feeds, model_problems
 from optimizely_courier.cli.groups import group, serve
+from optimizely_courier.cli.ui import ui
 from optimizely_courier.errors import CourierError
 from optimizely_courier.text import to_json
 
@@ -385,6 +386,7 @@ cli.add_command(group)
 cli.add_command(serve)
 cli.add_command(feeds)
 cli.add_command(plan)
+cli.add_command(ui)
 
 
 def main(argv: list[str] | None = None) -> None:

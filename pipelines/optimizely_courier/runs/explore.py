@@ -3,7 +3,8 @@
 `--where` is a filter and nothing else: it must parse as one SQL expression on its own (so it
 cannot end the statement, comment out the rest, or add clauses), it is placed in parentheses on
 lines of its own, the row limit is applied by the cursor, not in the SQL, and the query runs on a
-read-only connection with external access off (so no expression can write, or read a file).
+read-only connection with external access off (so no expression can write, or read a file). A sort
+(`courier ui`) names one of the table's columns, quoted; paging skips a whole number of rows.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Exploration:
     columns: list[tuple[str, str, tuple[str, ...]]]  # name, type, semantic tags
     rows: list[tuple]
     keys: tuple[str, ...] = ()  # the primary key's columns: never cut
+    matching: int | None = None  # rows the filter matches (when counted)
 
     @property
     def names(self) -> list[str]:
@@ -39,15 +41,20 @@ class Exploration:
 
 
 def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, where: str | None = None,
-            lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None) -> Exploration:
+            lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None, order_by: str | None = None,
+            descending: bool = False, offset: int = 0, count: bool = False) -> Exploration:
     """Rows of `domain."<table>"` with each column's type and semantic tags.
 
     Args:
         lock_timeout: how long to wait for a run or another process writing the warehouse.
         on_wait: told who holds the warehouse, when that wait begins.
+        order_by: a column of the table to sort by (`descending` for the largest first); rows
+            otherwise come in the table's order.
+        offset: rows to skip (after the filter and the sort): a page's start.
+        count: also count the rows the filter matches (`matching`).
 
     Raises:
-        CourierError: no warehouse, no such table, or a `where` clause DuckDB rejects.
+        CourierError: no warehouse, no such table, no such sort column, or a `where` clause DuckDB rejects.
         WarehouseBusy: the warehouse was still being written after `lock_timeout` seconds.
     """
     if not warehouse.exists():
@@ -60,19 +67,31 @@ def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, whe
             known = ", ".join(tables) or "none yet (run a courier with load operations, or dbt build)"
             raise CourierError(f"no domain table {table!r}; domain tables: {known}")
         relation = f'{DOMAIN_SCHEMA}."{table}"'
-        sql = f"select * from {relation}" + (f" where (\n{_filter(where)}\n)" if where else "")
+        types = dict(db.execute("select column_name, data_type from information_schema.columns "
+                                "where table_schema = ? and table_name = ?", [DOMAIN_SCHEMA, table]).fetchall())
+        filtered = f"from {relation}" + (f" where (\n{_filter(where)}\n)" if where else "")
+        sql = f"select * {filtered}{_order(order_by, descending, types)}" + (f" offset {int(offset)}" if offset else "")
         try:
             cursor = db.execute(sql)
             rows = cursor.fetchmany(limit)
+            names = [d[0] for d in cursor.description]
+            matching = db.execute(f"select count(*) {filtered}").fetchall()[0][0] if count else None
         except duckdb.Error as exc:
             raise CourierError(f"--where: {str(exc).splitlines()[0]}") from None
-        names = [d[0] for d in cursor.description]
-        types = dict(db.execute("select column_name, data_type from information_schema.columns "
-                                "where table_schema = ? and table_name = ?", [DOMAIN_SCHEMA, table]).fetchall())
     feed = next((f for f in feeds if f.domain_table == table), None)
     tags = {c.name: c.semantics for c in feed.columns} if feed else {}
     return Exploration(table, [(n, types.get(n, "?"), tags.get(n, ())) for n in names], rows,
-                       keys=feed.primary_key if feed else ())
+                       keys=feed.primary_key if feed else (), matching=matching)
+
+
+def _order(column: str | None, descending: bool, columns: dict[str, str]) -> str:
+    """An `order by` on one of the table's columns (quoted), or nothing."""
+    if column is None:
+        return ""
+    if column not in columns:
+        raise CourierError(f"sort: no column {column!r}; columns: {', '.join(columns)}")
+    quoted = '"' + column.replace('"', '""') + '"'
+    return f" order by {quoted} {'desc' if descending else 'asc'} nulls last"
 
 
 def _filter(where: str) -> str:

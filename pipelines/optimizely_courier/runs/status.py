@@ -25,8 +25,14 @@ from optimizely_courier.runs.lock import reading
 RUNNING = "running"
 
 
-def courier_status(project: Project, name: str, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything `courier status` shows for one courier, as JSON-ready values."""
+def courier_status(project: Project, name: str, now: dt.datetime | None = None,
+                   busy: str | None = None) -> dict[str, Any]:
+    """Everything `courier status` shows for one courier, as JSON-ready values.
+
+    Args:
+        busy: who writes the warehouse, when the caller knows it is written (a run in progress): the
+            warehouse is then not opened at all, and landed and built data are the last run's view.
+    """
     from optimizely_courier.feeds.feed import read_feeds
 
     now = now or dt.datetime.now(dt.UTC)
@@ -36,7 +42,7 @@ def courier_status(project: Project, name: str, now: dt.datetime | None = None) 
     running = next((run for run in runs if run["status"] == RUNNING), None)
     succeeded = next((run for run in finished if run["status"] == "success"), None)
     feeds = [feed for feed in read_feeds(project.root)[0] if feed.courier == name]
-    warehouse, view = _warehouse_view(project, courier.dataset, name, feeds)
+    warehouse, view = _warehouse_view(project, courier.dataset, name, feeds, busy)
     landed = view["landed"]
     return {
         "courier": name,
@@ -72,13 +78,16 @@ def keep_view(project: Project, name: str) -> None:
     save_view(project.warehouse, name, view)
 
 
-def _warehouse_view(project: Project, dataset: str, name: str, feeds: list) -> tuple[dict, dict]:
+def _warehouse_view(project: Project, dataset: str, name: str, feeds: list,
+                    busy: str | None = None) -> tuple[dict, dict]:
     """({busy: who holds the warehouse or None, as_of: when the view was read or None}, the view)."""
     unread = {"landed": {"files": 0, "rows": 0, "newest_partition": None},
               "domain_tables": [_feed_entry(feed) for feed in feeds]}
     if project.engine != "duckdb" or not project.warehouse.exists():
         return {"busy": None, "as_of": None}, unread
     try:
+        if busy is not None:
+            raise WarehouseBusy(busy, holder=busy)
         with reading(project.warehouse) as db:
             return {"busy": None, "as_of": None}, _read_view(db, project.root, dataset, feeds)
     except WarehouseBusy as exc:
