@@ -142,7 +142,7 @@ def _columns(types: list[tuple[str, str]], feed: Feed | None, profile: dict, row
 def _feed_summary(feed: Feed | None) -> dict | None:
     if feed is None:
         return None
-    return {"id": feed.id, "path": feed.path, "courier": feed.courier, "file": feed.file,
+    return {"id": feed.id, "path": feed.path, "courier": feed.courier, "tag": feed.tag,
             "primary_key": list(feed.primary_key), "last_updated": feed.last_updated,
             "error_threshold": feed.error_threshold, "stitch": feed.stitch, "description": feed.description}
 
