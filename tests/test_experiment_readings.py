@@ -23,8 +23,9 @@ from optimizely_courier.experiments.stats import (
 )
 from optimizely_courier.landing.e3 import DECISIONS_SCHEMA, EVENTS_SCHEMA
 from optimizely_courier.runs.build import run_dbt
+from tests.cases import OPTIMIZELY_SOURCES
 from tests.conftest import copy_dbt_files, query, run_cli
-from tests.test_experiments import SOURCES, T0, decision, event, write
+from tests.test_experiments import T0, decision, event, write
 
 EXPOSURES = """id: exposures
 experiment_id: "1001"
@@ -82,7 +83,7 @@ def project(tmp_path_factory, data):
     root = tmp_path_factory.mktemp("readings") / "project"
     root.mkdir()
     copy_dbt_files(root, "feeds")
-    (root / "sources.yml").write_text(SOURCES)
+    (root / "sources.yml").write_text(OPTIMIZELY_SOURCES)
     (root / "experiments").mkdir()
     for name, text in (("exposures", EXPOSURES), ("exposures_first", FIRST), ("unbuilt", UNBUILT)):
         (root / "experiments" / f"{name}.yml").write_text(text)
