@@ -49,16 +49,20 @@ from_optimizely__conversions as (
         and attributed.converted_at between units.decided_at
             and units.decided_at + interval 172800 second
     group by units.visitor_id
+),
+
+final as (
+    select
+        units.visitor_id,
+        units.variation_id,
+        units.decided_at,
+        units.is_multiple_exposure,
+        coalesce(from_optimizely__conversions.purchase_rate, 0) as purchase_rate,
+        coalesce(from_optimizely__conversions.purchases_per_visitor, 0) as purchases_per_visitor,
+        coalesce(from_optimizely__conversions.revenue_per_visitor, 0) as revenue_per_visitor,
+        coalesce(from_optimizely__conversions.revenue_per_visitor__nonfinite, 0) as revenue_per_visitor__nonfinite
+    from units
+    left join from_optimizely__conversions on from_optimizely__conversions.visitor_id = units.visitor_id
 )
 
-select
-    units.visitor_id,
-    units.variation_id,
-    units.decided_at,
-    units.is_multiple_exposure,
-    coalesce(from_optimizely__conversions.purchase_rate, 0) as purchase_rate,
-    coalesce(from_optimizely__conversions.purchases_per_visitor, 0) as purchases_per_visitor,
-    coalesce(from_optimizely__conversions.revenue_per_visitor, 0) as revenue_per_visitor,
-    coalesce(from_optimizely__conversions.revenue_per_visitor__nonfinite, 0) as revenue_per_visitor__nonfinite
-from units
-left join from_optimizely__conversions on from_optimizely__conversions.visitor_id = units.visitor_id
+select * from final

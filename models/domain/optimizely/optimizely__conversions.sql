@@ -5,6 +5,11 @@
 -- built after the rejected rows, whose error threshold test stops this model in `dbt build`:
 -- depends_on: {{ ref('optimizely__conversions__rejected') }}
 -- Optimizely:Conversions: one row per uuid; the newest load wins.
+-- Built by the courier_domain materialization (macros/materializations.sql: the build's mode, the record).
+-- Queries run while dbt compiles this model (macros/courier.sql), each deciding its SQL:
+--   courier_keys_unique        are the window's keys unique? If not, `winners` ranks them first
+--   courier_in_window          the window's load ids, written as literals the scan prunes on
+--   courier_incremental_rows   on Spark only: the date partitions the new rows touch
 
 -- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
 -- row of each key is decided on the key and the winner order alone, so the wide rows are never ranked.
@@ -59,8 +64,12 @@ with {% if not unique %}winners as (
 {% if not unique %}
         and (_load_id, _file, _file_row) in (select _load_id, _file, _file_row from winners)
 {% endif %}
-)
+),
 
 -- An incremental build writes the incoming rows no row of the table beats (on Spark, with the rest of the
 -- date partitions they touch, which it overwrites).
-{{ courier_incremental_rows('incoming', ['_pk'], ['_updated', '_file_date', '_file', '_file_row'], ref('stg_optimizely__conversions')) }}
+final as (
+    {{ courier_incremental_rows('incoming', ['_pk'], ['_updated', '_file_date', '_file', '_file_row'], ref('stg_optimizely__conversions')) }}
+)
+
+select * from final

@@ -3,6 +3,11 @@
 {%- set feed = courier_feed('df-7k2m9q', 'optimizely', 'decisions') %}
 {% set q = courier_quote %}
 -- Optimizely:Decisions: rows that failed a cast or missed a required value, with the raw values as text.
+-- Built by the courier_rejected materialization (macros/materializations.sql: the build's mode, the record).
+-- Queries run while dbt compiles this model (macros/courier.sql), each deciding its SQL:
+--   courier_rejected_in_window   any rejected rows in the window? If none, the model reads nothing
+--   courier_in_window            the window's load ids, written as literals the scan prunes on
+--   courier_incremental_rows     on Spark only: the date partitions the new rows touch
 
 with incoming as (
 select
@@ -33,7 +38,11 @@ select
     _file_row
 from {{ ref('stg_optimizely__decisions') }}
 where {{ courier_rejected_in_window(feed, ref('stg_optimizely__decisions')) }}
-)
+),
 
 -- (on Spark, an incremental build adds the rest of the date partitions it touches, which it overwrites)
-{{ courier_incremental_rows('incoming', ['_load_id', '_file', '_file_row']) }}
+final as (
+    {{ courier_incremental_rows('incoming', ['_load_id', '_file', '_file_row']) }}
+)
+
+select * from final

@@ -2,6 +2,8 @@
 {{ courier_require_landed('optimizely', 'conversions') }}
 {% set q = courier_quote %}
 -- Optimizely:Conversions: raw_optimizely.conversions rows extracted, cast, keyed and checked.
+-- A view (the courier_staging materialization); while compiling, courier_require_landed asks whether
+-- anything has been landed (if not, the build stops with what to run first).
 
 with source as (
     select * from {{ source('raw_optimizely', 'conversions') }}
@@ -68,26 +70,30 @@ typed as (
         {{ courier_text('_src__client_engine') }} as client_engine,
         {{ courier_text('_src__client_version') }} as client_version
     from extracted
-)
+),
 
 -- the feed's columns, the raw values they came from (for the rejected rows), the key and lineage
-select
-    typed.*,
-    {{ courier_pk(['uuid']) }} as _pk,
-    {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
-    {{ courier_load_time('_load_id') }} as _updated,
-    nullif(substr(concat(
-        coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
-        coalesce('; ' || case when _src__converted_at is not null and converted_at is null
+final as (
+    select
+        typed.*,
+        {{ courier_pk(['uuid']) }} as _pk,
+        {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
+        {{ courier_load_time('_load_id') }} as _updated,
+        nullif(substr(concat(
+            coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
+            coalesce('; ' || case when _src__converted_at is not null and converted_at is null
             then 'converted_at: cannot cast ' || left({{ courier_text('_src__converted_at') }}, 80) || ' to Datetime' end, ''),
-        coalesce('; ' || case when _src__processed_at is not null and processed_at is null
+            coalesce('; ' || case when _src__processed_at is not null and processed_at is null
             then 'processed_at: cannot cast ' || left({{ courier_text('_src__processed_at') }}, 80) || ' to Datetime' end, ''),
-        coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
-        coalesce('; ' || case when _src__revenue_cents is not null and revenue_cents is null
+            coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
+            coalesce('; ' || case when _src__revenue_cents is not null and revenue_cents is null
             then 'revenue_cents: cannot cast ' || left({{ courier_text('_src__revenue_cents') }}, 80) || ' to Integer' end, ''),
-        coalesce('; ' || case when _src__value is not null and value is null
+            coalesce('; ' || case when _src__value is not null and value is null
             then 'value: cannot cast ' || left({{ courier_text('_src__value') }}, 80) || ' to Float' end, ''),
-        coalesce('; ' || case when _src__quantity is not null and quantity is null
+            coalesce('; ' || case when _src__quantity is not null and quantity is null
             then 'quantity: cannot cast ' || left({{ courier_text('_src__quantity') }}, 80) || ' to Integer' end, '')
-    ), 3), '') as _reject_reason
-from typed
+        ), 3), '') as _reject_reason
+    from typed
+)
+
+select * from final

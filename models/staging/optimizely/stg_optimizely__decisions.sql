@@ -2,6 +2,8 @@
 {{ courier_require_landed('optimizely', 'decisions') }}
 {% set q = courier_quote %}
 -- Optimizely:Decisions: raw_optimizely.decisions rows extracted, cast, keyed and checked.
+-- A view (the courier_staging materialization); while compiling, courier_require_landed asks whether
+-- anything has been landed (if not, the build stops with what to run first).
 
 with source as (
     select * from {{ source('raw_optimizely', 'decisions') }}
@@ -60,24 +62,28 @@ typed as (
         {{ courier_text('_src__client_engine') }} as client_engine,
         {{ courier_text('_src__client_version') }} as client_version
     from extracted
-)
+),
 
 -- the feed's columns, the raw values they came from (for the rejected rows), the key and lineage
-select
-    typed.*,
-    {{ courier_pk(['uuid']) }} as _pk,
-    {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
-    {{ courier_load_time('_load_id') }} as _updated,
-    nullif(substr(concat(
-        coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
-        coalesce('; ' || case when _src__decided_at is not null and decided_at is null
+final as (
+    select
+        typed.*,
+        {{ courier_pk(['uuid']) }} as _pk,
+        {{ courier_uuid(courier_pk(['uuid'])) }} as _uuid_pk,
+        {{ courier_load_time('_load_id') }} as _updated,
+        nullif(substr(concat(
+            coalesce('; ' || case when _src__uuid is null then 'uuid: required value missing' end, ''),
+            coalesce('; ' || case when _src__decided_at is not null and decided_at is null
             then 'decided_at: cannot cast ' || left({{ courier_text('_src__decided_at') }}, 80) || ' to Datetime' end, ''),
-        coalesce('; ' || case when _src__processed_at is not null and processed_at is null
+            coalesce('; ' || case when _src__processed_at is not null and processed_at is null
             then 'processed_at: cannot cast ' || left({{ courier_text('_src__processed_at') }}, 80) || ' to Datetime' end, ''),
-        coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
-        coalesce('; ' || case when _src__experiment_id is null then 'experiment_id: required value missing' end, ''),
-        coalesce('; ' || case when _src__variation_id is null then 'variation_id: required value missing' end, ''),
-        coalesce('; ' || case when _src__is_holdback is not null and is_holdback is null
+            coalesce('; ' || case when _src__visitor_id is null then 'visitor_id: required value missing' end, ''),
+            coalesce('; ' || case when _src__experiment_id is null then 'experiment_id: required value missing' end, ''),
+            coalesce('; ' || case when _src__variation_id is null then 'variation_id: required value missing' end, ''),
+            coalesce('; ' || case when _src__is_holdback is not null and is_holdback is null
             then 'is_holdback: cannot cast ' || left({{ courier_text('_src__is_holdback') }}, 80) || ' to Boolean' end, '')
-    ), 3), '') as _reject_reason
-from typed
+        ), 3), '') as _reject_reason
+    from typed
+)
+
+select * from final

@@ -63,21 +63,25 @@ with [% if incremental %]{% if courier_is_incremental() %}touched as (
         and attributed.[[ source.timestamp ]] between [[ window_start ]]
             and units.decided_at + interval [[ window_seconds ]] second
     group by units.visitor_id
-)[[ "," if not loop.last ]]
+),
 [% endfor %]
 
-select
-    units.visitor_id,
-    units.variation_id,
-    units.decided_at,
-    units.is_multiple_exposure,
+final as (
+    select
+        units.visitor_id,
+        units.variation_id,
+        units.decided_at,
+        units.is_multiple_exposure,
 [% for column in segments %]
-    units.[[ column.sql ]],
+        units.[[ column.sql ]],
 [% endfor %]
 [% for metric in metrics %]
-    coalesce([[ metric.source ]].[[ metric.name ]], 0) as [[ metric.name ]][[ "," if not loop.last ]]
+        coalesce([[ metric.source ]].[[ metric.name ]], 0) as [[ metric.name ]][[ "," if not loop.last ]]
 [% endfor %]
-from units
+    from units
 [% for source in sources %]
-left join [[ source.name ]] on [[ source.name ]].visitor_id = units.visitor_id
+    left join [[ source.name ]] on [[ source.name ]].visitor_id = units.visitor_id
 [% endfor %]
+)
+
+select * from final

@@ -71,28 +71,32 @@ sums as (
         max(covariate_cap) as covariate_cap
     from observations
     group by variation_id, segment, segment_value, metric, kind
-)
+),
 
 -- the mean is total / denominator; its variance per unit by the delta method (for a denominator of 1,
 -- the observations' sample variance); the variances are NULL, undefined, with fewer than 2 units
-select
-    variation_id,
-    segment,
-    segment_value,
-    metric,
-    kind,
-    units,
-    total,
-    denominator,
-    total / nullif(denominator, 0) as mean,
-    (observation_variance
-        - 2 * (total / nullif(denominator, 0)) * covariance
-        + (total / nullif(denominator, 0)) * (total / nullif(denominator, 0)) * denominator_variance)
-        / nullif((denominator / units) * (denominator / units), 0) as variance,
-    covariate_total,
-    covariate_variance,
-    covariate_covariance,
-    nonfinite_rows,
-    cap,
-    covariate_cap
-from sums
+final as (
+    select
+        variation_id,
+        segment,
+        segment_value,
+        metric,
+        kind,
+        units,
+        total,
+        denominator,
+        total / nullif(denominator, 0) as mean,
+        (observation_variance
+            - 2 * (total / nullif(denominator, 0)) * covariance
+            + (total / nullif(denominator, 0)) * (total / nullif(denominator, 0)) * denominator_variance)
+            / nullif((denominator / units) * (denominator / units), 0) as variance,
+        covariate_total,
+        covariate_variance,
+        covariate_covariance,
+        nonfinite_rows,
+        cap,
+        covariate_cap
+    from sums
+)
+
+select * from final

@@ -2,6 +2,8 @@
 {{ courier_require_landed('[[ feed.courier ]]', '[[ feed.tag ]]') }}
 {% set q = courier_quote %}
 -- [[ feed.domain_table ]]: raw_[[ feed.courier ]].[[ feed.tag ]] rows extracted, cast, keyed and checked.
+-- A view (the courier_staging materialization); while compiling, courier_require_landed asks whether
+-- anything has been landed (if not, the build stops with what to run first).
 
 with source as (
     select * from {{ source('raw_[[ feed.courier ]]', '[[ feed.tag ]]') }}
@@ -26,21 +28,25 @@ typed as (
         [[ c.cast ]] as [[ c.name ]][[ "," if not loop.last ]]
 [% endfor %]
     from extracted
-)
+),
 
 -- the feed's columns, the raw values they came from (for the rejected rows), the key and lineage
-select
-    typed.*,
-    {{ courier_pk([[ keys ]]) }} as _pk,
-    {{ courier_uuid(courier_pk([[ keys ]])) }} as _uuid_pk,
-    {{ courier_load_time('_load_id') }} as _updated,
+final as (
+    select
+        typed.*,
+        {{ courier_pk([[ keys ]]) }} as _pk,
+        {{ courier_uuid(courier_pk([[ keys ]])) }} as _uuid_pk,
+        {{ courier_load_time('_load_id') }} as _updated,
 [% if checks %]
-    nullif(substr(concat(
+        nullif(substr(concat(
 [% for check in checks %]
-        coalesce('; ' || [[ check ]], '')[[ "," if not loop.last ]]
+            coalesce('; ' || [[ check ]], '')[[ "," if not loop.last ]]
 [% endfor %]
-    ), 3), '') as _reject_reason
+        ), 3), '') as _reject_reason
 [% else %]
-    cast(null as {{ dbt.type_string() }}) as _reject_reason
+        cast(null as {{ dbt.type_string() }}) as _reject_reason
 [% endif %]
-from typed
+    from typed
+)
+
+select * from final
