@@ -157,3 +157,21 @@ def test_every_key_the_validators_accept_is_in_its_reference_page(page, where, k
     # `key`, or the key qualified by its place: `columns[].from`, `couriers.<name>.freshness`
     missing = [key for key in keys if not re.search(rf"`(?:[^`\s]*[.\]])?{re.escape(key)}`", text)]
     assert not missing, f"{page}: keys of {where} not documented: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("heading, anchor", [
+    ("Configuration: `sources.yml`", "configuration-sourcesyml"),
+    ("dlt's own CLI", "dlts-own-cli"),
+    ("Capping (winsorizing)", "capping-winsorizing"),
+    ("What a run lands and builds, and how it recovers", "what-a-run-lands-and-builds-and-how-it-recovers"),
+    ("`courier dlt <courier>` (global_options)", "courier-dlt-courier-global_options"),
+])
+def test_headings_get_githubs_anchors(heading, anchor):
+    assert _slug(heading) == anchor
+
+
+def test_a_repeated_heading_gets_a_numbered_anchor(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# Setup\n\n## Setup\n\n```\n# not a heading\n```\n\n### Setup\n")
+
+    assert anchors(page) == {"setup", "setup-1", "setup-2"}
