@@ -2,7 +2,7 @@
 
     python bench/experiment.py --visitors 10000000 --days 14           # prints a table
     python bench/experiment.py --visitors 10000000 --days 14 --write   # + its section in bench/results.md
-    python bench/experiment.py --visitors 400000 --days 14 --plot bench/experiment.png   # README's picture
+    python bench/experiment.py --visitors 400000 --days 14 --plot bench/experiment.png   # the docs' picture
 
 `make demo`'s experiment (experiments/demo_checkout.yml: purchase rate, purchases and revenue per
 visitor within 48 hours of the decision; 10% of the baseline's visitors buy, 13% of the treatment's),

@@ -4,7 +4,7 @@ courier and dbt-snowflake in its dbt process, as they would talk to an account.
 
 fakesnow 0.12 lacks a few things of Snowflake's SQL that dlt's loads and the shipped models use. They are
 closed here, in the emulator, each rewriting what Snowflake accepts into what fakesnow runs (the courier
-sends Snowflake's SQL, unchanged; README "Scaling out" lists these):
+sends Snowflake's SQL, unchanged; docs/engines.md lists these):
 - `PUT 'file://…' '@stage/path'`: a quoted stage location (dlt quotes it) is not taken as a stage;
 - `FILE_FORMAT = (TYPE = 'PARQUET', BINARY_AS_TEXT = FALSE, …)`: options separated by commas;
 - `MATCH_BY_COLUMN_NAME = 'CASE_INSENSITIVE'`: the value quoted;

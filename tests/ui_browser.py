@@ -2,7 +2,7 @@
 Debian's chromium (`/usr/bin/chromium`, installed by apt-get; Playwright downloads no browser) with a fresh
 profile, headless, nothing in the background that would reach the network.
 
-    python -m tests.ui_browser PROJECT OUT_DIR    # the README's screenshots of PROJECT (see tests.ui_project)
+    python -m tests.ui_browser PROJECT OUT_DIR    # docs/ui.md's screenshots of PROJECT (see tests.ui_project)
 """
 
 from __future__ import annotations

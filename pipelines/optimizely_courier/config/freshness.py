@@ -10,6 +10,7 @@ from optimizely_courier.config.groups import CourierGroup, GroupCourier, schedul
 from optimizely_courier.config.schedule import longest_gap, longest_staleness, parse_duration
 from optimizely_courier.config.yamlfile import Section
 
+FRESHNESS_KEYS = ("warn_after", "error_after")
 LOAD_MARGIN = dt.timedelta(hours=1)  # a scheduled run's landing, after its wait, before a partition is late
 
 
@@ -40,7 +41,7 @@ def parse_freshness(s: Section | None) -> Freshness | None:
     """A courier's `freshness: {warn_after, error_after}`, or None when it has none."""
     if s is None:
         return None
-    s.check_keys(("warn_after", "error_after"))
+    s.check_keys(FRESHNESS_KEYS)
     warn = schedule_value(s, "warn_after", None, parse_duration)
     error = schedule_value(s, "error_after", None, parse_duration)
     if warn is None or error is None:

@@ -36,6 +36,8 @@ __all__ = ["SOURCES_FILE", "ENGINES", "Engine", "Project", "load_project", "pars
 SOURCES_FILE = "sources.yml"
 Engine = Literal["duckdb", "spark", "snowflake", "bigquery", "databricks", "athena"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
+SOURCES_KEYS = ("couriers", "courier_groups", "warehouse")
+WAREHOUSE_KEYS = ("type", "lake")
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
 def parse_sources(doc: Any, path: Path, root: Path, env: Mapping[str, str]) -> Project:
     """Validate a parsed sources.yml document."""
     top = Section(doc if doc is not None else LineDict(), path)
-    top.check_keys(("couriers", "courier_groups", "warehouse"))
+    top.check_keys(SOURCES_KEYS)
     couriers_section = top.section("couriers")
     if not couriers_section.data:
         raise top.error("couriers", "expected at least one courier")
@@ -132,7 +134,7 @@ def _parse_warehouse(s: Section | None, root: Path, env: Mapping[str, str]) -> t
     """The engine the tables live on; Spark reads raw Parquet from a lake location."""
     if s is None:
         return "duckdb", None
-    s.check_keys(("type", "lake"))
+    s.check_keys(WAREHOUSE_KEYS)
     engine = s.choice("type", ENGINES, default="duckdb")
     lake = expand(s, "lake", env)
     if engine == "spark" and not lake:

@@ -25,6 +25,7 @@ from optimizely_courier.errors import ConfigError, MissingFeedsError
 from optimizely_courier.feeds.feed import Feed, declared_ids
 
 OPERATION_TYPES = ("truncate", "load")
+OPERATION_KEYS = {"truncate": ("type",), "load": ("type", "file")}  # the keys each operation takes
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _operation(item: Any, sources: Path, where: str, line: int) -> tuple[str, st
     if kind not in OPERATION_TYPES:
         raise ConfigError(sources, f"{where}.type", f"expected one of {', '.join(OPERATION_TYPES)}; got {kind!r}",
                           line)
-    allowed = {"type"} if kind == "truncate" else {"type", "file"}
+    allowed = set(OPERATION_KEYS[kind])
     extra = sorted(set(item) - allowed)
     if extra:
         raise ConfigError(sources, f"{where}.{extra[0]}", f"a {kind} operation takes no `{extra[0]}`", line)
