@@ -91,3 +91,57 @@ def _partition_files(domain: Path) -> dict[tuple[str, str], set[str]]:
     """The Parquet file names of each (table, date partition) of the Spark domain tables."""
     return {(table.name, partition.name.removeprefix("_file_date=")): {f.name for f in partition.glob("*.parquet")}
             for table in domain.glob("*") for partition in table.glob("_file_date=*")}
+
+
+def test_spark_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path):
+    _assert_spark_build_equals_duckdb_build(tmp_path)
+
+    # history stays local on every engine; explore and status say where the tables are instead
+    spark = tmp_path / "spark"
+    assert run_cli(spark, "history").output.split()[1:3] == ["success", "optimizely"]
+    explore = run_cli(spark, "explore", "Optimizely:Decisions")
+    assert explore.exit_code == 1
+    assert "this project's tables are on spark: query them with its own tools" in explore.output
+    assert "on spark: landed and built data are not read here" in run_cli(spark, "status").output
+
+
+def test_spark_cluster_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path, monkeypatch):
+    from tests.spark_cluster import SparkCluster
+
+    with SparkCluster(tmp_path / "cluster", workers=2) as cluster:
+        monkeypatch.setenv("COURIER_SPARK_MASTER", cluster.url)
+        _assert_spark_build_equals_duckdb_build(tmp_path)
+        # the domain tables were built by executors: JVMs each worker started, not the driver
+        for worker in ("worker0", "worker1"):
+            assert "Asked to launch executor" in cluster.log(worker), cluster.log(worker)
+
+
+def test_spark_rebuilds_a_feed_whose_definition_changed_whole_and_the_next_build_reads_nothing_again(tmp_path):
+    export = tmp_path / "e3" / "v1" / "account_id=12345"
+    generate(E3Spec(days=2, experiments=2, events=("purchase",), rows=300, seed=5), export)
+    later = tmp_path / "later" / "type=decisions" / f"date={DAY2}"
+    shutil.move(export / "type=decisions" / f"date={DAY2}", later)
+    spark = project(tmp_path / "spark", tmp_path / "e3", "warehouse: {type: spark, lake: lake}\n")
+    domain = spark / ".courier/spark/warehouse/domain.db"
+    assert run_cli(spark, "run", "optimizely", "--all").exit_code == 0
+    first = _partition_files(domain)
+
+    feed = spark / "feeds" / "optimizely" / "decisions.yml"
+    feed.write_text(feed.read_text().replace("  - {name: referer, type: String}\n", ""))
+    assert run_cli(spark, "feeds", "compile").exit_code == 0
+    shutil.copytree(later, spark / "mirror" / "v1" / "account_id=12345" / "type=decisions" / f"date={DAY2}")
+    landed = run_cli(spark, "run", "optimizely", "--all")
+    assert landed.exit_code == 0, landed.output
+
+    # decisions: rebuilt whole with the new definition (both days, no referer); conversions: unchanged
+    second = _partition_files(domain)
+    decisions, conversions = TABLES.values()
+    table = f"read_parquet('{domain / decisions}/*/*.parquet', hive_partitioning = true)"
+    assert rows(f"select count(*), count(distinct uuid) from {table}") == [(600, 600)]
+    assert "referer" not in {name for (name,) in rows(f"select column_name from (describe select * from {table})")}
+    assert second[decisions, DAY1] != first[decisions, DAY1]
+    assert second[conversions, DAY1] == first[conversions, DAY1] and second[conversions, DAY2] == first[conversions, DAY2]
+
+    # the rebuild recorded every file it read: a plain build rewrites nothing
+    run_dbt(load_project(spark), "build")
+    assert _partition_files(domain) == second
