@@ -363,14 +363,14 @@ def test_experiments_are_listed_with_whether_their_results_are_built(project):
 # -- rules: secrets, token, hosts, the extra ----------------------------------------------------------------------
 
 def test_no_page_or_download_shows_a_secret_even_when_a_recorded_error_holds_one(copy, monkeypatch):
-    from optimizely_courier.runs.history import RunRecord, save
+    from optimizely_courier.runs.history import CourierRun, save
 
     secret = "https://hooks.example.com/services/T0KEN-VALUE-42"
     monkeypatch.setenv("HOOK_URL", secret)
     sources = copy / "sources.yml"
     sources.write_text(sources.read_text().replace("    load_operations:", "    notify: [{webhook: \"${HOOK_URL}\"}]\n"
                                                                            "    load_operations:", 1))
-    save(copy / "warehouse.duckdb", RunRecord(run_id="leaky", courier="optimizely", dates="2026-11-30",
+    save(copy / "warehouse.duckdb", CourierRun(run_id="leaky", courier="optimizely", dates="2026-11-30",
                                               status="failed", error=f"POST {secret} failed"))
     app = client(copy)
     pages = [app.get(path) for path in ("/", "/couriers/optimizely", "/experiments/checkout",

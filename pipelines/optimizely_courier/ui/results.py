@@ -35,7 +35,7 @@ RESULT_FIELDS = {"experiment", "experiment_id", "baseline", "window_hours", "cup
 def experiments_list(project: Project) -> list[dict[str, Any]]:
     """Every experiment definition, and whether its results model is built (when the warehouse can be read)."""
     from optimizely_courier.errors import CourierError
-    from optimizely_courier.experiments.looks import SCHEMA
+    from optimizely_courier.experiments.observed import SCHEMA
 
     experiments = load_experiments(project.root)
     built: set[str] | None = None
