@@ -123,16 +123,20 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
         # what an incremental build needs to know: when the observations' SQL changes, every unit may change
         meta = {"experiment_definition": hashlib.sha256(models["observations"].encode()).hexdigest()[:16],
                 "experiment_feeds": [decisions.id, conversions.id]} if incremental else None
-        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment, meta)))
+        # a segment column that is PII in the decisions feed is PII in the observations too
+        pii = any(c.is_pii for c in decisions.columns if c.name in experiment.segments)
+        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment, meta, pii)))
     return outputs
 
 
-def _docs(experiment: Experiment, meta: dict | None) -> str:
-    """dbt docs of both models: what a row is and what each column holds."""
+def _docs(experiment: Experiment, meta: dict | None, pii: bool) -> str:
+    """dbt docs of both models: what a row is and what each column holds; the tags `experiment` and
+    (`pii`) for selectors, here rather than in the SQL so the experiment's fingerprint stays."""
     exposures = ("left out of the results: `multiple_exposures: exclude`" if experiment.multiple_exposures == "exclude"
                  else "counted in the variation of its first decision: `multiple_exposures: first`")
     metrics = [{"name": name, "description": text} for m in experiment.metrics if m.observed
                for name, text in _observation_columns(experiment, m)]
+    tags = ["experiment", *(["pii"] if pii else [])]  # the results name a PII segment's values too
     observations = {"name": f"exp_{experiment.id}__observations",
                     "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
                                    "decision in the experiment (holdback left out), with its metric observations.",
@@ -144,10 +148,10 @@ def _docs(experiment: Experiment, meta: dict | None) -> str:
                                 *({"name": column, "description": f"Segment: the {column} of that decision."}
                                   for column in experiment.segments),
                                 *metrics],
-                    **({"config": {"meta": meta}} if meta else {})}
+                    "config": {"tags": tags, **({"meta": meta} if meta else {})}}
     results = {"name": f"exp_{experiment.id}__results",
                "description": f"Experiment {experiment.experiment_id}: per variation and metric, the sufficient "
-                              "statistics `courier results` tests on.",
+                              "statistics `courier results` tests on.", "config": {"tags": tags},
                "columns": [{"name": "variation_id", "description": "The variation."},
                            {"name": "segment", "description": "`all`, or the decisions column the row is a "
                                                               "segment of."},
