@@ -26,7 +26,7 @@ from optimizely_courier.feeds.compile import (
     write_models,
 )
 from optimizely_courier.feeds.feed import Feed
-from optimizely_courier.feeds.sqlnames import comment, jinja_arg, sql_name, string_literal
+from optimizely_courier.feeds.sqlnames import comment, jinja_arg, jinja_string, sql_name, string_literal
 
 # The domain columns the models read: the shipped feeds' names.
 DECISION_COLUMNS = ("uuid", "visitor_id", "variation_id", "experiment_id", "is_holdback", "decided_at")
@@ -228,9 +228,10 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
             taken = sum(1 for entry in sources.values() if entry["model"] == source.model)
             sources[source] = {"name": f"{name}_{taken + 1}" if taken else name, "model": source.model,
                                "text": described, "visitor_id": sql_name(source.visitor_id),
-                               "timestamp": sql_name(source.timestamp), "metrics": []}
+                               "time": _time(source), "metrics": [],
+                               "check": _timestamp_check(experiment, metric) if metric.source else None}
         entry = sources[source]
-        time = f"attributed.{entry['timestamp']}"
+        time = entry["time"]
         after = f"{time} >= units.decided_at" if experiment.cuped else None
         entry["metrics"].append({**_metric(metric, metric.name, after), "source": entry["name"]})
         if metric.kind == "sum":
@@ -239,6 +240,30 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
             entry["metrics"].append({**_metric(metric, covariate_name(metric), f"{time} < units.decided_at"),
                                      "source": entry["name"]})
     return list(sources.values())
+
+
+def _time(source: Source) -> str:
+    """A source row's time: its timestamp column, or that text read with the declared format and zone."""
+    if source.timestamp_format is None:
+        return f"attributed.{sql_name(source.timestamp)}"
+    return (f"{{{{ courier_parse_timestamp({_attributed(source.timestamp)}, {jinja_string(source.timestamp_format)}, "
+            f"{jinja_string(source.timezone)}) }}}}")
+
+
+def _timestamp_check(experiment: Experiment, metric: Metric) -> str | None:
+    """For a `from` model read without a `timestamp_format`: a check, when the build runs, that its
+    timestamp column is not text (DuckDB would fail comparing it, naming none of these)."""
+    source = metric.source
+    if source is None or source.timestamp_format is not None:
+        return None
+    names = ", ".join(jinja_string(text) for text in (source.timestamp, experiment.path, experiment.id, metric.name))
+    return f"{{{{ courier_require_timestamp(ref({jinja_string(source.model)}), {names}) }}}}"
+
+
+def _attributed(column: str) -> str:
+    """`attributed.<column>`, as a macro argument (a quoted name stays quoted by the adapter)."""
+    name = sql_name(column)
+    return f"'attributed.{name}'" if name == column else f"'attributed.' ~ {jinja_arg(name)}"
 
 
 def _in_definition_order(experiment: Experiment, sources: list[dict]) -> list[dict]:
@@ -299,9 +324,7 @@ def _when(metric: Metric, period: str | None) -> str:
 
 
 def _finite(metric: Metric) -> str:
-    column = sql_name(metric.value)
-    argument = f"'attributed.{column}'" if column == metric.value else f"'attributed.' ~ {jinja_arg(column)}"
-    return "{{ courier_is_finite(" + argument + ") }}"
+    return "{{ courier_is_finite(" + _attributed(metric.value) + ") }}"
 
 
 def _result(experiment: Experiment, metric: Metric) -> dict:
