@@ -139,11 +139,11 @@ def test_not_ready_advice_says_what_is_missing_what_skip_missing_would_skip_and_
     [line] = [line for line in result.output.splitlines() if line.startswith("Error:")]
     marker = f"s3://{bucket.name}/{PREFIX}/type=decisions/date=2026-11-26/_SUCCESS"
     missing_at, again_at, flag_at = (line.index(f"ready marker {marker} not found"),
-                                     line.index("run again after the export's ready marker appears"),
+                                     line.index("Run again after the export's ready marker appears"),
                                      line.index("--skip-missing"))
     assert missing_at < again_at < flag_at  # what is missing, when to run again, then the flag
     assert ("--skip-missing would skip decisions on 2026-11-26 and 2026-11-27, "
-            "conversions on 2026-11-26 and 2026-11-27") in line
+            "conversions on 2026-11-26 and 2026-11-27 now") in line
 
 
 def test_skip_missing_lands_ready_days_and_warns_about_the_rest(bucket, make_project, tmp_path):

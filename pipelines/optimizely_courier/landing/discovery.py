@@ -168,9 +168,8 @@ def _not_ready_advice(not_ready: dict[str, list[dt.date]], unmarked: bool) -> st
     leaves these out, so a user reads what it costs before reading the flag."""
     appears = "the export's ready marker appears" if unmarked else "the export has written those days' files"
     skipped = ", ".join(f"{tag} on {_days(days)}" for tag, days in not_ready.items())
-    return (f". Nothing of these is landed: run again after {appears}. --skip-missing would skip {skipped} "
-            f"(landing the rest; a later run lands them once ready); `object/optional: true` on an entity "
-            f"skips its missing days in every run")
+    return (f". Run again after {appears}. --skip-missing would skip {skipped} now (landing the rest; a later "
+            f"run lands them once ready); `object/optional: true` on an entity skips its missing days in every run")
 
 
 def _days(days: list[dt.date]) -> str:
