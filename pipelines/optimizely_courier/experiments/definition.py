@@ -32,6 +32,7 @@ model's rows) within the window, 0 when it has none.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass, replace
@@ -390,7 +391,9 @@ def _source(s: Section) -> Source | None:
     return source
 
 
+@functools.cache
 def _time_zones() -> set[str]:
+    """IANA time zone names (zoneinfo lists them by walking its data: once)."""
     import zoneinfo
 
     return zoneinfo.available_timezones() | {"UTC"}
