@@ -108,3 +108,54 @@
 {% macro bigquery__courier_is_finite(expression) -%}
   not (is_nan(cast({{ expression }} as float64)) or is_inf(cast({{ expression }} as float64)))
 {%- endmacro %}
+
+
+{#- A `from` model's text timestamp read with its experiment's `timestamp_format` (strptime directives
+    %Y %y %m %d %H %I %M %S %p %b, checked by the courier) as a time in `timezone` (an IANA name). -#}
+{% macro courier_parse_timestamp(expression, format, timezone) -%}
+  {{ return(adapter.dispatch('courier_parse_timestamp')(expression, format, timezone)) }}
+{%- endmacro %}
+
+{% macro default__courier_parse_timestamp(expression, format, timezone) -%}
+  timezone({{ courier_string(timezone) }}, strptime(cast({{ expression }} as varchar), {{ courier_string(format) }}))
+{%- endmacro %}
+
+{% macro spark__courier_parse_timestamp(expression, format, timezone) -%}
+  to_utc_timestamp(to_timestamp(cast({{ expression }} as string),
+    {{ courier_string(courier_timestamp_format(format, "'T'", [('%Y', 'yyyy'), ('%y', 'yy'), ('%m', 'M'), ('%d', 'd'),
+      ('%H', 'H'), ('%I', 'h'), ('%M', 'mm'), ('%S', 'ss'), ('%p', 'a'), ('%b', 'MMM')])) }}),
+    {{ courier_string(timezone) }})
+{%- endmacro %}
+
+{% macro snowflake__courier_parse_timestamp(expression, format, timezone) -%}
+  convert_timezone({{ courier_string(timezone) }}, 'UTC', to_timestamp_ntz(cast({{ expression }} as varchar),
+    {{ courier_string(courier_timestamp_format(format, '"T"', [('%Y', 'YYYY'), ('%y', 'YY'), ('%m', 'MM'),
+      ('%d', 'DD'), ('%H', 'HH24'), ('%I', 'HH12'), ('%M', 'MI'), ('%S', 'SS'), ('%p', 'AM'), ('%b', 'MON')])) }}))
+{%- endmacro %}
+
+{% macro bigquery__courier_parse_timestamp(expression, format, timezone) -%}
+  parse_timestamp({{ courier_string(format) }}, cast({{ expression }} as string), {{ courier_string(timezone) }})
+{%- endmacro %}
+
+{#- A strptime format in another engine's words: the literal `T` as `literal_t`, each directive as its pattern. -#}
+{% macro courier_timestamp_format(format, literal_t, patterns) -%}
+  {%- set translated = namespace(text=format.replace('T', literal_t)) -%}
+  {%- for directive, pattern in patterns -%}
+    {%- set translated.text = translated.text.replace(directive, pattern) -%}
+  {%- endfor -%}
+  {{ return(translated.text) }}
+{%- endmacro %}
+
+
+{#- Stop the build, naming the experiment, metric, model and column, when a `from` model's timestamp column
+    is text and the experiment declares no `timestamp_format`: comparing it with the decision's time would
+    fail with an engine error naming none of them. Checked when the build runs (the columns are known then). -#}
+{% macro courier_require_timestamp(relation, column, definition, experiment, metric) -%}
+  {%- if execute and not var('courier_compile_only', false) -%}
+    {%- for found in adapter.get_columns_in_relation(relation) if found.name | lower == column | lower and found.is_string() -%}
+      {{ exceptions.raise_compiler_error(definition ~ ": experiment `" ~ experiment ~ "`, metric `" ~ metric
+         ~ "`: column `" ~ column ~ "` of model `" ~ relation.identifier ~ "` is text; declare how to read it in the "
+         ~ "metric's `from`, e.g. timestamp_format: \"%m/%d/%Y %H:%M:%S\" (and timezone, default UTC)") }}
+    {%- endfor -%}
+  {%- endif -%}
+{%- endmacro %}

@@ -89,3 +89,40 @@ def test_a_bad_date_or_duration_is_a_usage_error_that_exits_2_before_any_work(tm
     assert result.output.startswith("Usage: courier ")
     assert result.output.splitlines()[-1].startswith("Error: ") and option in result.output.splitlines()[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.yml"]
+
+
+BLOCKED_SITE = Path(__file__).resolve().parent / "blocked_site"
+# feature: the modules made to fail to import, the command, the module named and the extra
+EXTRAS = {
+    "ui": ("starlette", ["ui"], "courier ui", "starlette", "ui"),
+    "plot": ("matplotlib", ["results", "demo_checkout", "--plot", "lift.png"], "--plot", "matplotlib", "plot"),
+    "spark": ("pyspark", ["run", "shop", "--date", "2026-11-25"],
+              "the spark engine (`warehouse: {type: spark}`)", "pyspark", "spark"),
+    "snowflake": ("snowflake", ["run", "shop", "--date", "2026-11-25"],
+                  "the snowflake engine (`warehouse: {type: snowflake}`)", "snowflake.connector", "cloud"),
+    "demo": ("moto", None, "the demo", "moto", "demo"),
+}
+
+
+@pytest.mark.parametrize("feature", list(EXTRAS))
+def test_a_feature_whose_extra_is_missing_fails_with_one_line_naming_the_pip_install(dbt_project, feature):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import write_part
+
+    blocked, args, what, module, extra = EXTRAS[feature]
+    if feature in ("spark", "snowflake"):
+        warehouse = {"spark": "{type: spark, lake: lake}", "snowflake": "{type: snowflake}"}[feature]
+        (dbt_project / "sources.yml").write_text(SHOP_SOURCES + f"warehouse: {warehouse}\n")
+        write_part(dbt_project, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])
+    command = ["-m", "optimizely_courier.dev.demo"] if args is None else ["-m", "optimizely_courier", *args]
+    env = {**os.environ, "COURIER_BLOCKED_MODULES": blocked, "DO_NOT_TRACK": "1",
+           "PYTHONPATH": os.pathsep.join([str(BLOCKED_SITE), str(ROOT / "pipelines"), str(ROOT)])}
+
+    result = subprocess.run([sys.executable, *command], cwd=dbt_project, env=env, capture_output=True, text=True)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == (f"Error: {what} needs the `{extra}` extra ({module} is not installed): "
+                                     f"pip install 'optimizely-courier[{extra}]'")

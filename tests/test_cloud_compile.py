@@ -5,6 +5,7 @@ model parses in that engine's SQL dialect."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,9 @@ def _compile(tmp_path: Path, engine: str) -> Path:
     everything = (ROOT / "tests/fixtures/feeds/shop/everything.yml").read_text()
     (root / "feeds/optimizely/everything.yml").write_text(
         everything.replace("courier: shop", "courier: optimizely").replace("tag: orders", "tag: decisions"))
+    # the lab's experiment: its seed's text times are read with the engine's own parser
+    shutil.copytree(ROOT / "examples/lab-metrics/experiments", root / "experiments")
+    shutil.copytree(ROOT / "examples/lab-metrics/seeds", root / "seeds")
     assert run_cli(root, "feeds", "compile").exit_code == 0
     run_dbt(load_project(root), "compile", variables=COMPILE_ONLY, extra=NO_CONNECTION)
     return root / "target" / "compiled" / "optimizely_courier" / "models"
@@ -70,6 +74,8 @@ def test_feeds_compile_for_snowflake_and_the_sql_parses(tmp_path):
     assert "json_extract_string" not in "".join(sql.values())
     # dlt's Snowflake columns are upper case, and a quoted name keeps its case there
     assert '"TIMESTAMP" as _src__decided_at' in sql["stg_optimizely__decisions.sql"]
+    assert ("convert_timezone('UTC', 'UTC', to_timestamp_ntz(cast(attributed.call_start as varchar),\n"
+            "    'MM/DD/YYYY HH24:MI:SS'))") in sql["exp_lab_metrics__observations.sql"]
 
 
 def test_feeds_compile_for_bigquery_and_the_sql_parses(tmp_path, monkeypatch):
@@ -80,6 +86,8 @@ def test_feeds_compile_for_bigquery_and_the_sql_parses(tmp_path, monkeypatch):
     sql = _parse_all(_compile(tmp_path, "bigquery"), "bigquery")
     assert "cross join unnest(json_query_array(" in sql["stg_shop__everything.sql"]
     assert "safe_cast(" in sql["stg_optimizely__decisions.sql"]
+    assert ("parse_timestamp('%m/%d/%Y %H:%M:%S', cast(attributed.call_start as string), 'UTC')"
+            in sql["exp_lab_metrics__observations.sql"])
 
 
 def test_the_parse_check_rejects_sql_written_for_another_engine(tmp_path):

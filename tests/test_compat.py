@@ -79,4 +79,4 @@ def test_data_not_ready_carries_every_missing_day(dbt_project):
 
     assert [entry.split(":")[0] for entry in raised.value.missing] == [f"orders 2026-11-0{d}" for d in range(1, 6)]
     assert raised.value.summary.endswith(" (and 2 more)")
-    assert str(raised.value).startswith(f"source data not ready: {raised.value.summary}. Run later")
+    assert str(raised.value).startswith(f"source data not ready: {raised.value.summary}. Run again after")

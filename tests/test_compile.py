@@ -87,3 +87,73 @@ def test_invalid_feed_stops_compile_with_one_line(compiled):
     result = run_cli(compiled, "feeds", "compile")
     assert result.exit_code == 1
     assert result.output.startswith("Error: feeds/shop/everything.yml:17: `columns[3].type`: expected one of")
+
+
+def dbt_selected(root: Path, selector: str) -> set[str]:
+    """The models real `dbt ls --select <selector>` selects in `root`."""
+    import subprocess
+    import sys
+
+    listed = subprocess.run([str(Path(sys.executable).parent / "dbt"), "ls", "--quiet", "--resource-type", "model",
+                             "--output", "name", "--select", selector], cwd=root, capture_output=True, text=True,
+                            env={**os.environ, "DO_NOT_TRACK": "1"})
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    return set(listed.stdout.split())
+
+
+def test_dbt_selects_a_couriers_a_sources_the_pii_and_the_experiment_models_by_tag(dbt_project):
+    from tests.cases import OPTIMIZELY_SOURCES, ORDERS_FEED
+    from tests.conftest import write_feed
+
+    shutil.copytree(ROOT / "feeds" / "optimizely", dbt_project / "feeds" / "optimizely")
+    shutil.copytree(ROOT / "experiments", dbt_project / "experiments")
+    (dbt_project / "sources.yml").write_text(
+        (dbt_project / "sources.yml").read_text() + OPTIMIZELY_SOURCES.removeprefix("couriers:\n"))
+    write_feed(dbt_project, ORDERS_FEED + "  - {name: email, type: String, semantic: email}\n")
+    before = {path.name: path.read_text() for path in (ROOT / "models").rglob("*.yml")}
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    optimizely = {f"{stage}optimizely__{feed}{rejected}" for feed in ("decisions", "conversions")
+                  for stage, rejected in (("stg_", ""), ("", ""), ("", "__rejected"))}
+    shop = {"stg_shop__orders", "shop__orders", "shop__orders__rejected"}
+    experiment = {"exp_demo_checkout__observations", "exp_demo_checkout__results"}
+
+    assert dbt_selected(dbt_project, "tag:courier:optimizely") == optimizely
+    assert dbt_selected(dbt_project, "tag:source:shop") == shop
+    assert dbt_selected(dbt_project, "tag:pii") == shop  # the orders feed has an email column
+    assert dbt_selected(dbt_project, "tag:experiment") == experiment
+    assert dbt_selected(dbt_project, "tag:feed") == optimizely | shop  # the tags there were stay
+    assert dbt_selected(dbt_project, "tag:experiments") == experiment
+    # tags are not part of what a model computes: a fingerprint that stays keeps every build done before
+    after = {path.name: path.read_text() for path in (dbt_project / "models").rglob("*.yml")}
+    for name in ("optimizely__decisions.yml", "exp_demo_checkout.yml"):
+        assert _fingerprints(after[name]) == _fingerprints(before[name]), name
+
+
+def _fingerprints(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().startswith(("definition:",
+                                                                                   "experiment_definition:"))]
+
+
+def test_experiment_models_are_tagged_pii_when_a_segment_is_a_pii_column(tmp_path):
+    import yaml
+
+    from optimizely_courier.experiments.compile import compile_experiments
+    from optimizely_courier.experiments.definition import load_experiments
+
+    shutil.copytree(ROOT / "feeds", tmp_path / "feeds")
+    decisions = tmp_path / "feeds" / "optimizely" / "decisions.yml"
+    plain = "{name: country, type: String, from: \"attributes[country]\"}"
+    assert plain in decisions.read_text()
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "by_country.yml").write_text(
+        'id: by_country\nexperiment_id: "1001"\nbaseline: "100"\nsegments: [country]\n'
+        "metrics:\n  - {name: purchases, kind: count, event: purchase}\n")
+
+    def tags() -> list[list[str]]:
+        [docs] = [o for o in compile_experiments(load_experiments(tmp_path), load_feeds(tmp_path))
+                  if o.path.endswith(".yml")]
+        return [model["config"]["tags"] for model in yaml.safe_load(docs.text)["models"]]
+
+    assert tags() == [["experiment"], ["experiment"]]
+    decisions.write_text(decisions.read_text().replace(plain, plain[:-1] + ", semantic: country}"))
+    assert tags() == [["experiment", "pii"], ["experiment", "pii"]]

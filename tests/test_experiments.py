@@ -474,3 +474,67 @@ def test_looking_every_day_keeps_the_always_valid_false_positive_rate_within_fiv
 
     assert valid <= 0.05 + 0.015
     assert fixed > 0.10  # the fixed-horizon test, peeked at daily, is why the always-valid one exists
+
+
+def _with_definition(project, name: str, text: str):  # noqa: ANN001, ANN202 - the project; a context manager
+    """experiments/<name>.yml holding `text`, compiled, for the `with` block; removed (and its models) after."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def written():  # noqa: ANN202
+        definition = project / "experiments" / f"{name}.yml"
+        definition.write_text(text)
+        try:
+            compiled = run_cli(project, "feeds", "compile")
+            assert compiled.exit_code == 0, compiled.output
+            yield
+        finally:
+            definition.unlink()
+            run_cli(project, "feeds", "compile")  # removes its models
+
+    return written()
+
+
+CALLS = "id: {id}\nexperiment_id: \"1001\"\nmetrics: [{{name: calls, kind: count, from: {{model: support_calls, " \
+        "timestamp: call_start{extra}}}}}]\n"
+
+
+def test_a_text_timestamp_without_a_format_stops_the_build_naming_experiment_metric_model_and_column(project):
+    from optimizely_courier.errors import BuildError
+
+    with _with_definition(project, "calls", CALLS.format(id="calls", extra="")):
+        with pytest.raises(BuildError) as raised:
+            run_dbt(load_project(project), "build", select=["tag:calls"])
+
+    message = str(raised.value)
+    assert ("experiments/calls.yml: experiment `calls`, metric `calls`: column `call_start` of model "
+            "`support_calls` is text; declare how to read it in the metric's `from`, e.g. timestamp_format: "
+            "\"%m/%d/%Y %H:%M:%S\" (and timezone, default UTC)") in message
+    assert "Binder Error" not in message
+
+
+def test_a_declared_time_zone_reads_the_text_times_of_a_model_in_that_zone(project):
+    # the seed's times in New York are five hours later in UTC: v2's call a second before its decision (UTC)
+    # falls after it, v1's and v4's calls at the window's end fall after it
+    extra = ', timestamp_format: "%m/%d/%Y %H:%M:%S", timezone: America/New_York'
+    with _with_definition(project, "calls_ny", CALLS.format(id="calls_ny", extra=extra)):
+        run_dbt(load_project(project), "build", select=["tag:calls_ny"])
+        calls = query(project, "select visitor_id, calls from experiments.exp_calls_ny__observations order by 1")
+
+    assert calls == [("v1", 1), ("v2", 1), ("v3", 0), ("v4", 0)]
+
+
+@pytest.mark.parametrize(("extra", "key", "problem"), [
+    (', timestamp_format: "%Y-%m-%d %Q"', "timestamp_format", "`%Y-%m-%d %Q` is not a format every engine reads"),
+    (', timestamp_format: "%Y\'); drop table x; --"', "timestamp_format", "is not a format every engine reads"),
+    (', timestamp_format: "%Y\\n%m"', "timestamp_format", "`%Y\\n%m` is not a format every engine reads"),
+    (", timezone: Mars/Olympus_Mons", "timezone", "`Mars/Olympus_Mons` is not an IANA time zone"),
+    (", timezone: ../../etc/passwd", "timezone", "is not an IANA time zone"),
+])
+def test_a_timestamp_format_or_time_zone_that_is_not_a_plain_literal_is_one_clear_error(project, extra, key, problem):
+    bad = _compile_with_definition(project, CALLS.format(id="bad", extra=extra))
+
+    assert bad.exit_code == 1
+    [line] = bad.output.strip().splitlines()
+    assert line.startswith("Error: experiments/bad.yml") and f"`metrics[0].from.{key}`: " in line
+    assert problem in line

@@ -128,6 +128,24 @@ def test_day_without_ready_marker_fails_naming_the_marker_and_lands_nothing(buck
     assert status == "failed" and f"ready marker {marker} not found" in error
 
 
+def test_not_ready_advice_says_what_is_missing_what_skip_missing_would_skip_and_when_to_run_again(
+        bucket, make_project, tmp_path):
+    bucket.seed(E3Spec(start=START, days=3, experiments=1, events=("purchase",), rows=20, unready_days=2), tmp_path)
+    project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))
+
+    result = run_cli(project, "run", "optimizely", "--from", "2026-11-25", "--to", "2026-11-28")
+
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    marker = f"s3://{bucket.name}/{PREFIX}/type=decisions/date=2026-11-26/_SUCCESS"
+    missing_at, again_at, flag_at = (line.index(f"ready marker {marker} not found"),
+                                     line.index("Run again after the export's ready marker appears"),
+                                     line.index("--skip-missing"))
+    assert missing_at < again_at < flag_at  # what is missing, when to run again, then the flag
+    assert ("--skip-missing would skip decisions on 2026-11-26 and 2026-11-27, "
+            "conversions on 2026-11-26 and 2026-11-27 now") in line
+
+
 def test_skip_missing_lands_ready_days_and_warns_about_the_rest(bucket, make_project, tmp_path):
     bucket.seed(E3Spec(start=START, days=2, experiments=1, events=("purchase",), rows=20, unready_days=1), tmp_path)
     project = make_project(sources_yaml(bucket=bucket.name, endpoint=bucket.s3.url))

@@ -334,11 +334,41 @@ def test_explore_cuts_long_cells_but_never_the_key_and_prints_vertical_csv_and_j
     as_json = run_cli(shop, "explore", "Shop:Orders", "--format", "json").output
 
     assert key in table and mail not in table and "…" in table
+    pk_column = [line for line in table.splitlines() if key in line][0].split("|")[4].strip()
+    assert pk_column == key  # `_pk`, the key as text, is a key column too: never cut
     assert re.search(rf"^order_id +\| {key}$", vertical, re.M) and re.search(rf"^email +\| {mail}$", vertical, re.M)
     assert as_csv.splitlines()[0].startswith("order_id,amount,email")
     assert f"{key},1,{mail}" in as_csv
     rows = json.loads(as_json)
     assert [(r["order_id"], r["amount"], r["email"]) for r in rows] == [(key, 1, mail)]
+
+
+def test_explore_writes_booleans_and_timestamps_as_other_tools_read_them(dbt_project):
+    import datetime as dt
+
+    write_feed(dbt_project, ORDERS_FEED + "  - {name: paid, type: Boolean}\n  - {name: placed_at, type: Datetime}\n")
+    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
+    with_operations(dbt_project, "{df-aaaaaa: [{type: load, file: orders}]}")
+    placed = dt.datetime(2026, 11, 25, 9, 30, 5, tzinfo=dt.UTC)
+    schema = pa.schema([("order_id", pa.string()), ("amount", pa.int64()), ("paid", pa.bool_()),
+                        ("placed_at", pa.timestamp("us", tz="UTC"))])
+    write_any(dbt_project, "2026-11-25", "part-0.parquet", [
+        {"order_id": "A", "amount": 1, "paid": True, "placed_at": placed},
+        {"order_id": "B", "amount": 2, "paid": False, "placed_at": None}], schema)
+    assert run_cli(dbt_project, "run", "shop", "--date", "2026-11-25").exit_code == 0
+
+    as_csv = run_cli(dbt_project, "explore", "Shop:Orders", "--format", "csv").output.splitlines()
+    as_json = json.loads(run_cli(dbt_project, "explore", "Shop:Orders", "--format", "json").output)
+
+    header = as_csv[0].split(",")
+    rows = {cells[0]: dict(zip(header, cells)) for cells in (line.split(",") for line in as_csv[1:])}
+    assert (rows["A"]["paid"], rows["A"]["placed_at"]) == ("true", "2026-11-25T09:30:05+00:00")
+    assert (rows["B"]["paid"], rows["B"]["placed_at"]) == ("false", "")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", rows["A"]["_updated"])
+    by_key = {row["order_id"]: row for row in as_json}
+    assert (by_key["A"]["paid"], by_key["A"]["placed_at"]) == (True, "2026-11-25T09:30:05+00:00")
+    assert by_key["B"]["placed_at"] is None and by_key["A"]["_file_date"] == "2026-11-25"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", by_key["A"]["_updated"])
 
 
 def test_feeds_list_and_samples_print_json(shop):

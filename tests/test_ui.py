@@ -413,7 +413,8 @@ def test_courier_ui_refuses_a_non_loopback_host_without_a_token_and_names_the_ex
             "from optimizely_courier.cli.main import main; main(['-C', sys.argv[1], 'ui'])")
     missing = subprocess.run([sys.executable, "-c", code, str(project)], capture_output=True, text=True)
     assert missing.returncode == 1
-    assert missing.stderr.strip() == "Error: courier ui needs its extra: pip install 'optimizely-courier[ui]'"
+    assert missing.stderr.strip() == ("Error: courier ui needs the `ui` extra (starlette is not installed): "
+                                     "pip install 'optimizely-courier[ui]'")
 
 
 # -- the warehouse being written -----------------------------------------------------------------------------------

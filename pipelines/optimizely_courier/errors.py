@@ -120,6 +120,15 @@ class UnsupportedVersion(CourierError):
                          f"pip install '{package}{supported}'")
 
 
+class MissingExtra(CourierError):
+    """An optional feature's extra is not installed: the message names the `pip install` line."""
+
+    def __init__(self, feature: str, extra: str, module: str):
+        self.feature, self.extra, self.module = feature, extra, module
+        super().__init__(f"{feature} needs the `{extra}` extra ({module} is not installed): "
+                         f"pip install 'optimizely-courier[{extra}]'")
+
+
 class Interrupted(CourierError):
     """A stop was requested (SIGTERM/SIGINT) while waiting."""
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import click
 
 from optimizely_courier.cli.common import current_project
-from optimizely_courier.errors import CourierError
 
-EXTRA = "courier ui needs its extra: pip install 'optimizely-courier[ui]'"
 TOKEN_ENV = "COURIER_UI_TOKEN"
 
 
@@ -48,12 +46,11 @@ def ui(ctx: click.Context, host: str, port: int, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise click.UsageError(f"--host {host} listens beyond this machine: give --token T (or set {TOKEN_ENV}); "
                                "every request then needs it")
-    try:
-        import jinja2  # noqa: F401
-        import starlette  # noqa: F401
-        import uvicorn
-    except ImportError:
-        raise CourierError(EXTRA) from None
+    from optimizely_courier.extras import require_extra
+
+    require_extra("ui")
+    import uvicorn
+
     from optimizely_courier.ui.app import create_app
 
     project = current_project(ctx)  # a project directory, checked before anything listens

@@ -10,6 +10,7 @@ directory: `make demo` does, in the repository.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from optimizely_courier.dev.generate import (  # noqa: E402
     upload,
 )
 from optimizely_courier.dev.s3server import TEST_KEYS, LocalS3  # noqa: E402
+from optimizely_courier.errors import CourierError  # noqa: E402
+from optimizely_courier.extras import require_extra  # noqa: E402
 
 PROJECT = Path.cwd()  # `make demo` runs in the repository, whose sources.yml, feeds and models it uses
 SPEC = E3Spec(days=3, rows=5000, unready_days=1)
@@ -38,6 +41,7 @@ EXPERIMENT = ExperimentSpec(reassigned=0.005)
 
 
 def main() -> None:
+    require_extra("demo")
     with LocalS3() as s3:
         project = _project_env(s3)
         courier = project.courier("optimizely")
@@ -102,5 +106,8 @@ def _print_results(project) -> None:  # noqa: ANN001 - a config.Project
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except CourierError as exc:  # a missing extra: one line, as the courier's commands print it
+        sys.exit(f"Error: {exc}")
 

@@ -26,7 +26,7 @@ from optimizely_courier.feeds.compile import (
     write_models,
 )
 from optimizely_courier.feeds.feed import Feed
-from optimizely_courier.feeds.sqlnames import comment, jinja_arg, sql_name, string_literal
+from optimizely_courier.feeds.sqlnames import comment, jinja_arg, jinja_string, sql_name, string_literal
 
 # The domain columns the models read: the shipped feeds' names.
 DECISION_COLUMNS = ("uuid", "visitor_id", "variation_id", "experiment_id", "is_holdback", "decided_at")
@@ -123,16 +123,20 @@ def compile_experiments(experiments: list[Experiment], feeds: list[Feed]) -> lis
         # what an incremental build needs to know: when the observations' SQL changes, every unit may change
         meta = {"experiment_definition": hashlib.sha256(models["observations"].encode()).hexdigest()[:16],
                 "experiment_feeds": [decisions.id, conversions.id]} if incremental else None
-        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment, meta)))
+        # a segment column that is PII in the decisions feed is PII in the observations too
+        pii = any(c.is_pii for c in decisions.columns if c.name in experiment.segments)
+        outputs.append(Output(f"{EXPERIMENT_MODELS}exp_{experiment.id}.yml", _docs(experiment, meta, pii)))
     return outputs
 
 
-def _docs(experiment: Experiment, meta: dict | None) -> str:
-    """dbt docs of both models: what a row is and what each column holds."""
+def _docs(experiment: Experiment, meta: dict | None, pii: bool) -> str:
+    """dbt docs of both models: what a row is and what each column holds; the tags `experiment` and
+    (`pii`) for selectors, here rather than in the SQL so the experiment's fingerprint stays."""
     exposures = ("left out of the results: `multiple_exposures: exclude`" if experiment.multiple_exposures == "exclude"
                  else "counted in the variation of its first decision: `multiple_exposures: first`")
     metrics = [{"name": name, "description": text} for m in experiment.metrics if m.observed
                for name, text in _observation_columns(experiment, m)]
+    tags = ["experiment", *(["pii"] if pii else [])]  # the results name a PII segment's values too
     observations = {"name": f"exp_{experiment.id}__observations",
                     "description": f"Experiment {experiment.experiment_id}: one row per unit, a visitor's first "
                                    "decision in the experiment (holdback left out), with its metric observations.",
@@ -144,10 +148,10 @@ def _docs(experiment: Experiment, meta: dict | None) -> str:
                                 *({"name": column, "description": f"Segment: the {column} of that decision."}
                                   for column in experiment.segments),
                                 *metrics],
-                    **({"config": {"meta": meta}} if meta else {})}
+                    "config": {"tags": tags, **({"meta": meta} if meta else {})}}
     results = {"name": f"exp_{experiment.id}__results",
                "description": f"Experiment {experiment.experiment_id}: per variation and metric, the sufficient "
-                              "statistics `courier results` tests on.",
+                              "statistics `courier results` tests on.", "config": {"tags": tags},
                "columns": [{"name": "variation_id", "description": "The variation."},
                            {"name": "segment", "description": "`all`, or the decisions column the row is a "
                                                               "segment of."},
@@ -224,9 +228,10 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
             taken = sum(1 for entry in sources.values() if entry["model"] == source.model)
             sources[source] = {"name": f"{name}_{taken + 1}" if taken else name, "model": source.model,
                                "text": described, "visitor_id": sql_name(source.visitor_id),
-                               "timestamp": sql_name(source.timestamp), "metrics": []}
+                               "time": _time(source), "metrics": [],
+                               "check": _timestamp_check(experiment, metric) if metric.source else None}
         entry = sources[source]
-        time = f"attributed.{entry['timestamp']}"
+        time = entry["time"]
         after = f"{time} >= units.decided_at" if experiment.cuped else None
         entry["metrics"].append({**_metric(metric, metric.name, after), "source": entry["name"]})
         if metric.kind == "sum":
@@ -235,6 +240,30 @@ def _sources(experiment: Experiment, conversions: Feed) -> list[dict]:
             entry["metrics"].append({**_metric(metric, covariate_name(metric), f"{time} < units.decided_at"),
                                      "source": entry["name"]})
     return list(sources.values())
+
+
+def _time(source: Source) -> str:
+    """A source row's time: its timestamp column, or that text read with the declared format and zone."""
+    if source.timestamp_format is None:
+        return f"attributed.{sql_name(source.timestamp)}"
+    return (f"{{{{ courier_parse_timestamp({_attributed(source.timestamp)}, {jinja_string(source.timestamp_format)}, "
+            f"{jinja_string(source.timezone)}) }}}}")
+
+
+def _timestamp_check(experiment: Experiment, metric: Metric) -> str | None:
+    """For a `from` model read without a `timestamp_format`: a check, when the build runs, that its
+    timestamp column is not text (DuckDB would fail comparing it, naming none of these)."""
+    source = metric.source
+    if source is None or source.timestamp_format is not None:
+        return None
+    names = ", ".join(jinja_string(text) for text in (source.timestamp, experiment.path, experiment.id, metric.name))
+    return f"{{{{ courier_require_timestamp(ref({jinja_string(source.model)}), {names}) }}}}"
+
+
+def _attributed(column: str) -> str:
+    """`attributed.<column>`, as a macro argument (a quoted name stays quoted by the adapter)."""
+    name = sql_name(column)
+    return f"'attributed.{name}'" if name == column else f"'attributed.' ~ {jinja_arg(name)}"
 
 
 def _in_definition_order(experiment: Experiment, sources: list[dict]) -> list[dict]:
@@ -295,9 +324,7 @@ def _when(metric: Metric, period: str | None) -> str:
 
 
 def _finite(metric: Metric) -> str:
-    column = sql_name(metric.value)
-    argument = f"'attributed.{column}'" if column == metric.value else f"'attributed.' ~ {jinja_arg(column)}"
-    return "{{ courier_is_finite(" + argument + ") }}"
+    return "{{ courier_is_finite(" + _attributed(metric.value) + ") }}"
 
 
 def _result(experiment: Experiment, metric: Metric) -> dict:

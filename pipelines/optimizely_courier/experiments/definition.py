@@ -18,7 +18,8 @@
       - {name: support_calls, kind: count, event: support_call, guardrail: true, max_harm: 2%,
          better: lower}                                              # must not rise by more than 2%
       - {name: support_minutes, kind: sum, value: call_duration_min, # from another dbt model or seed:
-         from: {model: support_calls, visitor_id: user_id, timestamp: call_start}}  # its rows are the events
+         from: {model: support_calls, visitor_id: user_id, timestamp: call_start,   # its rows are the events
+                timestamp_format: "%m/%d/%Y %H:%M:%S", timezone: America/New_York}}  # when call_start is text
       - {name: revenue_per_purchase, kind: ratio,                    # the sum of one metric over the
          numerator: electronics_revenue, denominator: purchases}     # sum of another, per variation
 
@@ -31,6 +32,7 @@ model's rows) within the window, 0 when it has none.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass, replace
@@ -39,7 +41,7 @@ from typing import Literal, get_args
 
 from optimizely_courier.config.schedule import ScheduleError, parse_duration
 from optimizely_courier.config.yamlfile import Section, definition_path, line_of, load_yaml
-from optimizely_courier.errors import ConfigError
+from optimizely_courier.errors import ConfigError, one_line
 from optimizely_courier.feeds.sqlnames import is_reserved
 
 EXPERIMENTS_DIR = "experiments"
@@ -50,7 +52,11 @@ EXPERIMENT_KEYS = ("id", "experiment_id", "baseline", "window", "split", "cuped"
                    "prior", "decisions", "conversions", "metrics")
 METRIC_KEYS = ("name", "kind", "event", "value", "where", "from", "numerator", "denominator", "cap", "cap_value",
                "better", "guardrail", "max_harm")
-SOURCE_KEYS = ("model", "visitor_id", "timestamp")
+SOURCE_KEYS = ("model", "visitor_id", "timestamp", "timestamp_format", "timezone")
+SOURCE_NAMES = ("model", "visitor_id", "timestamp")
+# a `from` model's text timestamps: the strptime directives every engine's parser has an equivalent of
+# (macros/experiments.sql), between separators
+TIMESTAMP_FORMAT = re.compile(r"^(%[YymdHIMSpb]|[ /:.,T-])+\Z")
 PRIOR_KEYS = ("mean", "sd")
 NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 # `__` is kept for the columns the courier derives from a metric's name (`<metric>__before`)
@@ -70,6 +76,8 @@ class Source:
     model: str
     visitor_id: str = "visitor_id"
     timestamp: str = "timestamp"
+    timestamp_format: str | None = None  # when the timestamp column is text: how to read it (strptime)
+    timezone: str = "UTC"  # the zone of the times read that way (they carry none)
 
 
 @dataclass(frozen=True)
@@ -366,9 +374,26 @@ def _source(s: Section) -> Source | None:
         return None
     section.check_keys(SOURCE_KEYS)
     source = Source(model=section.string("model"), visitor_id=section.string("visitor_id", Source.visitor_id),
-                    timestamp=section.string("timestamp", Source.timestamp))
-    for key in SOURCE_KEYS:
+                    timestamp=section.string("timestamp", Source.timestamp),
+                    timestamp_format=section.string("timestamp_format", None),
+                    timezone=section.string("timezone", Source.timezone))
+    for key in SOURCE_NAMES:
         if not COLUMN.match(getattr(source, key)):
             raise section.error(key, f"`{getattr(source, key)}` is not a {'model' if key == 'model' else 'column'} "
                                      "name")
+    if source.timestamp_format is not None and not TIMESTAMP_FORMAT.match(source.timestamp_format):
+        raise section.error("timestamp_format", f"`{one_line(source.timestamp_format)}` is not a format every "
+                            "engine reads: use %Y %y %m %d %H %I %M %S %p %b and the separators / - : . , space T, "
+                            "such as \"%m/%d/%Y %H:%M:%S\"")
+    if source.timezone not in _time_zones():
+        raise section.error("timezone", f"`{one_line(source.timezone)}` is not an IANA time zone, such as UTC or "
+                                        "America/New_York")
     return source
+
+
+@functools.cache
+def _time_zones() -> set[str]:
+    """IANA time zone names (zoneinfo lists them by walking its data: once)."""
+    import zoneinfo
+
+    return zoneinfo.available_timezones() | {"UTC"}

@@ -16,6 +16,7 @@ from optimizely_courier.errors import CourierError
 from optimizely_courier.experiments.definition import Experiment
 from optimizely_courier.experiments.looks import cumulative, look_arms, looks
 from optimizely_courier.experiments.stats import compare, mixing_sd, sequential, undefined
+from optimizely_courier.extras import require_extra
 
 # Days matplotlib can draw with the margins and ticks of an axis around them (its limit is years 1 to
 # 9999 for the axis, not the data: 9999-12-30 alone already fails).
@@ -75,10 +76,9 @@ def check_plot_path(path: Path) -> None:
 
 
 def _formats() -> set[str]:
-    try:
-        import matplotlib
-    except ImportError:
-        raise CourierError("--plot draws with matplotlib: pip install 'optimizely-courier[plot]'") from None
+    require_extra("plot")
+    import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -44,8 +44,16 @@ def _feed_meta(feed: Feed) -> dict:
             "pii_columns": [c.name for c in feed.columns if c.is_pii]}
 
 
+def selector_tags(feed: Feed) -> list[str]:
+    """dbt tags of a feed's models, for `--select tag:...`: `feed`, its id, its courier, its source
+    (lower case, as in model names) and `pii` when a column holds PII. Every part is a validated name.
+    They live in the YAML, not the SQL: the feed's definition fingerprint does not change with them."""
+    return (["feed", feed.id, f"courier:{feed.courier}", f"source:{feed.source.lower()}"]
+            + (["pii"] if any(c.is_pii for c in feed.columns) else []))
+
+
 def _model_doc(feed: Feed, model: dict) -> str:
-    tagged = {**model, "config": {**model["config"], "tags": ["feed", feed.id]}}
+    tagged = {**model, "config": {**model["config"], "tags": selector_tags(feed)}}
     return generated_yaml({"version": 2, "models": [tagged]}, feed.path)
 
 
@@ -137,7 +145,8 @@ def stitch_yaml(feeds: list[Feed]) -> str:
     columns += [{"name": canonical(tag), "description": f"The column tagged `{tag}`.",
                  "config": {"meta": {"semantic": [tag], "pii": True}}} for tag in stitch_tags(feeds)]
     doc = {"version": 2, "models": [{"name": "stitch_input", "description": "Identity-resolution input: the PII "
-                                     "columns of every feed with stitch: true.", "columns": columns}]}
+                                     "columns of every feed with stitch: true.", "config": {"tags": ["pii"]},
+                                     "columns": columns}]}
     return generated_yaml(doc, "feeds with stitch: true")
 
 

@@ -71,8 +71,13 @@ def string_literal(text: str) -> str:
     punctuation no engine escapes), else `{{ courier_string('<escaped>') }}`."""
     if all(_PLAIN_LITERAL.match(c) for c in text):
         return f"'{text}'"
-    escaped = "".join(c if _PLAIN_LITERAL.match(c) else _escape(c) for c in text)
-    return "{{ courier_string('" + escaped + "') }}"
+    return "{{ courier_string(" + jinja_string(text) + ") }}"
+
+
+def jinja_string(text: str) -> str:
+    """`text` as a Jinja string literal, an argument of a macro call: every character outside the plain
+    set written as a unicode escape, so the literal holds no quote, brace, newline or backslash of its own."""
+    return "'" + "".join(c if _PLAIN_LITERAL.match(c) else _escape(c) for c in text) + "'"
 
 
 def _escape(character: str) -> str:

@@ -131,6 +131,7 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
     files: dict[str, list[DataFile]] = {}
     skipped: list[str] = []
     missing: list[str] = []
+    not_ready: dict[str, list[dt.date]] = {}  # tag -> the days --skip-missing would skip
     unmarked: list[tuple[Entity, dt.date]] = []  # days whose ready marker is missing
     all_days: set[dt.date] = set()
     for entity in courier.entities:
@@ -154,12 +155,28 @@ def plan_run(courier: Courier, store: ObjectStore, dates: RunDates, skip_missing
                 skipped.append(f"{entity.tag} {day}: {reason} (skipped: {why})")
             else:
                 missing.append(f"{entity.tag} {day}: {reason}")
+                not_ready.setdefault(entity.tag, []).append(day)
                 if entity.ready_marker is not None and reason.startswith("ready marker"):
                     unmarked.append((entity, day))
     if missing:
-        raise NotReadyError(missing, ". Run later, pass --skip-missing, or set `object/optional: true` on the entity"
-                            + _marker_hint(store, unmarked[:3]))
+        raise NotReadyError(missing, _not_ready_advice(not_ready, bool(unmarked)) + _marker_hint(store, unmarked[:3]))
     return Plan(sorted(all_days), files, skipped)
+
+
+def _not_ready_advice(not_ready: dict[str, list[dt.date]], unmarked: bool) -> str:
+    """When to run again first, then what `--skip-missing` would skip: the flag lands the other days and
+    leaves these out, so a user reads what it costs before reading the flag."""
+    appears = "the export's ready marker appears" if unmarked else "the export has written those days' files"
+    skipped = ", ".join(f"{tag} on {_days(days)}" for tag, days in not_ready.items())
+    return (f". Run again after {appears}. --skip-missing would skip {skipped} now (landing the rest; a later "
+            f"run lands them once ready); `object/optional: true` on an entity skips its missing days in every run")
+
+
+def _days(days: list[dt.date]) -> str:
+    """`2026-11-26`, `2026-11-26 and 2026-11-27`, or a count with the first and last day."""
+    if len(days) <= 2:
+        return " and ".join(map(str, days))
+    return f"{len(days)} days from {days[0]} to {days[-1]}"
 
 
 def _marker_hint(store: ObjectStore, unmarked: list[tuple[Entity, dt.date]]) -> str:

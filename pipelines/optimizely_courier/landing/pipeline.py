@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from optimizely_courier import compat
 from optimizely_courier.config.sources import Courier, Project
 from optimizely_courier.errors import find_courier_error
+from optimizely_courier.extras import require_extra
 from optimizely_courier.settings import DUCKDB_LANDING_CONFIG, PIPELINES_DIR
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def import_dlt():  # noqa: ANN201 - the dlt module
 def destination(project: Project):  # noqa: ANN201 - a dlt destination
     """Where raw tables land: the DuckDB warehouse, Parquet in the lake (Spark), or a cloud warehouse
     (configured the dlt way, credentials in .dlt/secrets.toml)."""
+    require_extra(project.engine)
     dlt = import_dlt()
     if project.engine == "duckdb":
         return dlt.destinations.duckdb(compat.duckdb_credentials(str(project.warehouse), DUCKDB_LANDING_CONFIG))

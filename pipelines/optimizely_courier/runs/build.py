@@ -14,6 +14,7 @@ from pathlib import Path
 from optimizely_courier.compat import NodeFailure, console_cause, read_run_results, require_dbt
 from optimizely_courier.config.sources import Project
 from optimizely_courier.errors import BuildError, ThresholdExceeded
+from optimizely_courier.extras import require_extra
 from optimizely_courier.runs.dbt_worker import NODE_LINE
 from optimizely_courier.runs.lock import wait_until_writable
 from optimizely_courier.settings import (
@@ -79,6 +80,7 @@ class DbtProcess:
             args += ["--select", *select]
         if variables:
             args += ["--vars", json.dumps(variables)]
+        require_extra(self.project.engine)
         require_dbt(self.project.engine)
         results_file = self.project.root / DBT_TARGET_DIR / "run_results.json"
         results_file.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ read-only connection with external access off (so no expression can write, or re
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from optimizely_courier.text import as_text
 
 CELL_WIDTH = 32
 DOMAIN_SCHEMA = "domain"
+KEY_SYSTEM_COLUMNS = ("_pk", "_uuid_pk")  # the key as text and as a UUID: key columns too
 
 
 @dataclass
@@ -32,7 +34,7 @@ class Exploration:
     table: str
     columns: list[tuple[str, str, tuple[str, ...]]]  # name, type, semantic tags
     rows: list[tuple]
-    keys: tuple[str, ...] = ()  # the primary key's columns: never cut
+    keys: tuple[str, ...] = ()  # the primary key's columns and `_pk`, `_uuid_pk`: never cut
     matching: int | None = None  # rows the filter matches (when counted)
 
     @property
@@ -81,7 +83,12 @@ def explore(warehouse: Path, table: str, feeds: list[Feed], limit: int = 20, whe
     feed = next((f for f in feeds if f.domain_table == table), None)
     tags = {c.name: c.semantics for c in feed.columns} if feed else {}
     return Exploration(table, [(n, types.get(n, "?"), tags.get(n, ())) for n in names], rows,
-                       keys=feed.primary_key if feed else (), matching=matching)
+                       keys=_keys(feed), matching=matching)
+
+
+def _keys(feed: Feed | None) -> tuple[str, ...]:
+    """The table's key columns."""
+    return KEY_SYSTEM_COLUMNS + (feed.primary_key if feed else ())
 
 
 def _order(column: str | None, descending: bool, columns: dict[str, str]) -> str:
@@ -111,12 +118,13 @@ def render(exploration: Exploration, output_format: str = "table", vertical: boo
     """The rows as a table (a header of name, type and semantic tags per column), one block per row
     (`vertical`), CSV or JSON. Tables cut long cells, never a key column's."""
     if output_format == "json":
-        return json.dumps([dict(zip(exploration.names, row)) for row in exploration.rows], default=str, indent=2)
+        return json.dumps([dict(zip(exploration.names, row)) for row in exploration.rows], default=_json_value,
+                          indent=2)
     if output_format == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(exploration.names)
-        writer.writerows(exploration.rows)
+        writer.writerows([_csv_value(value) for value in row] for row in exploration.rows)
         return out.getvalue().rstrip("\n")
     body = _vertical(exploration) if vertical else _table(exploration)
     count = len(exploration.rows)
@@ -152,3 +160,18 @@ def _vertical(exploration: Exploration) -> str:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def _json_value(value: object) -> object:
+    """What JSON has no type for: dates and timestamps in ISO 8601 (`T`, and the offset when there is
+    one), anything else (decimals, UUIDs) as text."""
+    return value.isoformat() if isinstance(value, dt.date | dt.time) else str(value)
+
+
+def _csv_value(value: object) -> object:
+    """A cell as other tools write it: `true`/`false`, ISO 8601 dates and timestamps."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value

@@ -5,6 +5,9 @@
 {{ config(materialized='table', schema='experiments', tags=['experiments', '[[ experiment.id ]]']) }}
 [% endif %]
 {% set q = courier_quote %}
+[% for source in sources if source.check %]
+[[ source.check ]]
+[% endfor %]
 -- Experiment [[ experiment_text ]]: one row per unit (a visitor's first decision, holdback
 -- left out) and a column per metric, from the unit's events within [[ window_text ]] of its decision.
 [% if incremental %]
@@ -60,7 +63,7 @@ with [% if incremental %]{% if courier_is_incremental() %}touched as (
     from units
     join {{ ref('[[ source.model ]]') }} as attributed
         on attributed.[[ source.visitor_id ]] = units.visitor_id
-        and attributed.[[ source.timestamp ]] between [[ window_start ]]
+        and [[ source.time ]] between [[ window_start ]]
             and units.decided_at + interval [[ window_seconds ]] second
     group by units.visitor_id
 ),
