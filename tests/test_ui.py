@@ -257,7 +257,7 @@ def test_the_experiment_page_shows_the_same_numbers_as_courier_results_json(proj
         if entry["baseline"] or entry["p_value"] is None:
             assert "value" not in cells["lift"] and "value" not in cells["p_value"]
             continue
-        for field in ("lift", "p_value", "q_value", "always_valid_p"):
+        for field in ("lift", "p_value", "q_value", "always_valid_p", "chance_to_beat_baseline", "expected_loss"):
             assert json.loads(cells[field]["value"]) == entry[field], (key, field)
         assert json.loads(cells["interval"]["low"]) == entry["lift_low"]
         assert json.loads(cells["interval"]["high"]) == entry["lift_high"]
@@ -265,6 +265,15 @@ def test_the_experiment_page_shows_the_same_numbers_as_courier_results_json(proj
         assert json.loads(cells["always_valid"]["high"]) == entry["always_valid_high"]
     srm = Cells(page.text).find(tag="span", **{"data-field": "sample_ratio_p"})[0]
     assert float(srm["data-value"]) == results["sample_ratio"]["p_value"]
+    exposures = results["multiple_exposures"]
+    assert f"Multiple exposures: {exposures['visitors']:,} of {exposures['of_visitors']:,} visitors" in page.text
+    assert f"on each of {len(results['daily'])} enrollment day(s)" in page.text or "Daily sample ratio: MISMATCH" in page.text
+    if path == "/experiments/checkout":  # the guardrail's reading, apart, as `courier results` prints it
+        from optimizely_courier.experiments.render import guardrail_rows
+
+        (revenue,) = [metric for metric in results["metrics"] if metric["metric"] == "revenue"]
+        table = page.text[page.text.index('<table class="grid guardrails">'):]
+        assert all(f"<td>{cell}</td>" in table for row in guardrail_rows(revenue) for cell in row if cell)
     download = app.get(path.replace("?", "/results.json?") if "?" in path else path + "/results.json")
     assert download.status_code == 200 and json.loads(download.text) == results
     assert download.text == run_cli(project, "results", *args, "--json").stdout  # byte for byte
@@ -323,7 +332,7 @@ def test_charts_draw_each_metrics_lift_by_enrollment_day_and_units_per_variation
 
 
 def test_fields_the_results_gain_later_are_shown_without_a_change_to_the_page(project, monkeypatch):
-    """New fields (a chance to beat the baseline, a guardrail flag, per-day health) appear: in their own
+    """New fields (say a posterior median, a metric's owner, a weekly health) appear: in their own
     columns, beside the metric, in a section of their own, and in the CSV."""
     from optimizely_courier.ui import results as page_results
 
@@ -332,10 +341,10 @@ def test_fields_the_results_gain_later_are_shown_without_a_change_to_the_page(pr
     def with_new_fields(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the real results, plus fields
         found = real(*args, **kwargs)
         for metric in found["metrics"]:
-            metric["guardrail"] = metric["metric"] == "revenue"
+            metric["owner"] = "growth" if metric["metric"] == "revenue" else "checkout"
             for entry in metric["variations"]:
-                entry["chance_to_beat"] = 0.5 if entry["baseline"] else 0.9123
-        found["health"] = [{"day": "2026-11-25", "sample_ratio_p": 0.42}]
+                entry["posterior_median"] = 0.5 if entry["baseline"] else 0.9123
+        found["weekly"] = [{"week": "2026-W48", "sample_ratio_p": 0.42}]
         return found
 
     monkeypatch.setattr(page_results, "experiment_results", with_new_fields)
@@ -343,10 +352,10 @@ def test_fields_the_results_gain_later_are_shown_without_a_change_to_the_page(pr
     page = app.get("/experiments/checkout")
     csv_text = app.get("/experiments/checkout/results.csv").text
 
-    assert "<th>chance_to_beat</th>" in page.text and page.text.count('data-field="chance_to_beat"') == 8
-    assert ">0.9123</td>" in page.text and 'data-field="guardrail">guardrail: yes' in page.text
-    assert 'id="more"' in page.text and "sample_ratio_p" in page.text and "2026-11-25" in page.text
-    assert "chance_to_beat" in csv_text.splitlines()[0] and "metric.guardrail" in csv_text.splitlines()[0]
+    assert "<th>posterior_median</th>" in page.text and page.text.count('data-field="posterior_median"') == 8
+    assert ">0.9123</td>" in page.text and 'data-field="owner">owner: growth' in page.text
+    assert 'id="more"' in page.text and "sample_ratio_p" in page.text and "2026-W48" in page.text
+    assert "posterior_median" in csv_text.splitlines()[0] and "metric.owner" in csv_text.splitlines()[0]
 
 
 def test_experiments_are_listed_with_whether_their_results_are_built(project):

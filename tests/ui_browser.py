@@ -53,7 +53,7 @@ def chromium() -> Iterator[object]:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
                 profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 900})
+                viewport={"width": 1600, "height": 900})
             try:
                 yield context
             finally:

@@ -48,7 +48,7 @@ segments: [country]
 metrics:
   - {name: purchase_rate, kind: unique, event: purchase}
   - {name: purchases, kind: count, event: purchase}
-  - {name: revenue, kind: sum, event: purchase, value: revenue_cents}
+  - {name: revenue, kind: sum, event: purchase, value: revenue_cents, guardrail: true, max_harm: 5%}
   - {name: revenue_per_purchase, kind: ratio, numerator: revenue, denominator: purchases}
 """
 CUPED = """id: checkout_cuped

@@ -20,7 +20,7 @@ def render(results: dict) -> str:
         f"Experiment {results['experiment']} ({results['experiment_id']}), baseline {results['baseline']}, "
         f"attribution window {results['window_hours']:g} h{cuped}",
         f"Sample ratio: {units} units, p = {srm['p_value']:.3g} ({verdict})",
-        _daily(results["daily"]), _multiple_exposures(results["multiple_exposures"]),
+        daily_line(results["daily"]), multiple_exposures_line(results["multiple_exposures"]),
         *([f"Bayesian prior on the relative lift: normal, mean {results['prior']['mean']:+.1%}, "
            f"sd {results['prior']['sd']:.1%}"] if results["prior"] != "flat" else [])])
     adjusted = bool(results["cuped_days"])
@@ -32,7 +32,7 @@ def render(results: dict) -> str:
     return "\n\n".join([header + f"\nq-values across every {results['segment']}", *parts])
 
 
-def _daily(days: list[dict]) -> str:
+def daily_line(days: list[dict]) -> str:
     """The per-day sample ratio tests, in a line: the days whose own ratio is off."""
     off = [day for day in days if day["sample_ratio_p"] < SRM_ALPHA]
     if not off:
@@ -42,7 +42,7 @@ def _daily(days: list[dict]) -> str:
     return f"Daily sample ratio: MISMATCH on {len(off)} of {len(days)} day(s): {listed}"
 
 
-def _multiple_exposures(found: dict) -> str:
+def multiple_exposures_line(found: dict) -> str:
     handled = "left out" if found["handling"] == "exclude" else "counted in the variation of their first decision"
     line = (f"Multiple exposures: {found['visitors']:,} of {found['of_visitors']:,} visitors ({found['share']:.1%}) "
             f"decided into more than one variation, {handled}")
@@ -67,37 +67,50 @@ def _table(metrics: list[dict], adjusted: bool) -> str:
     for metric in metrics:
         for index, entry in enumerate(metric["variations"]):
             table.add_row(metric["metric"] if index == 0 else "", *_row(entry, adjusted))
-    notes = [note for metric in metrics for note in _notes(metric)]
+    notes = [note for metric in metrics for note in metric_notes(metric)]
     guarded = [metric for metric in metrics if metric["guardrail"]]
     return (as_text(table) + "".join(f"\n{note}" for note in notes)
             + (f"\n\n{_guardrails(guarded)}" if guarded else ""))
 
 
+GUARDRAIL_HEADERS = ("guardrail", "variation", "better", "harm", "90% interval", "max harm", "p (harm > max)",
+                     "verdict")
+GUARDRAILS_TITLE = ("Guardrails: is a variation worse than the baseline by more than the harm its metric tolerates? "
+                    "(one-sided z-tests at 5%; harm is the relative lift against the better direction)")
+
+
+def guardrail_rows(metric: dict) -> list[list[str]]:
+    """A guardrail metric's rows (GUARDRAIL_HEADERS): how much worse each variation is, against the harm
+    its metric tolerates."""
+    rows = []
+    tolerated = f"{metric['guardrail']['max_harm']:.1%}"
+    for index, entry in enumerate(entry for entry in metric["variations"] if not entry["baseline"]):
+        first = [metric["metric"], entry["variation"], metric["better"]] if index == 0 else ["", entry["variation"], ""]
+        reading = entry.get("guardrail")
+        if reading is None:
+            rows.append([*first, "n/a", "", tolerated, "", entry.get("reason") or entry.get("bayesian_reason", "")])
+            continue
+        interval = f"[{reading['harm_low']:+.1%}, {reading['harm_high']:+.1%}]"
+        rows.append([*first, _percent(reading["harm"]), interval, tolerated,
+                     f"{reading['p_value']:.3g}{_approximate(entry)}", reading["verdict"]])
+    return rows
+
+
 def _guardrails(metrics: list[dict]) -> str:
-    """The guardrails apart: how much worse each variation is, against the harm its metric tolerates."""
+    """The guardrails apart, as a text table."""
     from rich import box
     from rich.table import Table
 
     from optimizely_courier.text import as_text
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for header in ("guardrail", "variation", "better", "harm", "90% interval", "max harm", "p (harm > max)", "verdict"):
+    for header in GUARDRAIL_HEADERS:
         table.add_column(header, justify="left" if header in ("guardrail", "variation", "better", "verdict")
                          else "right")
     for metric in metrics:
-        treatments = [entry for entry in metric["variations"] if not entry["baseline"]]
-        for index, entry in enumerate(treatments):
-            first = [metric["metric"], entry["variation"], metric["better"]] if index == 0 else [
-                "", entry["variation"], ""]
-            reading, tolerated = entry.get("guardrail"), f"{metric['guardrail']['max_harm']:.1%}"
-            if reading is None:
-                table.add_row(*first, "n/a", "", tolerated, "", entry.get("reason") or entry.get("bayesian_reason", ""))
-                continue
-            interval = f"[{reading['harm_low']:+.1%}, {reading['harm_high']:+.1%}]"
-            table.add_row(*first, _percent(reading["harm"]), interval, tolerated,
-                          f"{reading['p_value']:.3g}{_approximate(entry)}", reading["verdict"])
-    return ("Guardrails: is a variation worse than the baseline by more than the harm its metric tolerates? "
-            "(one-sided z-tests at 5%; harm is the relative lift against the better direction)\n\n" + as_text(table))
+        for row in guardrail_rows(metric):
+            table.add_row(*row)
+    return GUARDRAILS_TITLE + "\n\n" + as_text(table)
 
 
 def _row(entry: dict, adjusted: bool) -> list[str]:
@@ -123,7 +136,7 @@ def _approximate(entry: dict) -> str:
     return "" if entry["normal_approximation"]["enough_units"] else APPROXIMATE
 
 
-def _notes(metric: dict) -> list[str]:
+def metric_notes(metric: dict) -> list[str]:
     """What the table of a metric cannot show in a cell: approximate p-values, values left out."""
     notes = []
     approximate = [e for e in metric["variations"] if not e["baseline"] and e["p_value"] is not None

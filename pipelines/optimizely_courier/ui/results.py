@@ -17,7 +17,16 @@ from typing import Any
 
 from optimizely_courier.config.sources import Project
 from optimizely_courier.experiments.definition import load_experiments
+from optimizely_courier.experiments.render import (
+    GUARDRAIL_HEADERS,
+    GUARDRAILS_TITLE,
+    daily_line,
+    guardrail_rows,
+    metric_notes,
+    multiple_exposures_line,
+)
 from optimizely_courier.experiments.results import experiment_results, find_experiment
+from optimizely_courier.experiments.stats import SRM_ALPHA
 from optimizely_courier.text import to_json
 from optimizely_courier.ui import charts
 from optimizely_courier.ui.access import reading
@@ -26,10 +35,11 @@ APPROXIMATE = "*"  # as the text table marks a p whose normal approximation need
 # What the table lays out itself; anything else in the results is shown generically.
 ENTRY_FIELDS = {"variation", "units", "total", "mean", "adjusted_mean", "nonfinite_rows", "baseline", "lift",
                 "lift_low", "lift_high", "p_value", "q_value", "significant", "normal_approximation",
-                "always_valid_p", "always_valid_low", "always_valid_high", "looks", "reason"}
-METRIC_FIELDS = {"metric", "kind", "variations", "mixing_sd", "cuped"}
+                "always_valid_p", "always_valid_low", "always_valid_high", "looks", "reason",
+                "chance_to_beat_baseline", "expected_loss", "guardrail", "bayesian_reason"}
+METRIC_FIELDS = {"metric", "kind", "variations", "mixing_sd", "cuped", "better", "cap", "guardrail"}
 RESULT_FIELDS = {"experiment", "experiment_id", "baseline", "window_hours", "cuped_days", "sample_ratio",
-                 "metrics", "segment", "segments"}
+                 "metrics", "segment", "segments", "prior", "multiple_exposures", "daily"}
 
 
 def experiments_list(project: Project) -> list[dict[str, Any]]:
@@ -84,7 +94,14 @@ def _view(experiment, results: dict, lifts: dict, history: dict) -> dict:  # noq
     return {"results": results, "json": to_json(results), "adjusted": adjusted, "extra_fields": extra,
             "headers": headers(adjusted, extra), "segments": list(experiment.segments),
             "parts": [{"value": part["value"], "rows": rows(part["metrics"], adjusted, extra),
-                       "notes": [note for metric in part["metrics"] for note in notes(metric)]} for part in parts],
+                       "notes": [note for metric in part["metrics"] for note in metric_notes(metric)],
+                       "guardrails": [row for metric in part["metrics"] if metric["guardrail"]
+                                      for row in guardrail_rows(metric)]} for part in parts],
+            "health": [{"text": daily_line(results["daily"]),
+                        "alarm": any(day["sample_ratio_p"] < SRM_ALPHA for day in results["daily"])},
+                       {"text": multiple_exposures_line(results["multiple_exposures"]),
+                        "alarm": results["multiple_exposures"]["warning"]}],
+            "guardrail_headers": GUARDRAIL_HEADERS, "guardrails_title": GUARDRAILS_TITLE,
             "more": {key: value for key, value in results.items() if key not in RESULT_FIELDS},
             "lift_charts": [{"metric": metric, "svg": charts.lift_chart(metric, series, results["baseline"],
                                                                         f"lift-{index}")}
@@ -112,7 +129,8 @@ def _extra_fields(parts: list[dict]) -> list[str]:
 
 def headers(adjusted: bool, extra: list[str]) -> list[str]:
     return ["metric", "variation", "units", "total", "value", *(["unadjusted"] if adjusted else []), "lift",
-            "95% interval", "p", "q", "always-valid interval", "always-valid p", "", *extra]
+            "95% interval", "p", "q", "always-valid interval", "always-valid p", "chance to beat", "expected loss", "",
+            *extra]
 
 
 def rows(metrics: list[dict], adjusted: bool, extra: list[str]) -> list[dict]:
@@ -148,13 +166,15 @@ def _cells(entry: dict, adjusted: bool) -> list[dict]:
              _cell("adjusted_mean" if "adjusted_mean" in entry else "mean", number(value), value=value)]
     if adjusted:
         cells.append(_cell("mean", number(entry["mean"]), value=entry["mean"]))
-    blank = [_cell(field, "") for field in ("interval", "p_value", "q_value", "always_valid", "always_valid_p")]
+    blank = [_cell(field, "") for field in ("interval", "p_value", "q_value", "always_valid", "always_valid_p",
+                                            "chance_to_beat_baseline", "expected_loss")]
     if entry["baseline"]:
         return cells + [_cell("lift", "baseline")] + blank + [_cell("verdict", "")]
     if entry["p_value"] is None:
         return cells + [_cell("lift", "n/a")] + blank + [_cell("verdict", entry.get("reason", ""))]
     approximate = "" if entry["normal_approximation"]["enough_units"] else APPROXIMATE
     q = entry.get("q_value")
+    chance, loss = entry.get("chance_to_beat_baseline"), entry.get("expected_loss")
     return cells + [
         _cell("lift", percent(entry["lift"]), value=entry["lift"]),
         _cell("interval", interval(entry, "lift"), low=entry.get("lift_low"), high=entry.get("lift_high")),
@@ -164,25 +184,9 @@ def _cells(entry: dict, adjusted: bool) -> list[dict]:
               high=entry.get("always_valid_high")),
         _cell("always_valid_p", "n/a" if entry["always_valid_p"] is None else f"{entry['always_valid_p']:.3g}",
               value=entry["always_valid_p"]),
+        _cell("chance_to_beat_baseline", "n/a" if chance is None else f"{chance:.1%}{approximate}", value=chance),
+        _cell("expected_loss", "n/a" if loss is None else f"{loss:.2%}", value=loss),
         _cell("verdict", "significant" if entry.get("significant") else "")]
-
-
-def notes(metric: dict) -> list[str]:
-    """What a metric's cells cannot show: approximate p-values, values left out (as the text table notes)."""
-    found = []
-    approximate = [e for e in metric["variations"] if not e["baseline"] and e["p_value"] is not None
-                   and not e["normal_approximation"]["enough_units"]]
-    needed = [e["normal_approximation"]["units_needed"] for e in approximate]
-    if approximate and None in needed:
-        found.append(f"{APPROXIMATE} {metric['metric']}: approximate; too few units to tell how skewed it is")
-    elif approximate:
-        found.append(f"{APPROXIMATE} {metric['metric']}: approximate; a metric this skewed needs about "
-                     f"{max(needed):,} units per variation for the normal approximation (355 x skewness squared, "
-                     "Kohavi et al. 2014)")
-    left_out = sum(e["nonfinite_rows"] or 0 for e in metric["variations"])
-    if left_out:
-        found.append(f"{metric['metric']}: {left_out:,} row(s) with a NaN or infinite value left out")
-    return found
 
 
 def number(value: float | None, spec: str = ".4g") -> str:
