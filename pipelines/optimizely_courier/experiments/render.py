@@ -91,7 +91,7 @@ def guardrail_rows(metric: dict) -> list[list[str]]:
             rows.append([*first, "n/a", "", tolerated, "", entry.get("reason") or entry.get("bayesian_reason", "")])
             continue
         interval = f"[{reading['harm_low']:+.1%}, {reading['harm_high']:+.1%}]"
-        rows.append([*first, _percent(reading["harm"]), interval, tolerated,
+        rows.append([*first, percent(reading["harm"]), interval, tolerated,
                      f"{reading['p_value']:.3g}{_approximate(entry)}", reading["verdict"]])
     return rows
 
@@ -114,9 +114,9 @@ def _guardrails(metrics: list[dict]) -> str:
 
 
 def _row(entry: dict, adjusted: bool) -> list[str]:
-    value = _number(entry.get("adjusted_mean", entry["mean"]))
-    row = [entry["variation"], f"{entry['units']:,}", _number(entry["total"], ",.0f"), value]
-    row += [_number(entry["mean"])] if adjusted else []
+    value = number(entry.get("adjusted_mean", entry["mean"]))
+    row = [entry["variation"], f"{entry['units']:,}", number(entry["total"], ",.0f"), value]
+    row += [number(entry["mean"])] if adjusted else []
     if entry["baseline"]:
         return row + ["baseline", "", "", "", "", "", "", "", ""]
     if entry["p_value"] is None:
@@ -124,8 +124,8 @@ def _row(entry: dict, adjusted: bool) -> list[str]:
     approximate = _approximate(entry)
     q = entry.get("q_value")
     chance, loss = entry["chance_to_beat_baseline"], entry["expected_loss"]
-    return row + [_percent(entry["lift"]), _interval(entry, "lift"), f"{entry['p_value']:.3g}{approximate}",
-                  "n/a" if q is None else f"{q:.3g}", _interval(entry, "always_valid"),
+    return row + [percent(entry["lift"]), interval(entry, "lift"), f"{entry['p_value']:.3g}{approximate}",
+                  "n/a" if q is None else f"{q:.3g}", interval(entry, "always_valid"),
                   "n/a" if entry["always_valid_p"] is None else f"{entry['always_valid_p']:.3g}",
                   "n/a" if chance is None else f"{chance:.1%}{approximate}", "n/a" if loss is None else f"{loss:.2%}",
                   "significant" if entry.get("significant") else ""]
@@ -168,15 +168,15 @@ def _amount(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def _number(value: float | None, spec: str = ".4g") -> str:
+def number(value: float | None, spec: str = ".4g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
 
 
-def _interval(entry: dict, name: str) -> str:
+def interval(entry: dict, name: str) -> str:
     low, high = entry.get(name + "_low"), entry.get(name + "_high")
     if entry["lift"] is None or low is None or high is None:
         return "n/a"

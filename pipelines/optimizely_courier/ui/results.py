@@ -22,8 +22,11 @@ from optimizely_courier.experiments.render import (
     GUARDRAILS_TITLE,
     daily_line,
     guardrail_rows,
+    interval,
     metric_notes,
     multiple_exposures_line,
+    number,
+    percent,
 )
 from optimizely_courier.experiments.results import experiment_results, find_experiment
 from optimizely_courier.experiments.stats import SRM_ALPHA
@@ -187,21 +190,6 @@ def _cells(entry: dict, adjusted: bool) -> list[dict]:
         _cell("chance_to_beat_baseline", "n/a" if chance is None else f"{chance:.1%}{approximate}", value=chance),
         _cell("expected_loss", "n/a" if loss is None else f"{loss:.2%}", value=loss),
         _cell("verdict", "significant" if entry.get("significant") else "")]
-
-
-def number(value: float | None, spec: str = ".4g") -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1%}"
-
-
-def interval(entry: dict, name: str) -> str:
-    low, high = entry.get(name + "_low"), entry.get(name + "_high")
-    if entry["lift"] is None or low is None or high is None:
-        return "n/a"
-    return f"[{low:+.1%}, {high:+.1%}]"
 
 
 def generic(value: Any) -> str:  # noqa: ANN401
