@@ -45,9 +45,14 @@ class Supported:
         return self.low <= numbers < self.high
 
 
-DLT = Supported("dlt", (1, 30, 0), (1, 31), "1.30.0")
-DBT_CORE = Supported("dbt-core", (1, 10, 0), (1, 12), "1.10.23, 1.11.16")
-DBT_DUCKDB = Supported("dbt-duckdb", (1, 10, 0), (1, 12), "1.10.1, 1.11.1")
+# The same ranges as pyproject.toml's; `make matrix` tests both ends (constraints/oldest.txt, newest.txt).
+DLT = Supported("dlt", (1, 30, 0), (1, 32), "1.30.0, 1.31.0")
+# From 1.10.13: the generated model YAML gives generic tests their `arguments:` property, which dbt-core
+# reads by default from 1.10.8 (before, the test macro fails: "takes no keyword argument 'arguments'"),
+# and columns their semantic tags under `config: meta:`, which the manifest (and `dbt docs`) shows as the
+# column's meta from 1.10.13 (1.10.12 was withdrawn; before, the column's meta is empty).
+DBT_CORE = Supported("dbt-core", (1, 10, 13), (1, 12), "1.10.13, 1.11.16")
+DBT_DUCKDB = Supported("dbt-duckdb", (1, 10, 0), (1, 12), "1.10.0, 1.11.1")
 
 
 @functools.cache
