@@ -101,6 +101,7 @@ def dbt_selected(root: Path, selector: str) -> set[str]:
     return set(listed.stdout.split())
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_dbt_selects_a_couriers_a_sources_the_pii_and_the_experiment_models_by_tag(dbt_project):
     from tests.cases import OPTIMIZELY_SOURCES, ORDERS_FEED
     from tests.conftest import write_feed

@@ -266,6 +266,7 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
     assert json.dumps(columns["_updated"]["data_type"]) == '"timestamp with time zone"'
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_a_duplicate_is_gone(dbt_project):
     import duckdb
 
@@ -302,6 +303,7 @@ def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_
             key_test()
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_a_build_with_nothing_new_rewrites_no_table_or_view_until_something_changes(dbt_project):
     def state() -> tuple:
         """The domain rows, the builds recorded, and how often dbt has made the staging view."""

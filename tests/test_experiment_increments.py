@@ -112,6 +112,7 @@ def test_a_new_day_rewrites_only_the_units_it_touches_and_equals_a_build_from_sc
     assert multiple_exposures(project) == multiple
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_a_build_with_nothing_new_rewrites_no_unit(project):
     mark_untouched(project, "v1")
     builds = query(project, "select count(*) from courier.experiment_builds")

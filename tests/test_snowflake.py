@@ -57,6 +57,7 @@ def _run(root: Path, *dates: str) -> str:
     return result.output
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_snowflake_lands_and_builds_the_shipped_feeds_equal_to_the_duckdb_build_row_for_row(tmp_path, snowflake):
     mirror = tmp_path / "e3" / "v1" / "account_id=12345"
     generate(E3Spec(start=DAYS[0], days=3, experiments=2, events=("purchase", "add:cart", "NULL"), rows=400,

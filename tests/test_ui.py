@@ -478,6 +478,7 @@ READ_LOOP_LIMIT = 3000  # requests per reader thread, at most
 READ_PATHS = ("/", f"/tables/{DECISIONS}", "/experiments/checkout", "/couriers/optimizely")
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_a_courier_run_and_a_dbt_build_succeed_while_pages_are_read_in_a_loop(copy):
     import httpx
 
