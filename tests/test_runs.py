@@ -384,6 +384,14 @@ def test_feeds_list_and_samples_print_json(shop):
                      "path": ".courier/samples/shop/orders/2026-11-25__part-0.parquet"}]
 
 
+def test_samples_of_an_unknown_courier_is_an_error_naming_the_configured_ones(shop):
+    result = run_cli(shop, "samples", "shpo")
+
+    assert result.exit_code == 1
+    assert "sources.yml: `couriers.shpo`: no such courier; configured couriers: shop" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_explore_where_cannot_write_or_read_files(shop):
     with_operations(shop, "{df-aaaaaa: [{type: load, file: orders}]}")
     write_part(shop, "2026-11-25", "part-0.parquet", [{"order_id": "A", "amount": 1}])

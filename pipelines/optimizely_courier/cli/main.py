@@ -259,6 +259,8 @@ def samples(ctx: click.Context, courier: str, tag: str | None, as_json: bool) ->
     root = project_root(ctx)
     found = [{"tag": path.parent.name, "date": path.name[:10], "rows": pq.read_metadata(path).num_rows,
               "path": str(path.relative_to(root))} for path in kept(root, courier, tag)]
+    if not found:  # a courier removed from sources.yml still lists the samples it kept
+        current_project(ctx).courier(courier)  # a mistyped name is an error, not "no samples"
     if as_json:
         click.echo(to_json(found))
         return
