@@ -204,8 +204,9 @@ EXPERIMENT = {
     ]}
 EXPERIMENT_FROM = {**EXPERIMENT, "metrics": [
     *EXPERIMENT["metrics"][:2],
-    {"name": "calls", "kind": "count", "from": {"model": "support_calls", "visitor_id": "user_id",
-                                                "timestamp": "call_start"}},
+    {"name": "calls", "kind": "count", "from": {"model": "support_calls", "visitor_id": "visitor_id",
+                                                "timestamp": "call_start",
+                                                "timestamp_format": "%m/%d/%Y %H:%M:%S", "timezone": "UTC"}},
     EXPERIMENT["metrics"][3]]}
 SOURCES = {"couriers": {"shop": {
     "local_path": "mirror", "prefix": "exports",
