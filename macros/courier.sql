@@ -347,14 +347,15 @@
 {%- endmacro %}
 
 {% macro default__courier_window(feed, mode) -%}
-  select landed.file, landed.load_id, landed.etag from ({{ courier_landed(feed) }}) as landed
   {%- if mode == 'truncate' %}
+  select landed.file, landed.load_id, landed.etag from ({{ courier_landed(feed) }}) as landed
   where {{ courier_truncate_dates(feed, 'landed.file_date') }}
   {%- else %}
   {#- built with this definition, or excluded by a truncate; for a full build, excluded only -#}
   {%- set counts = 'built.excluded' ~ (' or built.definition = ' ~ courier_string(feed.definition)
                                        if mode == 'incremental' else '') %}
-  where {{ courier_not_built('landed', courier_record(feed), counts) }}
+  select landed.file, landed.load_id, landed.etag
+  from ({{ courier_unbuilt(courier_landed(feed), courier_record(feed), counts, judge_all=(mode == 'full')) }}) as landed
   {%- endif %}
 {%- endmacro %}
 

@@ -143,11 +143,14 @@ def landed_versions(db: duckdb.DuckDBPyConnection, dataset: str, tag: str,
     return {file: Landed(etag, load_id) for file, etag, load_id in rows}
 
 
-def not_built(root: Path, landed: str, record: str, counts: str) -> str:
-    """SQL: the landed version `landed` (an alias of file, load_id, etag) is not held by `record` (a
-    query of a feed's built versions) in a row `counts` accepts: the project's window rule
-    (macros/window.sql), rendered as the models render it."""
-    return _window_rule(root / "macros" / "window.sql").courier_not_built(landed, record, counts)
+def unbuilt(root: Path, landed: str, record: str, counts: str, every_landed: str | None = None,
+            judge_all: bool = False) -> str:
+    """SQL: the landed versions of `landed` (a query of file, load_id, etag) that `record` (a query of a
+    feed's built versions) does not hold in a row `counts` accepts: the project's window rule
+    (macros/window.sql), rendered as the models render it. `every_landed`: every landed version of the
+    tag, when `landed` is some of them; `judge_all`: no row `counts` accepts was built with a definition."""
+    return _window_rule(root / "macros" / "window.sql").courier_unbuilt(landed, record, counts, every_landed,
+                                                                      judge_all)
 
 
 @functools.lru_cache(maxsize=8)
@@ -156,20 +159,20 @@ def _window_rule(path: Path):  # noqa: ANN202 - a Jinja template module
 
 
 def _record(db: duckdb.DuckDBPyConnection) -> str:
-    """A feed's rows of `courier.built_files` (one `?`: the feed id); `etag` is null in a warehouse no
+    """A feed's rows of `courier.built_files` (the parameter `$feed_id`); `etag` is null in a warehouse no
     build has migrated yet."""
     etag = "etag" if has_column(db, "courier", "built_files", "etag") else "null::varchar as etag"
-    return f"select file, load_id, {etag}, definition, excluded from {BUILT_TABLE} where feed_id = ?"
+    return f"select file, load_id, {etag}, definition, excluded from {BUILT_TABLE} where feed_id = $feed_id"
 
 
 def _landed(dataset: str, newest_of_days: bool = False) -> str:
-    """The landed versions of a tag (one `?`: the tag), or the newest of each file (then a date filter
-    follows the `?`)."""
+    """The landed versions of a tag (the parameter `$tag`), or the newest of each file of the days `$days`."""
     complete = f'_dlt_load_id in (select load_id from "{dataset}".{LOADS_TABLE} where status = 0)'
     if newest_of_days:
         return (f'select file, max(_dlt_load_id) as load_id, arg_max(etag, _dlt_load_id) as etag '
-                f'from "{dataset}".{RECORD_TABLE} where {complete} and tag = ? {{days}} group by file')
-    return f'select file, _dlt_load_id as load_id, etag from "{dataset}".{RECORD_TABLE} where {complete} and tag = ?'
+                f'from "{dataset}".{RECORD_TABLE} where {complete} and tag = $tag '
+                "and file_date in (select unnest($days::date[])) group by file")
+    return f'select file, _dlt_load_id as load_id, etag from "{dataset}".{RECORD_TABLE} where {complete} and tag = $tag'
 
 
 def unbuilt_files(db: duckdb.DuckDBPyConnection, root: Path, dataset: str, tag: str, feed_id: str,
@@ -179,10 +182,12 @@ def unbuilt_files(db: duckdb.DuckDBPyConnection, root: Path, dataset: str, tag: 
     if not has_table(db, dataset, RECORD_TABLE):
         return 0
     if not has_table(db, "courier", "built_files"):
-        return db.execute(f"select count(*) from ({_landed(dataset)}) as landed", [tag]).fetchall()[0][0]
-    condition = not_built(root, "landed", _record(db), "built.excluded or built.definition = ?")
-    return db.execute(f"select count(*) from ({_landed(dataset)}) as landed where {condition}",
-                      [tag, feed_id, definition]).fetchall()[0][0]
+        return db.execute(f"select count(*) from ({_landed(dataset)}) as landed", {"tag": tag}).fetchall()[0][0]
+    # (no definition: the feed has no table yet, so no row of its record counts but an excluded one)
+    query = unbuilt(root, _landed(dataset), _record(db), "built.excluded or built.definition = $definition",
+                    judge_all=not definition)
+    return db.execute(f"select count(*) from ({query}) as unbuilt",
+                      {"tag": tag, "feed_id": feed_id, "definition": definition}).fetchall()[0][0]
 
 
 def already_built(db: duckdb.DuckDBPyConnection, root: Path, dataset: str, tag: str, feed_id: str,
@@ -191,10 +196,12 @@ def already_built(db: duckdb.DuckDBPyConnection, root: Path, dataset: str, tag: 
     days = sorted(set(days))
     if not days or not has_table(db, dataset, RECORD_TABLE) or not has_table(db, "courier", "built_files"):
         return 0
-    landed = _landed(dataset, newest_of_days=True).format(days="and file_date in (select unnest(?::date[]))")
-    condition = not_built(root, "landed", _record(db), "not built.excluded and built.definition = ?")
-    return db.execute(f"select count(*) from ({landed}) as landed where not {condition}",
-                      [tag, days, feed_id, definition]).fetchall()[0][0]
+    newest = _landed(dataset, newest_of_days=True)
+    query = unbuilt(root, newest, _record(db), "not built.excluded and built.definition = $definition",
+                    every_landed=_landed(dataset))
+    return db.execute(f"select (select count(*) from ({newest}) as landed) - "
+                      f"(select count(*) from ({query}) as unbuilt)",
+                      {"tag": tag, "days": days, "feed_id": feed_id, "definition": definition}).fetchall()[0][0]
 
 
 @dataclass
