@@ -31,8 +31,9 @@ not exists (
   follows what is new rather than what the record holds: the rule is asked only of the versions of the
   loads courier_judged_loads names, and reads only the record's rows that can hold them: of those loads,
   and every row of a file one of whose rows has the ETag of one of them (a row can come twice, which
-  changes no answer). A year of daily files (219,000 versions) costs each of a build's dozen questions
-  milliseconds, not a quarter of a second.
+  changes no answer; DuckDB reads the record's ETags first, its file names only when one matches). On a year
+  of daily files (219,000 versions) each of a build's questions takes 20-25 ms, where the rule asked of
+  every version took 0.15-0.3 s.
 -#}
 {% macro courier_unbuilt(landed, record, counts, every_landed=none, judge_all=false) -%}
   {%- if judge_all -%}
@@ -49,7 +50,9 @@ where {{ courier_not_built('landed', record, counts) }}
     union all
     select versions.* from ({{ record }}) as versions
     where versions.file in (select same_etag.file from ({{ record }}) as same_etag
-                            where same_etag.etag in (select judged_etags.etag from ({{ judged }}) as judged_etags))
+                            where same_etag.etag in (select matched.etag from ({{ record }}) as matched
+                                                     where matched.etag in (select judged_etags.etag
+                                                                            from ({{ judged }}) as judged_etags)))
   {%- endset -%}
 select judged.* from ({{ judged }}) as judged
 where {{ courier_not_built('judged', versions, counts) }}

@@ -113,7 +113,7 @@ class History:
 @pytest.mark.parametrize("seed", range(6))
 def test_the_fast_form_of_the_window_rule_finds_what_the_rule_finds_after_any_history(seed):
     history = History(seed)
-    for _ in range(25):
+    for _ in range(20):
         history.step()
         for tag in TAGS:
             for definition in (f"{tag}-1", f"{tag}-2", f"{TAGS[1 - TAGS.index(tag)]}-1"):
