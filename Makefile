@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Each performance case beside its baseline (end to end, then landing); `make bench BENCH_ROWS=10000000`
-# for the large size. bench/history.py (30 days of part files, one run a day), bench/spark.py (Spark
-# increments) and bench/experiment.py (experiment results at 10 M decisions) run on their own.
+# for the large size. bench/history.py (30 days of part files, one run a day), bench/year.py (a day onto a
+# year of record, and `courier status` there), bench/spark.py (Spark increments) and bench/experiment.py
+# (experiment results at 10 M decisions) run on their own.
 bench: $(STAMP)
 	$(BIN)/python bench/e2e.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/suite.py --rows $(BENCH_ROWS)

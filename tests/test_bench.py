@@ -54,3 +54,13 @@ def test_end_to_end_benchmark_reports_every_case_beside_dbts_own_floor():
                   "the same `dbt build` again", "dbt's own floor: `dbt build` of a one-model project"):
         assert f"| {label}" in out.stdout
     assert "- 3,600 small part files landed: courier " in out.stdout
+
+
+def test_year_benchmark_runs_a_day_onto_each_record_and_times_status():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "year.py"), "--days", "4", "--files", "8",
+                          "--rounds", "1"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr  # it checks the run left the synthetic record as it was
+    for case in ("empty", "one day", "a year"):
+        assert f"| {case} | " in out.stdout
+    assert "- onto a year against onto an empty record: " in out.stdout
+    assert "- `courier status` on the year's record: " in out.stdout
