@@ -96,6 +96,7 @@
     {%- call statement('courier_note_build') -%} {{ courier_note_build(feed, mode, rebuild) }} {%- endcall -%}
   {%- endif -%}
 
+  {%- set increment = mode == 'incremental' and existing_relation is not none and not rebuild -%}
   {%- if existing_relation is none -%}
     {%- set build_sql = get_create_table_as_sql(False, target_relation, sql) -%}
   {%- elif rebuild -%}
@@ -104,11 +105,17 @@
     {#- a feed's columns change only with its definition, which rebuilds: no schema change to follow here -#}
     {%- set temp_relation = make_temp_relation(target_relation) -%}
     {%- do run_query(get_create_table_as_sql(True, temp_relation, sql)) -%}
-    {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
-    {%- set build_sql = strategy({'target_relation': target_relation, 'temp_relation': temp_relation,
-                                  'unique_key': config.get('unique_key'),
-                                  'dest_columns': adapter.get_columns_in_relation(existing_relation),
-                                  'incremental_predicates': none}) -%}
+    {%- set strategy_args = {'target_relation': target_relation, 'temp_relation': temp_relation,
+                             'unique_key': config.get('unique_key'),
+                             'dest_columns': adapter.get_columns_in_relation(existing_relation),
+                             'incremental_predicates': none} -%}
+    {#- keys the table does not hold replace nothing: append them (macros/keys.sql) -#}
+    {%- if records and courier_keys_new(feed, temp_relation) -%}
+      {%- set build_sql = get_incremental_append_sql(strategy_args) -%}
+    {%- else -%}
+      {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
+      {%- set build_sql = strategy(strategy_args) -%}
+    {%- endif -%}
   {%- endif -%}
   {%- call statement('main') -%} {{ build_sql }} {%- endcall -%}
   {%- if existing_relation is not none and rebuild -%}
@@ -116,6 +123,11 @@
     {%- do adapter.rename_relation(intermediate_relation, target_relation) -%}
   {%- endif -%}
 
+  {%- if records and target.type == 'duckdb' -%}
+    {%- call statement('courier_index_keys') -%}
+      {{ courier_index_keys(feed, target_relation, temp_relation if increment else none) }}
+    {%- endcall -%}
+  {%- endif -%}
   {%- if records -%}
     {%- call statement('courier_record_build') -%} {{ courier_record_build(feed, mode) }} {%- endcall -%}
   {%- endif -%}

@@ -178,7 +178,7 @@ def damage(root: Path, before: dict, expected_counts: Callable, built: bool = Tr
               for table in (*LANDING_TABLES, *(entity.tag for entity in courier.entities))}
     tables = before["tables"] | RECORD_TABLES | seeds | landed | {
         table for f in feeds for table in (("staging", f"stg_{f.model_name}"), ("domain", f.domain_table),
-                                            ("domain", f"{f.domain_table}__rejected"))} | {
+                                            ("domain", f"{f.domain_table}__rejected"), ("courier", f"keys__{f.id}"))} | {
         ("experiments", f"exp_{e.id}__{model}") for e in experiments for model in ("observations", "results")}
     problems = []
     if after["canary"] != CANARY:

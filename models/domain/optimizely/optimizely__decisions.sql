@@ -9,6 +9,8 @@
 -- Queries run while dbt compiles this model (macros/courier.sql), each deciding its SQL:
 --   courier_keys_unique        are the window's keys unique? If not, `winners` ranks them first
 --   courier_in_window          the window's load ids, written as literals the scan prunes on
+--   courier_window_keys_new    on DuckDB: are all the window's keys new to the table (its key index,
+--                              macros/keys.sql)? Then no row of the table can beat them, and it is not read
 --   courier_incremental_rows   on Spark only: the date partitions the new rows touch
 
 -- Keys unique in the window (the usual case): the rows stream straight through. Otherwise the winning
@@ -65,7 +67,11 @@ with {% if not unique %}winners as (
 -- An incremental build writes the incoming rows no row of the table beats (on Spark, with the rest of the
 -- date partitions they touch, which it overwrites).
 final as (
+{% if courier_window_keys_new(ref('stg_optimizely__decisions'), feed) %}
+    select * from incoming
+{% else %}
     {{ courier_incremental_rows('incoming', ['_pk'], ['_updated', '_file_date', '_file', '_file_row'], ref('stg_optimizely__decisions')) }}
+{% endif %}
 )
 
 select * from final

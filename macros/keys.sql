@@ -1,0 +1,71 @@
+{#-
+  A domain table's key index (DuckDB): courier."keys__<feed id>", one row per row the table was built
+  with, holding the hash of its key. An increment asks it whether any new key is in the table already,
+  instead of reading the table's whole key column (strings) twice: at 30 M rows 0.2 s for the index's
+  integers, against 1.1 s a read of the keys, each time. A new day's keys are new (the export
+  de-duplicates by uuid), so the usual increment appends its rows and reads no key of the table.
+
+  The index may hold more than the table (rows since deleted, hash collisions), never less: every build
+  of the domain table writes it in the same transaction (courier_index_keys). A key the index does not
+  hold is not in the table; a key it holds may be, and is then looked up in the table itself. DuckDB's
+  hash() is only stable within a version, so the index carries the hash of a fixed text as its comment
+  and is made again from the table when that differs.
+-#}
+
+{% macro courier_key_index(feed) -%}
+  {{ return(api.Relation.create(schema='courier', identifier='keys__' ~ feed.id)) }}
+{%- endmacro %}
+
+{#- The comment an index made by this DuckDB carries: the hash of a fixed text. -#}
+{% macro courier_key_index_stamp() -%}
+  {%- set found = run_query("select cast(hash('optimizely-courier') as varchar)") -%}
+  {{ return('courier-keys:' ~ found.columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- True when the feed's index exists and was made with this DuckDB's hash. -#}
+{% macro courier_key_index_usable(feed) -%}
+  {%- if target.type != 'duckdb' or not execute or var('courier_compile_only', false) -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set index = courier_key_index(feed) -%}
+  {%- set found = run_query("select count(*) from duckdb_tables() where database_name = current_database()"
+                            ~ " and schema_name = " ~ courier_string(index.schema)
+                            ~ " and table_name = " ~ courier_string(index.identifier)
+                            ~ " and comment = " ~ courier_string(courier_key_index_stamp())) -%}
+  {{ return(found.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#- While a domain model compiles: true when none of its window's keys is in the table, so the
+    increment appends them without reading the table (false for any other build). -#}
+{% macro courier_window_keys_new(staging, feed) -%}
+  {%- if not courier_is_incremental() -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {{ return(courier_keys_new(feed, "(select _pk from " ~ staging ~ " where _reject_reason is null and "
+                                   ~ courier_in_window(feed) ~ ")")) }}
+{%- endmacro %}
+
+{#- True when none of the keys of `rows` (a relation, or a query in parentheses with a `_pk`
+    column) is in the feed's domain table, as its index tells: no row of the table can then beat
+    them or be replaced by them. False when the index cannot tell (none yet, another engine). -#}
+{% macro courier_keys_new(feed, rows) -%}
+  {%- if not courier_key_index_usable(feed) -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- set found = run_query("select count(*) from " ~ rows ~ " as incoming where hash(incoming._pk) in "
+                            ~ "(select key_hash from " ~ courier_key_index(feed) ~ ")") -%}
+  {{ return(found.columns[0].values()[0] == 0) }}
+{%- endmacro %}
+
+{#- After a domain table's build, in its transaction: an increment adds its rows' keys to a usable
+    index; any other build (first, full, truncate, an index missing or made by another DuckDB) makes
+    the index again from the whole table. -#}
+{% macro courier_index_keys(feed, relation, temp_relation) -%}
+  {%- set index = courier_key_index(feed) -%}
+  {%- if temp_relation is not none and courier_key_index_usable(feed) -%}
+    insert into {{ index }} (key_hash) select hash(_pk) from {{ temp_relation }}
+  {%- else -%}
+    create or replace table {{ index }} as select hash(_pk) as key_hash from {{ relation }};
+    comment on table {{ index }} is {{ courier_string(courier_key_index_stamp()) }}
+  {%- endif -%}
+{%- endmacro %}
