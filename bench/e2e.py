@@ -54,10 +54,18 @@ SOURCES = """couriers:
 """
 
 
-def timed(command: list[str], cwd: Path) -> dict:
-    """Run `command`; its wall time and the peak of the summed RSS of it and its descendants."""
+def decisions_sources(data: Path) -> str:
+    """SOURCES with the decisions feed alone (what small_files lands, and bench/month.py runs)."""
+    decisions_only = SOURCES.format(data=data).split("      - object/file-pattern: \"'type=events")[0]
+    return decisions_only + "    load_operations: {df-7k2m9q: [{type: load, file: decisions}]}\n"
+
+
+def timed(command: list[str], cwd: Path, env: dict | None = None) -> dict:
+    """Run `command`; its wall time and the peak of the summed RSS of it and its descendants (and its
+    output, stdout and stderr together)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=cwd, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
     peak, done = [0], threading.Event()
 
     def sample() -> None:
@@ -78,23 +86,27 @@ def timed(command: list[str], cwd: Path) -> dict:
     sampler.join()
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{output[-3000:]}")
-    return {"seconds": seconds, "peak_mb": peak[0] / 2**20}
+    return {"seconds": seconds, "peak_mb": peak[0] / 2**20, "output": output}
 
 
-def generate(out: Path, rows: int, days: int = 2, start: dt.date = START, files_per_day: int = 5) -> None:
+def generate(out: Path, rows: int, days: int = 2, start: dt.date = START, files_per_day: int = 5,
+             events: bool = True, seed: int = 42) -> None:
     from optimizely_courier.dev.generate import E3Spec
     from optimizely_courier.dev.generate import generate as write
 
     per_day = rows // days
-    write(E3Spec(start=start, days=days, experiments=files_per_day, events=EVENTS[:files_per_day], rows=per_day,
-                 rows_per_file=max(1, per_day // files_per_day), seed=42), out)
+    write(E3Spec(start=start, days=days, experiments=files_per_day,
+                 events=EVENTS[:files_per_day] if events else (), rows=per_day,
+                 rows_per_file=max(1, per_day // files_per_day), seed=seed), out)
 
 
-def project(work: Path, data: Path) -> Path:
+def project(work: Path, data: Path, root: Path = ROOT, sources: str | None = None) -> Path:
+    """A courier project in `work` reading `data`: `root`'s dbt files, macros, models and feeds, and
+    `sources` (both shipped feeds unless given)."""
     work.mkdir(parents=True)
-    (work / "sources.yml").write_text(SOURCES.format(data=data))
+    (work / "sources.yml").write_text(SOURCES.format(data=data) if sources is None else sources)
     for name in ("dbt_project.yml", "profiles.yml", "macros", "models", "feeds"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, work / name)
+        (shutil.copytree if (root / name).is_dir() else shutil.copy)(root / name, work / name)
     return work
 
 
@@ -108,23 +120,24 @@ FLOOR_PROJECT = {
 }
 
 
-def dbt_floor(work: Path) -> dict:
+def dbt_floor(work: Path, env: dict | None = None) -> dict:
     """`dbt build` of a one-model project, after a first build that parsed it (as the courier's is)."""
     for name, text in FLOOR_PROJECT.items():
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         (work / name).write_text(text)
     build = [str(BIN / "dbt"), "build", "--quiet", "--profiles-dir", str(work)]
-    timed(build, work)
-    return timed(build, work)
+    timed(build, work, env)
+    return timed(build, work, env)
 
 
 def courier(work: Path, *args: str) -> dict:
     return timed([str(BIN / "courier"), "run", "optimizely", *args], work)
 
 
-def baseline(work: Path, data: Path) -> dict:
-    sql = (ROOT / "bench" / "baseline.sql").read_text().replace("{data}", str(data))
-    (work / "baseline.sql").write_text(sql)
+def baseline(work: Path, data: Path, sql: str | None = None) -> dict:
+    """`sql` (bench/baseline.sql unless given) over `data`, by DuckDB in a process of its own."""
+    sql = (ROOT / "bench" / "baseline.sql").read_text() if sql is None else sql
+    (work / "baseline.sql").write_text(sql.replace("{data}", str(data)))
     code = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(open(sys.argv[2]).read())"
     return timed([sys.executable, "-c", code, str(work / "baseline.duckdb"), str(work / "baseline.sql")], work)
 
@@ -176,10 +189,7 @@ def small_files(repeat: int) -> dict:
             results["duckdb read_parquet"].append(timed([sys.executable, "-c", code, str(Path(tmp) / "t.duckdb"),
                                                          str(data)], Path(tmp)))
             (Path(tmp) / "t.duckdb").unlink()
-            work = project(Path(tmp) / f"courier{index}", data)
-            decisions_only = SOURCES.format(data=data).split("      - object/file-pattern: \"'type=events")[0]
-            operations = "    load_operations: {df-7k2m9q: [{type: load, file: decisions}]}\n"
-            (work / "sources.yml").write_text(decisions_only + operations)
+            work = project(Path(tmp) / f"courier{index}", data, sources=decisions_sources(data))
             os.sync()
             results["courier --ingest-only"].append(courier(work, "--all", "--ingest-only"))
             shutil.rmtree(work)

@@ -64,3 +64,16 @@ def test_year_benchmark_runs_a_day_onto_each_record_and_times_status():
         assert f"| {case} | " in out.stdout
     assert "- onto a year against onto an empty record: " in out.stdout
     assert "- `courier status` on the year's record: " in out.stdout
+
+
+def test_month_benchmark_reports_every_case_and_target(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "month.py"), "--days", "2", "--rows-per-day", "2000",
+                          "--work", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr  # it exits non-zero when the courier and the statement differ in rows
+    assert "### A month of decisions: 2 days x 2,000 rows (8 part files, 4,000 rows; median of 1)" in out.stdout
+    for label in ("`courier run optimizely --all`", "hand-written DuckDB", "one more day", "the same day onto an empty",
+                  "a plain `dbt build`", "the same `dbt build` again", "dbt's own floor"):
+        assert f"| {label}" in out.stdout
+    assert out.stdout.count("(target") == 4
+    assert (tmp_path / "data-2000x4" / "type=decisions" / "date=2026-11-03" / "_SUCCESS").exists()  # kept for reruns
+    assert not (tmp_path / "round").exists()
