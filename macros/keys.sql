@@ -16,10 +16,9 @@
   {{ return(api.Relation.create(schema='courier', identifier='keys__' ~ feed.id)) }}
 {%- endmacro %}
 
-{#- The comment an index made by this DuckDB carries: the hash of a fixed text. -#}
+{#- The comment an index made by this DuckDB carries, as SQL: the hash of a fixed text. -#}
 {% macro courier_key_index_stamp() -%}
-  {%- set found = run_query("select cast(hash('optimizely-courier') as varchar)") -%}
-  {{ return('courier-keys:' ~ found.columns[0].values()[0]) }}
+  'courier-keys:' || cast(hash('optimizely-courier') as varchar)
 {%- endmacro %}
 
 {#- True when the feed's index exists and was made with this DuckDB's hash. -#}
@@ -31,7 +30,7 @@
   {%- set found = run_query("select count(*) from duckdb_tables() where database_name = current_database()"
                             ~ " and schema_name = " ~ courier_string(index.schema)
                             ~ " and table_name = " ~ courier_string(index.identifier)
-                            ~ " and comment = " ~ courier_string(courier_key_index_stamp())) -%}
+                            ~ " and comment = " ~ courier_key_index_stamp()) -%}
   {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
@@ -65,7 +64,8 @@
   {%- if temp_relation is not none and courier_key_index_usable(feed) -%}
     insert into {{ index }} (key_hash) select hash(_pk) from {{ temp_relation }}
   {%- else -%}
+    {%- set stamp = run_query("select " ~ courier_key_index_stamp()).columns[0].values()[0] -%}
     create or replace table {{ index }} as select hash(_pk) as key_hash from {{ relation }};
-    comment on table {{ index }} is {{ courier_string(courier_key_index_stamp()) }}
+    comment on table {{ index }} is {{ courier_string(stamp) }}
   {%- endif -%}
 {%- endmacro %}
