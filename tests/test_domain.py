@@ -267,40 +267,62 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
 
 
 @pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
-def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_a_duplicate_is_gone(dbt_project):
+def _land_day(project, date: str, key: str) -> None:  # noqa: ANN001
+    """A day's file, landed and built by a courier run (which runs no key test)."""
+    write_part(project, date, "part-0.parquet", [{"order_id": key, "amount": 1}])
+    land(project, "--date", date)
+
+
+def _duplicate(project, key: str, like: str) -> None:  # noqa: ANN001
+    """A second row of `key`, written as if by the build that wrote `like`'s row."""
     import duckdb
 
-    def day(date: str, key: str) -> None:
-        """A day's file, landed and built by a courier run (which runs no key test)."""
-        write_part(dbt_project, date, "part-0.parquet", [{"order_id": key, "amount": 1}])
-        land(dbt_project, "--date", date)
+    with duckdb.connect(str(project / "warehouse.duckdb")) as db:
+        db.execute('insert into domain."Shop:Orders" select * replace ((select _file from domain."Shop:Orders" '
+                   f"where order_id = '{like}') as _file, (select _load_id from domain.\"Shop:Orders\" "
+                   f"where order_id = '{like}') as _load_id) from domain.\"Shop:Orders\" where order_id = '{key}' "
+                   "limit 1")
 
-    def duplicate(key: str, like: str) -> None:
-        """A second row of `key`, written as if by the build that wrote `like`'s row."""
-        with duckdb.connect(str(dbt_project / "warehouse.duckdb")) as db:
-            db.execute('insert into domain."Shop:Orders" select * replace ((select _file from domain."Shop:Orders" '
-                       f"where order_id = '{like}') as _file, (select _load_id from domain.\"Shop:Orders\" "
-                       f"where order_id = '{like}') as _load_id) from domain.\"Shop:Orders\" where order_id = '{key}' "
-                       "limit 1")
 
-    def key_test() -> None:
-        run_dbt(load_project(dbt_project), "test", select=["unique_shop__orders__pk"])
+def _key_test(project) -> None:  # noqa: ANN001
+    run_dbt(load_project(project), "test", select=["unique_shop__orders__pk"])
 
-    write_feed(dbt_project, feed())
-    with (dbt_project / "sources.yml").open("a") as sources:  # courier runs build the feed
+
+def _feed_built_by_courier_runs(project) -> None:  # noqa: ANN001
+    write_feed(project, feed())
+    with (project / "sources.yml").open("a") as sources:  # courier runs build the feed
         sources.write("    load_operations:\n      df-aaaaaa: [{type: load, file: orders}]\n")
-    assert run_cli(dbt_project, "feeds", "compile").exit_code == 0
-    day("2026-11-25", "A")
+    assert run_cli(project, "feeds", "compile").exit_code == 0
+
+
+def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_a_duplicate_is_gone(dbt_project):
+    _feed_built_by_courier_runs(dbt_project)
+    _land_day(dbt_project, "2026-11-25", "A")
     build(dbt_project)  # a plain dbt build: the key test passes, day 1 is checked
-    duplicate("A", like="A")  # among rows already checked: not read again
-    day("2026-11-26", "B")
-    key_test()  # day 2's keys only
-    day("2026-11-27", "C")
-    duplicate("B", like="C")  # day 3's build, not checked yet, wrote a key the table held
+    _duplicate(dbt_project, "A", like="A")  # among rows already checked: not read again
+    _land_day(dbt_project, "2026-11-26", "B")
+    _key_test(dbt_project)  # day 2's keys only
+    _land_day(dbt_project, "2026-11-27", "C")
+    _duplicate(dbt_project, "B", like="C")  # day 3's build, not checked yet, wrote a key the table held
 
     for _ in range(2):  # a failed test records nothing: it fails again
         with pytest.raises(BuildError, match="unique_shop__orders__pk"):
-            key_test()
+            _key_test(dbt_project)
+
+
+def test_the_key_test_over_the_whole_table_finds_a_duplicate_among_distinct_keys(dbt_project):
+    # never checked: the whole table is grouped (by hash first on DuckDB, then the repeated hashes' keys)
+    _feed_built_by_courier_runs(dbt_project)
+    _land_day(dbt_project, "2026-11-25", "A")
+    _land_day(dbt_project, "2026-11-26", "B")
+    _key_test(dbt_project)
+    _land_day(dbt_project, "2026-11-27", "C")
+    _land_day(dbt_project, "2026-11-28", "D")
+    _land_day(dbt_project, "2026-11-29", "E")
+    _duplicate(dbt_project, "D", like="D")  # 3 of 5 builds unchecked: the whole table is read again
+
+    with pytest.raises(BuildError, match="unique_shop__orders__pk"):
+        _key_test(dbt_project)
 
 
 @pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
