@@ -511,6 +511,13 @@ where not exists (
 {%- endmacro %}
 
 
+{#- While a feed's domain model builds: its staging model (feeds/compile.py names the domain model after
+    the feed, and the staging model `stg_` + that). -#}
+{% macro courier_feed_staging() -%}
+  {{ return(ref('stg_' ~ model.name)) }}
+{%- endmacro %}
+
+
 {#- Before a domain table's build, in its transaction (courier_domain): note the build, and empty the
     table for a truncate into it, so a failed build leaves it as it was. -#}
 {% macro courier_note_build(feed, mode, rebuild) -%}

@@ -70,8 +70,9 @@
 {% endmaterialization %}
 
 {#- The body of both, on DuckDB, Snowflake and BigQuery: dbt's incremental materialization's steps
-    (a temporary table of the new rows, then the incremental strategy's SQL: delete+insert, merge) or
-    a new table swapped in for a full build. `records`: note and record the build (the domain table). -#}
+    (a temporary table of the new rows, then the incremental strategy's SQL: delete+insert, merge), the
+    rows appended straight when none of their keys is in the table (DuckDB's key index), or a new table
+    swapped in for a full build. `records`: note and record the build (the domain table). -#}
 {% macro courier_build_feed_table(records) %}
   {%- set feed = courier_model_feed() -%}
   {%- set existing_relation = load_cached_relation(this) -%}
@@ -96,26 +97,26 @@
     {%- call statement('courier_note_build') -%} {{ courier_note_build(feed, mode, rebuild) }} {%- endcall -%}
   {%- endif -%}
 
-  {%- set increment = mode == 'incremental' and existing_relation is not none and not rebuild -%}
+  {%- set new_rows = none -%}  {#- an increment's rows, whose keys the index is given -#}
   {%- if existing_relation is none -%}
     {%- set build_sql = get_create_table_as_sql(False, target_relation, sql) -%}
   {%- elif rebuild -%}
     {%- set build_sql = get_create_table_as_sql(False, intermediate_relation, sql) -%}
+  {%- elif records and courier_window_keys_new(courier_feed_staging(), feed) -%}
+    {#- none of the window's keys is in the table (macros/keys.sql): nothing to replace, so the model's
+        rows are appended as they are computed, without a temporary table -#}
+    {%- set build_sql = courier_append_sql(target_relation, sql, adapter.get_columns_in_relation(existing_relation)) -%}
+    {%- set new_rows = "(select _pk from " ~ target_relation ~ " where " ~ courier_in_window(feed) ~ ")" -%}
   {%- else -%}
     {#- a feed's columns change only with its definition, which rebuilds: no schema change to follow here -#}
     {%- set temp_relation = make_temp_relation(target_relation) -%}
     {%- do run_query(get_create_table_as_sql(True, temp_relation, sql)) -%}
-    {%- set strategy_args = {'target_relation': target_relation, 'temp_relation': temp_relation,
-                             'unique_key': config.get('unique_key'),
-                             'dest_columns': adapter.get_columns_in_relation(existing_relation),
-                             'incremental_predicates': none} -%}
-    {#- keys the table does not hold replace nothing: append them (macros/keys.sql) -#}
-    {%- if records and courier_keys_new(feed, temp_relation) -%}
-      {%- set build_sql = get_incremental_append_sql(strategy_args) -%}
-    {%- else -%}
-      {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
-      {%- set build_sql = strategy(strategy_args) -%}
-    {%- endif -%}
+    {%- set strategy = adapter.get_incremental_strategy_macro(context, config.get('incremental_strategy') or 'default') -%}
+    {%- set build_sql = strategy({'target_relation': target_relation, 'temp_relation': temp_relation,
+                                  'unique_key': config.get('unique_key'),
+                                  'dest_columns': adapter.get_columns_in_relation(existing_relation),
+                                  'incremental_predicates': none}) -%}
+    {%- set new_rows = temp_relation -%}
   {%- endif -%}
   {%- call statement('main') -%} {{ build_sql }} {%- endcall -%}
   {%- if existing_relation is not none and rebuild -%}
@@ -125,7 +126,7 @@
 
   {%- if records and target.type == 'duckdb' -%}
     {%- call statement('courier_index_keys') -%}
-      {{ courier_index_keys(feed, target_relation, temp_relation if increment else none) }}
+      {{ courier_index_keys(feed, target_relation, new_rows) }}
     {%- endcall -%}
   {%- endif -%}
   {%- if records -%}
@@ -142,6 +143,18 @@
   {{ run_hooks(post_hooks, inside_transaction=False) }}
   {{ return({'relations': [target_relation]}) }}
 {% endmacro %}
+
+
+{#- The model's rows (`sql`) appended to `target_relation` as they are computed: dbt's append without
+    its temporary table. -#}
+{% macro courier_append_sql(target_relation, sql, dest_columns) -%}
+  {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute='name')) -%}
+  insert into {{ target_relation }} ({{ dest_cols_csv }})
+  select {{ dest_cols_csv }}
+  from (
+{{ sql }}
+  ) as appended
+{%- endmacro %}
 
 
 {#- An experiment's observations (the template's `courier_observations`): on DuckDB, incremental by

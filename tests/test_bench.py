@@ -75,5 +75,20 @@ def test_month_benchmark_reports_every_case_and_target(tmp_path):
                   "a plain `dbt build`", "the same `dbt build` again", "dbt's own floor"):
         assert f"| {label}" in out.stdout
     assert out.stdout.count("(target") == 4
+    assert "- a month: courier / hand-written DuckDB " in out.stdout
+    assert "- a day onto the month / that day alone: " in out.stdout
     assert (tmp_path / "data-2000x4" / "type=decisions" / "date=2026-11-03" / "_SUCCESS").exists()  # kept for reruns
     assert not (tmp_path / "round").exists()
+
+
+def test_day_benchmark_with_a_small_increment_holds_it_to_dbts_floor(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "month.py"), "--days", "1", "--rows-per-day", "2000",
+                          "--increment-rows", "400", "--work", str(tmp_path)], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert ("### A day of decisions: 1 day x 2,000 rows (4 part files, 2,000 rows; a 400-row increment; median of 1)"
+            in out.stdout)
+    assert "| one more day (400 rows) onto the month" in out.stdout
+    assert "- a mid-size day: courier / hand-written DuckDB " in out.stdout and "(target <= 2.0x)" in out.stdout
+    assert "- a 400-row day onto the history: " in out.stdout and "(target <= + 1.0 s)" in out.stdout
+    assert (tmp_path / "data-400x4" / "type=decisions" / "date=2026-11-02" / "_SUCCESS").exists()

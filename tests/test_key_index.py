@@ -45,7 +45,9 @@ def test_new_keys_are_appended_without_reading_the_table_and_a_known_key_still_o
     day(dbt_project, "2026-11-26", [{"order_id": "C", "amount": 3}])
     assert "current_row" not in model_sql(dbt_project, "compiled")  # no lookup of the table's rows
     assert "delete" not in model_sql(dbt_project, "run").lower()  # appended: no row replaced
+    assert "__dbt_tmp" not in model_sql(dbt_project, "run")  # straight from the model's query
     assert table(dbt_project) == [("A", 1), ("B", 5), ("C", 3)]
+    assert keys_missing_from_index(dbt_project) == 0
 
     day(dbt_project, "2026-11-27", [{"order_id": "A", "amount": 9}, {"order_id": "D", "amount": 4}])
     assert "current_row" in model_sql(dbt_project, "compiled")
