@@ -187,11 +187,13 @@ def report(r: dict, days: int, rows: int, increment_rows: int, files: int, repea
              f"rows ({days * files} part files, "
              f"{total:,} rows{f'; a {increment_rows:,}-row increment' if small else ''}; median of {repeat})", "",
              "| case | seconds | peak RSS MB |", "|---|---|---|"]
-    labels = {"courier --all": f"`courier run optimizely --all`, {days} days into an empty warehouse",
+    history = f"the {'month' if days > 1 else 'day'}"
+    labels = {"courier --all": f"`courier run optimizely --all`, {days} day{'s' if days > 1 else ''} into an empty "
+                               "warehouse",
               "baseline": "hand-written DuckDB over the same files (bench/baseline.sql's decisions part)",
-              "day onto the month": f"one more day ({increment_rows:,} rows) onto the month, `courier run --date D`",
+              "day onto the month": f"one more day ({increment_rows:,} rows) onto {history}, `courier run --date D`",
               "day alone": "the same day onto an empty warehouse, the same command (dbt's parse done before)",
-              "dbt build, nothing new": "a plain `dbt build` with nothing new (on the month and the day)",
+              "dbt build, nothing new": f"a plain `dbt build` with nothing new (on {history} and the day onto it)",
               "dbt build again": "the same `dbt build` again",
               "dbt build, one-model project": "dbt's own floor: `dbt build` of a one-model project (bench/e2e.py)"}
     for case in CASES:

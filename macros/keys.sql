@@ -35,27 +35,21 @@
   {{ return(found.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
-{#- While a domain model compiles: true when none of its window's keys is in the table, so the
-    increment appends them without reading the table (false for any other build). -#}
+{#- While a domain model compiles, and again as its materialization chooses how to write: true when none
+    of the window's keys is in the table, as the index tells (no row of the table can then beat them
+    or be replaced by them), so the increment appends them without reading the table. False for any
+    other build, and when the index cannot tell (none yet, another engine). -#}
 {% macro courier_window_keys_new(staging, feed) -%}
-  {%- if not courier_is_incremental() -%}
+  {%- if not courier_is_incremental() or not courier_key_index_usable(feed) -%}
     {{ return(false) }}
   {%- endif -%}
-  {{ return(courier_keys_new(feed, "(select _pk from " ~ staging ~ " where _reject_reason is null and "
-                                   ~ courier_in_window(feed) ~ ")")) }}
-{%- endmacro %}
-
-{#- True when none of the keys of `rows` (a relation, or a query in parentheses with a `_pk`
-    column) is in the feed's domain table, as its index tells: no row of the table can then beat
-    them or be replaced by them. False when the index cannot tell (none yet, another engine). -#}
-{% macro courier_keys_new(feed, rows) -%}
-  {%- if not courier_key_index_usable(feed) -%}
-    {{ return(false) }}
-  {%- endif -%}
-  {%- set found = run_query("select count(*) from " ~ rows ~ " as incoming where hash(incoming._pk) in "
-                            ~ "(select key_hash from " ~ courier_key_index(feed) ~ ")") -%}
+  {#- the index is scanned and the window's keys are the hash table it probes, not the other way round
+      (100 M keys in the index, a window of 3.3 M: 0.7 s, against 1.3 s) -#}
+  {%- set found = run_query("select count(*) from " ~ courier_key_index(feed) ~ " where key_hash in (select hash(_pk)"
+                            ~ " from " ~ staging ~ " where _reject_reason is null and " ~ courier_in_window(feed) ~ ")") -%}
   {{ return(found.columns[0].values()[0] == 0) }}
 {%- endmacro %}
+
 
 {#- After a domain table's build, in its transaction: an increment adds the keys of its rows (`new_rows`,
     a relation or a query in parentheses with a `_pk` column) to a usable index; any other build (first,

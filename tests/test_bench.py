@@ -88,7 +88,7 @@ def test_day_benchmark_with_a_small_increment_holds_it_to_dbts_floor(tmp_path):
     assert out.returncode == 0, out.stderr
     assert ("### A day of decisions: 1 day x 2,000 rows (4 part files, 2,000 rows; a 400-row increment; median of 1)"
             in out.stdout)
-    assert "| one more day (400 rows) onto the month" in out.stdout
+    assert "| one more day (400 rows) onto the day, " in out.stdout
     assert "- a mid-size day: courier / hand-written DuckDB " in out.stdout and "(target <= 2.0x)" in out.stdout
     assert "- a 400-row day onto the history: " in out.stdout and "(target <= + 1.0 s)" in out.stdout
     assert (tmp_path / "data-400x4" / "type=decisions" / "date=2026-11-02" / "_SUCCESS").exists()
