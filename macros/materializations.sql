@@ -97,12 +97,13 @@
     {%- call statement('courier_note_build') -%} {{ courier_note_build(feed, mode, rebuild) }} {%- endcall -%}
   {%- endif -%}
 
+  {%- set increment = mode == 'incremental' and existing_relation is not none and not rebuild -%}
   {%- set new_rows = none -%}  {#- an increment's rows, whose keys the index is given -#}
   {%- if existing_relation is none -%}
     {%- set build_sql = get_create_table_as_sql(False, target_relation, sql) -%}
   {%- elif rebuild -%}
     {%- set build_sql = get_create_table_as_sql(False, intermediate_relation, sql) -%}
-  {%- elif records and courier_window_keys_new(courier_feed_staging(), feed) -%}
+  {%- elif records and increment and courier_window_keys_new(courier_feed_staging(), feed) -%}
     {#- none of the window's keys is in the table (macros/keys.sql): nothing to replace, so the model's
         rows are appended as they are computed, without a temporary table -#}
     {%- set build_sql = courier_append_sql(target_relation, sql, adapter.get_columns_in_relation(existing_relation)) -%}
@@ -116,7 +117,7 @@
                                   'unique_key': config.get('unique_key'),
                                   'dest_columns': adapter.get_columns_in_relation(existing_relation),
                                   'incremental_predicates': none}) -%}
-    {%- set new_rows = temp_relation -%}
+    {%- set new_rows = temp_relation if increment else none -%}  {#- a truncate makes the index again -#}
   {%- endif -%}
   {%- call statement('main') -%} {{ build_sql }} {%- endcall -%}
   {%- if existing_relation is not none and rebuild -%}
