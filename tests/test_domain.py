@@ -266,7 +266,6 @@ def test_model_yaml_carries_types_semantic_tags_pii_and_key_tests(dbt_project):
     assert json.dumps(columns["_updated"]["data_type"]) == '"timestamp with time zone"'
 
 
-@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def _land_day(project, date: str, key: str) -> None:  # noqa: ANN001
     """A day's file, landed and built by a courier run (which runs no key test)."""
     write_part(project, date, "part-0.parquet", [{"order_id": key, "amount": 1}])
@@ -295,6 +294,7 @@ def _feed_built_by_courier_runs(project) -> None:  # noqa: ANN001
     assert run_cli(project, "feeds", "compile").exit_code == 0
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_a_duplicate_is_gone(dbt_project):
     _feed_built_by_courier_runs(dbt_project)
     _land_day(dbt_project, "2026-11-25", "A")
@@ -310,6 +310,7 @@ def test_the_key_test_reads_the_keys_built_since_it_last_passed_and_fails_until_
             _key_test(dbt_project)
 
 
+@pytest.mark.long  # slow end to end: make scaleout (CI), for make test's 10 minutes
 def test_the_key_test_over_the_whole_table_finds_a_duplicate_among_distinct_keys(dbt_project):
     # never checked: the whole table is grouped (by hash first on DuckDB, then the repeated hashes' keys)
     _feed_built_by_courier_runs(dbt_project)
