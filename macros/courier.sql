@@ -432,20 +432,6 @@
 {%- endmacro %}
 
 
-{#- True when no two rows of the window share a key (the export de-duplicates by uuid, so this is
-    the usual case): the model then writes the window's rows as they stream, without ranking them.
-    Keys are compared by hash: a collision only sends the build down the (equally correct) ranking
-    path. Always false while parsing. -#}
-{% macro courier_keys_unique(staging, feed) -%}
-  {%- if not execute or var('courier_compile_only', false) -%}
-    {{ return(false) }}
-  {%- endif -%}
-  {%- set counts = run_query("select count(*), count(distinct hash(_pk)) from " ~ staging
-                             ~ " where _reject_reason is null and " ~ courier_in_window(feed)) -%}
-  {{ return(counts.rows[0][0] == counts.rows[0][1]) }}
-{%- endmacro %}
-
-
 {#- Which of two rows with the same key wins: `left` beats `right` when it is newer in `columns`
     (compared in order, each descending; a null loses to a value). Rows equal in every column do
     not beat each other. -#}

@@ -25,6 +25,12 @@ def keys_missing_from_index(root: Path) -> int:
     return missing
 
 
+def index_asks_in_last_build(root: Path) -> int:
+    """How many times dbt's last invocation asked the key index about the window's keys (its debug log)."""
+    last = (root / ".courier" / "logs" / "dbt.log").read_text().split("Running with dbt")[-1]
+    return last.count('from "courier"."keys__df-aaaaaa" where key_hash in')
+
+
 def change(root: Path, sql: str) -> None:
     import duckdb
 
@@ -46,6 +52,7 @@ def test_new_keys_are_appended_without_reading_the_table_and_a_known_key_still_o
     assert "current_row" not in model_sql(dbt_project, "compiled")  # no lookup of the table's rows
     assert "delete" not in model_sql(dbt_project, "run").lower()  # appended: no row replaced
     assert "__dbt_tmp" not in model_sql(dbt_project, "run")  # straight from the model's query
+    assert index_asks_in_last_build(dbt_project) == 1  # the compile's answer chose the append too
     assert table(dbt_project) == [("A", 1), ("B", 5), ("C", 3)]
     assert keys_missing_from_index(dbt_project) == 0
 
