@@ -68,11 +68,16 @@
     {%- set answer = {'unique': row[0] == row[1], 'new': false} -%}
   {%- endif -%}
   {%- if target.type == 'duckdb' -%}
-    {%- do run_query("set variable courier_window_keys = {'build': " ~ courier_string(invocation_id ~ '/' ~ feed.id)
+    {%- do run_query("set variable courier_window_keys = {'build': " ~ courier_window_keys_build(feed)
                      ~ ", 'unique': " ~ ('true' if answer.unique else 'false')
                      ~ ", 'new': " ~ ('true' if answer.new else 'false') ~ "}") -%}
   {%- endif -%}
   {{ return(answer) }}
+{%- endmacro %}
+
+{#- The build whose answers the variable holds, as an SQL literal: this invocation's, for this feed. -#}
+{% macro courier_window_keys_build(feed) -%}
+  {{ return(courier_string(invocation_id ~ '/' ~ feed.id)) }}
 {%- endmacro %}
 
 {#- The answers courier_window_keys gave earlier in this build, or none. -#}
@@ -82,7 +87,7 @@
   {%- endif -%}
   {%- set kept = run_query("select answer['unique'], answer['new'] from (select getvariable('courier_window_keys')"
                            ~ " as answer) as kept where answer['build'] = "
-                           ~ courier_string(invocation_id ~ '/' ~ feed.id)).rows -%}
+                           ~ courier_window_keys_build(feed)).rows -%}
   {{ return({'unique': kept[0][0], 'new': kept[0][1]} if kept | length else none) }}
 {%- endmacro %}
 
